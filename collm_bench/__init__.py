@@ -1,0 +1,31 @@
+"""collm-bench: a benchmark suite for LLM-based recommendation around CoLLM.
+
+The names below, and the modules listed in ``PUBLIC_MODULES``, are the public API that
+plugins (built-in ones included) may use. Importing this package stays light: no torch.
+"""
+from __future__ import annotations
+
+from collm_bench.components import BackboneSpec, DatasetSpec, EncoderSpec, MethodSpec
+from collm_bench.errors import DataError, UserError
+from collm_bench.plugins import hookimpl
+
+__version__ = "0.1.0"
+
+PUBLIC_MODULES = (
+    "collm_bench",
+    "collm_bench.components",
+    "collm_bench.dataset_format",
+    "collm_bench.datasets",
+    "collm_bench.encoder",
+    "collm_bench.errors",
+    "collm_bench.history",
+    "collm_bench.interactions",
+    "collm_bench.metrics",
+    "collm_bench.subsets",
+    "collm_bench.testing",
+)
+
+__all__ = [
+    "BackboneSpec", "DataError", "DatasetSpec", "EncoderSpec", "MethodSpec", "UserError",
+    "hookimpl", "__version__", "PUBLIC_MODULES",
+]

@@ -1,0 +1,138 @@
+"""What a plugin registers: one small, typed spec per component kind.
+
+Specs hold explicit callables and option dataclasses, never whole config objects;
+the harness validates options against the dataclass before anything is built.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from collm_bench.errors import UserError, did_you_mean
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset.
+
+    ``prepare(target, source)`` writes the prepared format (``collm_bench.dataset_format``)
+    into the empty directory ``target``; ``source`` is an optional user-given local path to
+    the raw data. ``protocol`` names the processing version: changing it invalidates caches.
+    """
+
+    name: str
+    prepare: Callable[[Path, "str | None"], None]
+    description: str
+    protocol: str = "1"
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """A collaborative encoder (MF, LightGCN, ...), usable alone and inside CoLLM.
+
+    ``build(n_users=..., n_items=..., history_len=..., **model_options)`` returns a torch
+    module following ``collm_bench.encoder.Encoder``. ``options`` is a dataclass of all
+    options with the paper's defaults; its fields are split by ``model_fields`` (passed to
+    ``build``) versus training options (passed to the training loop).
+    """
+
+    name: str
+    build: Callable[..., Any]
+    options: type
+    description: str
+    model_fields: tuple[str, ...] = ()
+    uses_history: bool = False
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """An LLM backbone. ``load(**options)`` returns a loaded backbone object."""
+
+    name: str
+    load: Callable[..., Any]
+    description: str
+    options: type | None = None
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A method, i.e. a leaderboard row. ``run(context)`` returns scores for the test rows."""
+
+    name: str
+    run: Callable[..., Any]
+    description: str
+    options: type | None = None
+
+
+KINDS = {
+    DatasetSpec: "dataset",
+    EncoderSpec: "encoder",
+    BackboneSpec: "backbone",
+    MethodSpec: "method",
+}
+
+
+def parse_options(options_cls: type, overrides: Mapping[str, Any], *, owner: str) -> Any:
+    """Build an options dataclass from user overrides; unknown keys and bad types are errors.
+
+    Strings (from the command line) are converted to the field's default type.
+    """
+    fields = {f.name: f for f in dataclasses.fields(options_cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if key not in fields:
+            raise UserError(
+                f"{owner}: unknown option {key!r}{did_you_mean(key, fields)}; "
+                f"options: {', '.join(fields)}"
+            )
+        default = _default_of(fields[key])
+        kwargs[key] = _coerce(value, default, owner=owner, key=key)
+    return options_cls(**kwargs)
+
+
+def _default_of(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+        return f.default_factory()  # type: ignore[misc]
+    return None
+
+
+def _coerce(value: Any, default: Any, *, owner: str, key: str) -> Any:
+    if not isinstance(value, str) or default is None or isinstance(default, str):
+        return value
+    try:
+        if isinstance(default, bool):
+            if value.lower() in ("1", "true", "yes", "on"):
+                return True
+            if value.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+        if isinstance(default, tuple):
+            kind = type(default[0]) if default else int
+            return tuple(kind(v) for v in value.split(",") if v)
+    except ValueError:
+        raise UserError(
+            f"{owner}: option {key!r} expects {type(default).__name__}, got {value!r}"
+        ) from None
+    return value
+
+
+def options_dict(options: Any) -> dict[str, Any]:
+    """A JSON-ready dict of an options dataclass (tuples become lists)."""
+    return json_ready(dataclasses.asdict(options))
+
+
+def json_ready(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    return value
+

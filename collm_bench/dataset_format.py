@@ -1,0 +1,241 @@
+"""The prepared dataset format ``collm-bench-dataset/1``: read, validate, write.
+
+A directory with ``interactions.csv.gz`` (or ``.csv``), ``items.csv`` and ``manifest.json``
+(see DESIGN.md). Every malformed input raises ``DataError`` naming the file and the problem.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import tempfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from collm_bench.errors import DataError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+FORMAT = "collm-bench-dataset/1"
+SPLITS = ("train", "valid", "test")
+REQUIRED = ("user", "item", "label", "timestamp", "split")
+OPTIONAL = ("rating", "valid_small", "history")
+INTERACTION_FILES = ("interactions.csv.gz", "interactions.csv")
+
+
+@dataclass
+class PreparedDataset:
+    """A validated prepared dataset. ``interactions`` keeps file order (history depends on it)."""
+
+    path: Path
+    name: str
+    manifest: dict[str, Any]
+    interactions: "pd.DataFrame"
+    items: "pd.DataFrame"
+
+    @property
+    def item_noun(self) -> str:
+        """The word prompts use for an item (movie, book, item)."""
+        return str(self.manifest.get("item_noun", "item"))
+
+    @property
+    def sha256(self) -> str:
+        """One digest for the whole dataset: the hash of its manifest's file digests."""
+        files = self.manifest.get("files", {})
+        blob = json.dumps(files, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def interactions_file(path: Path) -> Path:
+    for name in INTERACTION_FILES:
+        if (path / name).exists():
+            return path / name
+    raise DataError(path / INTERACTION_FILES[0], "missing file (expected interactions.csv.gz or interactions.csv)")
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    mpath = Path(path) / "manifest.json"
+    if not mpath.exists():
+        raise DataError(mpath, "missing file")
+    try:
+        manifest = json.loads(mpath.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(mpath, f"not valid JSON ({exc.msg if hasattr(exc, 'msg') else exc})") from None
+    if not isinstance(manifest, dict):
+        raise DataError(mpath, "must hold a JSON object")
+    if manifest.get("format") != FORMAT:
+        raise DataError(mpath, f"format is {manifest.get('format')!r}, expected {FORMAT!r}")
+    return manifest
+
+
+def load_prepared(path: str | Path, *, verify: bool = True) -> PreparedDataset:
+    """Read and validate a prepared dataset directory."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_dir():
+        raise DataError(path, "not a directory in the prepared format")
+    manifest = read_manifest(path)
+    inter_path = interactions_file(path)
+    items_path = path / "items.csv"
+    if not items_path.exists():
+        raise DataError(items_path, "missing file")
+    if verify:
+        for fname, expected in (manifest.get("files") or {}).items():
+            fpath = path / fname
+            if not fpath.exists():
+                raise DataError(fpath, "missing file (listed in manifest.json)")
+            actual = sha256_file(fpath)
+            if actual != expected:
+                raise DataError(fpath, f"sha256 mismatch: manifest says {expected[:12]}..., file is {actual[:12]}...")
+
+    inter = _read_csv(inter_path, dtype={"split": str, "history": str})
+    _check_columns(inter_path, inter, REQUIRED, OPTIONAL)
+    for col in ("user", "item"):
+        _require_integer(inter_path, inter, col)
+    if not pd.api.types.is_numeric_dtype(inter["timestamp"]):
+        bad = pd.to_numeric(inter["timestamp"], errors="coerce").isna()
+        raise DataError(inter_path, f"non-numeric timestamp {inter['timestamp'][bad].iloc[0]!r} "
+                                    f"on data row {int(bad.idxmax()) + 1}")
+    _require_binary(inter_path, inter, "label")
+    if "valid_small" in inter:
+        _require_binary(inter_path, inter, "valid_small")
+    bad_split = ~inter["split"].isin(SPLITS)
+    if bad_split.any():
+        names = sorted(set(inter["split"][bad_split].astype(str)))[:3]
+        raise DataError(inter_path, f"unknown split name(s) {', '.join(map(repr, names))}; expected train, valid, test")
+    if "history" in inter:
+        inter["history"] = inter["history"].fillna("")
+
+    items = _read_csv(items_path, dtype={"title": str})
+    _check_columns(items_path, items, ("item", "title"), ())
+    _require_integer(items_path, items, "item")
+    if items["title"].isna().any():
+        row = int(items["title"].isna().idxmax())
+        raise DataError(items_path, f"item {items['item'].iloc[row]} has an empty title")
+    if items["item"].duplicated().any():
+        raise DataError(items_path, f"duplicate item id {items['item'][items['item'].duplicated()].iloc[0]}")
+    missing = ~inter["item"].isin(items["item"])
+    if missing.any():
+        raise DataError(items_path, f"{int(missing.sum())} interaction(s) have items without a title, "
+                                    f"e.g. item {inter['item'][missing].iloc[0]}")
+    return PreparedDataset(path, str(manifest.get("name", path.name)), manifest, inter, items)
+
+
+def _read_csv(path: Path, dtype: dict[str, Any]) -> "pd.DataFrame":
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path, dtype=dtype, keep_default_na=False, na_values=[""])
+    except pd.errors.EmptyDataError:
+        raise DataError(path, "empty file") from None
+    except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
+        raise DataError(path, f"truncated or corrupt file ({exc})") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise DataError(path, f"cannot parse as CSV ({str(exc).splitlines()[0]})") from None
+    if frame.empty:
+        raise DataError(path, "no data rows")
+    return frame
+
+
+def _check_columns(path: Path, frame: "pd.DataFrame", required: tuple, optional: tuple) -> None:
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise DataError(path, f"missing required column(s): {', '.join(missing)}")
+    extra = [c for c in frame.columns if c not in required and c not in optional]
+    if extra:
+        raise DataError(path, f"unexpected column(s): {', '.join(map(str, extra))}")
+
+
+def _require_integer(path: Path, frame: "pd.DataFrame", col: str) -> None:
+    import pandas as pd
+
+    if not pd.api.types.is_integer_dtype(frame[col]):
+        raise DataError(path, f"column {col!r} must hold integer ids (found {frame[col].dtype})")
+
+
+def _require_binary(path: Path, frame: "pd.DataFrame", col: str) -> None:
+    values = frame[col]
+    ok = values.isin([0, 1])
+    if not ok.all():
+        raise DataError(path, f"{col} must be 0 or 1, found {values[~ok].iloc[0]!r} on data row {int((~ok).idxmax()) + 1}")
+    frame[col] = values.astype("int8")
+
+
+def write_prepared(
+    target: str | Path,
+    interactions: "pd.DataFrame",
+    items: "pd.DataFrame",
+    *,
+    name: str,
+    protocol: dict[str, Any] | str,
+    description: str = "",
+    item_noun: str = "item",
+) -> Path:
+    """Write a prepared dataset atomically (each file via temp + rename) and return its path."""
+    target = Path(target)
+    target.mkdir(parents=True, exist_ok=True)
+    cols = [c for c in REQUIRED + OPTIONAL if c in interactions.columns]
+    inter_path = target / "interactions.csv.gz"
+    # mtime=0 keeps the gzip bytes (and so the sha256) reproducible.
+    with atomic_path(inter_path) as tmp:
+        with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
+            interactions[cols].to_csv(gz, index=False)
+    with atomic_path(target / "items.csv") as tmp:
+        items[["item", "title"]].to_csv(tmp, index=False)
+    counts: dict[str, Any] = {s: int((interactions["split"] == s).sum()) for s in SPLITS}
+    if "valid_small" in interactions:
+        counts["valid_small"] = int(interactions["valid_small"].sum())
+    counts["users"] = int(interactions["user"].nunique())
+    counts["items"] = int(interactions["item"].nunique())
+    counts["positive_rate"] = {
+        s: round(float(interactions.loc[interactions["split"] == s, "label"].mean()), 4)
+        for s in SPLITS if counts[s]
+    }
+    manifest = {
+        "format": FORMAT,
+        "name": name,
+        "description": description,
+        "item_noun": item_noun,
+        "protocol": protocol,
+        "files": {p: sha256_file(target / p) for p in ("interactions.csv.gz", "items.csv")},
+        "counts": counts,
+    }
+    write_json(target / "manifest.json", manifest)
+    return target
+
+
+def write_json(path: Path, payload: Any) -> None:
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")
+
+
+class atomic_path:
+    """Context manager yielding a temp path beside ``path``, renamed onto it on success."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def __enter__(self) -> str:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, self.tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+        os.close(fd)
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            os.replace(self.tmp, self.path)
+        elif os.path.exists(self.tmp):
+            os.unlink(self.tmp)
