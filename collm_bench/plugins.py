@@ -135,6 +135,7 @@ def load_registry(extra: Iterable[tuple[str, Any]] = (), *, entry_points: bool =
                 plugin = importlib.import_module(plugin)
             version = getattr(plugin, "__version__", None) or version
             pm.register(plugin, name=name)
+            _check_known_hooks(pm, plugin)
         except Exception as exc:  # noqa: BLE001 - a broken plugin must never be fatal
             _fail(registry, name, version, f"failed to load: {_describe(exc)}")
             continue
@@ -144,6 +145,14 @@ def load_registry(extra: Iterable[tuple[str, Any]] = (), *, entry_points: bool =
     for plugin_name in list(registry.plugins):
         _register_components(registry, pm, plugin_name)
     return registry
+
+
+def _check_known_hooks(pm: pluggy.PluginManager, plugin: Any) -> None:
+    """Reject a plugin implementing a hook that does not exist (a typo would be silent)."""
+    unknown = [hc.name for hc in pm.get_hookcallers(plugin) or [] if hc.spec is None]
+    if unknown:
+        pm.unregister(plugin)
+        raise pluggy.PluginValidationError(plugin, f"unknown hook(s): {', '.join(unknown)}")
 
 
 def _register_components(registry: Registry, pm: pluggy.PluginManager, plugin_name: str) -> None:

@@ -1,0 +1,3 @@
+from collm_bench.cli import main
+
+main()

@@ -1,0 +1,218 @@
+"""The ``collm-bench`` command line (typer).
+
+Start-up stays light: torch, transformers and peft are imported only by the commands that
+train or score. Errors are one clear line and exit code 2 (``--debug`` shows the traceback).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+# Before anything can import torch: without it, OpenMP threads spin-wait and a 2-core machine
+# shared with another busy process runs ~30x slower.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import typer  # noqa: E402
+
+from collm_bench.errors import UserError  # noqa: E402
+
+app = typer.Typer(
+    help="collm-bench: benchmark LLM-based recommendation (CoLLM and its baselines).",
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(help="List, prepare and describe datasets.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+_DEBUG = {"on": False}
+
+
+@app.callback()
+def _main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors.")) -> None:
+    _DEBUG["on"] = debug
+
+
+def _parse_sets(values: List[str]) -> dict[str, str]:
+    out = {}
+    for item in values:
+        if "=" not in item:
+            raise UserError(f"--set expects KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        out[key.strip()] = value.strip()
+    return out
+
+
+@app.command()
+def run(
+    method: str = typer.Option("collm", help="Method (leaderboard row): an encoder alone (mf, lightgcn, "
+                               "sasrec, din) or an LLM method."),
+    dataset: str = typer.Option("ml-100k", help="Registered dataset name or a prepared-format directory."),
+    encoder: Optional[str] = typer.Option(None, help="Collaborative encoder for CoLLM (default mf)."),
+    backbone: Optional[str] = typer.Option(None, help="LLM backbone for LLM methods (default minilm)."),
+    seed: int = typer.Option(0, help="Random seed."),
+    out: Path = typer.Option(Path("runs"), help="Output root; the run goes to OUT/<run-id>/."),
+    data_dir: Optional[str] = typer.Option(None, help="Dataset cache directory (default $COLLM_BENCH_DATA "
+                                           "or the user cache)."),
+    set_: List[str] = typer.Option([], "--set", help="Method option KEY=VALUE (repeatable), e.g. --set lr=0.01."),
+) -> None:
+    """Train and evaluate one method; write record.json and predictions.csv; print its leaderboard row."""
+    from collm_bench.runner import RunRequest
+    from collm_bench.runner import run as run_method
+
+    if encoder is not None and encoder != method:
+        raise UserError(f"--encoder {encoder} applies to CoLLM methods; method {method!r} does not take one")
+    if backbone is not None:
+        raise UserError(f"--backbone applies to LLM methods; method {method!r} does not take one")
+    result = run_method(RunRequest(method=method, dataset=dataset, seed=seed, options=_parse_sets(set_),
+                                   out=out, data_dir=data_dir))
+    from collm_bench.leaderboard import render
+
+    typer.echo(render(result.run_dir, "md"))
+    typer.echo(f"run written to {result.run_dir}")
+
+
+@app.command()
+def leaderboard(
+    runs: Path = typer.Option(Path("runs"), help="Directory searched (recursively) for record.json files."),
+    format: str = typer.Option("md", "--format", help="md, csv or json."),
+    output: Optional[Path] = typer.Option(None, help="Write to this file instead of standard output."),
+) -> None:
+    """Build leaderboards (one table per dataset) from run records alone."""
+    from collm_bench.leaderboard import render
+
+    if format not in ("md", "csv", "json"):
+        raise UserError(f"--format must be md, csv or json, got {format!r}")
+    if not runs.is_dir():
+        raise UserError(f"{runs}: no such directory")
+    text = render(runs, format)
+    if output:
+        from collm_bench.dataset_format import atomic_path
+
+        with atomic_path(output) as tmp:
+            Path(tmp).write_text(text)
+    else:
+        typer.echo(text, nl=False)
+
+
+@app.command()
+def score(run_dir: Path = typer.Argument(..., help="A run directory with predictions.csv.")) -> None:
+    """Recompute a run's metrics from predictions.csv and compare them with its record."""
+    from collm_bench import records
+
+    metrics = records.metrics_from_predictions(run_dir)
+    typer.echo(json.dumps(metrics, indent=2))
+    record_path = run_dir / "record.json"
+    if record_path.exists():
+        if records.metrics_match(metrics, records.read_record(run_dir).get("metrics", {})):
+            typer.echo("metrics match record.json")
+        else:
+            typer.echo("metrics DIFFER from record.json", err=True)
+            raise typer.Exit(1)
+
+
+@app.command()
+def plugins(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """List every registered component and every plugin that failed to load."""
+    from collm_bench.plugins import get_registry
+
+    registry = get_registry()
+    components = [{"kind": r.kind, "name": r.name, "plugin": r.plugin, "version": r.version,
+                   "description": r.spec.description} for r in registry.all()]
+    failures = [{"plugin": f.plugin, "version": f.version, "error": f.error} for f in registry.failures]
+    if as_json:
+        typer.echo(json.dumps({"components": components, "failures": failures}, indent=2))
+        return
+    from tabulate import tabulate
+
+    rows = [(c["kind"], c["name"], c["plugin"], c["version"]) for c in components]
+    typer.echo(tabulate(rows, headers=("kind", "name", "plugin", "version"), tablefmt="simple"))
+    if failures:
+        typer.echo("\nplugins that failed to load:")
+        for f in failures:
+            typer.echo(f"  {f['plugin']} {f['version']}: {f['error']}")
+
+
+@data_app.command("list")
+def data_list(data_dir: Optional[str] = typer.Option(None, help="Dataset cache directory.")) -> None:
+    """Registered datasets and whether each is prepared in the cache."""
+    from tabulate import tabulate
+
+    from collm_bench.datasets import prepared_path
+    from collm_bench.plugins import get_registry
+
+    registry = get_registry()
+    rows = []
+    for name in registry.names("dataset"):
+        path = prepared_path(name, root=data_dir, registry=registry)
+        rows.append((name, "yes" if (path / "manifest.json").exists() else "no",
+                     registry.get("dataset", name).description))
+    typer.echo(tabulate(rows, headers=("name", "prepared", "description"), tablefmt="simple"))
+
+
+@data_app.command("prepare")
+def data_prepare(
+    name: str,
+    source: Optional[str] = typer.Option(None, help="Local raw data (e.g. the GroupLens zip) instead of a download."),
+    data_dir: Optional[str] = typer.Option(None, help="Dataset cache directory."),
+    force: bool = typer.Option(False, help="Prepare again even when cached."),
+) -> None:
+    """Prepare a registered dataset into the cache."""
+    from collm_bench.datasets import prepare_dataset
+
+    typer.echo(str(prepare_dataset(name, root=data_dir, source=source, force=force)))
+
+
+@data_app.command("info")
+def data_info(
+    name: str = typer.Argument(..., help="Registered dataset name or prepared-format directory."),
+    data_dir: Optional[str] = typer.Option(None, help="Dataset cache directory."),
+) -> None:
+    """The paper's Table I columns, positive rate and the warm/cold share of test."""
+    from tabulate import tabulate
+
+    from collm_bench.dataset_summary import summarize
+    from collm_bench.datasets import resolve_dataset
+
+    summary = summarize(resolve_dataset(name, root=data_dir))
+    typer.echo(tabulate([summary], headers="keys", tablefmt="github", disable_numparse=True))
+
+
+def _add_plugin_commands() -> None:
+    from collm_bench.plugins import _fail, get_registry
+
+    registry = get_registry()
+    for impl in registry.manager.hook.register_commands.get_hookimpls():
+        try:
+            impl.function(app=app)
+        except Exception as exc:  # noqa: BLE001 - a broken plugin must never be fatal
+            _fail(registry, impl.plugin_name, registry.plugins.get(impl.plugin_name, "unknown"),
+                  f"failed in register_commands: {type(exc).__name__}: {exc}")
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    import click
+
+    _add_plugin_commands()
+    try:
+        # Without standalone mode click returns (not raises) the code of typer.Exit.
+        code = app(args=argv, prog_name="collm-bench", standalone_mode=False)
+    except UserError as exc:
+        if _DEBUG["on"]:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        print("aborted", file=sys.stderr)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    if isinstance(code, int) and code:
+        sys.exit(code)

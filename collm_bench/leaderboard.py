@@ -1,0 +1,104 @@
+"""Leaderboards built from run records alone: one table per dataset.
+
+Runs that share dataset, method, encoder, backbone and evaluation rows are grouped; with
+several seeds a cell shows ``mean ± std`` (sample standard deviation).
+"""
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from collm_bench.records import iter_records
+
+COLUMNS = ("Method", "Backbone", "AUC", "UAUC", "NDCG", "Warm AUC", "Cold AUC", "Train s", "Infer s", "Seeds")
+CELLS = {
+    "AUC": ("overall", "auc"), "UAUC": ("overall", "uauc"), "NDCG": ("overall", "ndcg"),
+    "Warm AUC": ("warm", "auc"), "Cold AUC": ("cold", "auc"),
+}
+
+
+def row_label(record: dict[str, Any]) -> str:
+    method, encoder = record.get("method"), record.get("encoder")
+    return method if not encoder or encoder == method else f"{method}-{encoder}"
+
+
+def _evaluated(record: dict[str, Any]) -> str:
+    ev = record.get("evaluation") or {}
+    if ev.get("sampled"):
+        return f"sampled {ev.get('rows')} of {ev.get('total_rows')} test rows"
+    return f"all {ev.get('rows')} test rows"
+
+
+def collect(root: Path) -> dict[str, list[dict[str, Any]]]:
+    """Rows per dataset, each row aggregating the runs of one configuration over seeds."""
+    groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    for _, record in iter_records(root):
+        key = (record["dataset"]["name"], row_label(record), record.get("backbone") or "",
+               _evaluated(record))
+        groups[key].append(record)
+    tables: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for (dataset, label, backbone, evaluated), runs in sorted(groups.items()):
+        row: dict[str, Any] = {"Method": label, "Backbone": backbone or "-", "evaluated": evaluated}
+        for column, (subset, metric) in CELLS.items():
+            row[column] = [r["metrics"].get(subset, {}).get(metric) for r in runs]
+        row["Train s"] = [r["timings"].get("train_seconds") for r in runs]
+        row["Infer s"] = [r["timings"].get("inference_seconds") for r in runs]
+        row["Seeds"] = sorted(r.get("seed") for r in runs)
+        tables[dataset].append(row)
+    return dict(tables)
+
+
+def _fmt(values: list, digits: int) -> str:
+    present = [float(v) for v in values if v is not None]
+    if not present:
+        return "-"
+    mean = statistics.fmean(present)
+    if len(present) == 1:
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {statistics.stdev(present):.{digits}f}"
+
+
+def _cells(row: dict[str, Any]) -> list[str]:
+    out = [row["Method"], row["Backbone"]]
+    out += [_fmt(row[c], 4) for c in CELLS]
+    out += [_fmt(row["Train s"], 1), _fmt(row["Infer s"], 1), ",".join(str(s) for s in row["Seeds"])]
+    return out
+
+
+def render(root: Path, fmt: str = "md") -> str:
+    tables = collect(root)
+    if fmt == "json":
+        return json.dumps(tables, indent=2, default=_json_default)
+    if fmt == "csv":
+        import csv
+        import io
+
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(("Dataset",) + COLUMNS + ("Evaluated",))
+        for dataset, rows in tables.items():
+            for row in rows:
+                writer.writerow([dataset] + _cells(row) + [row["evaluated"]])
+        return buf.getvalue()
+    if fmt != "md":
+        raise ValueError(f"unknown format {fmt!r}")
+    from tabulate import tabulate
+
+    parts = []
+    for dataset, rows in tables.items():
+        evaluated = sorted({row["evaluated"] for row in rows})
+        parts.append(f"## {dataset}\n\nEvaluated on {'; '.join(evaluated)}.\n")
+        parts.append(tabulate([_cells(r) for r in rows], headers=COLUMNS, tablefmt="github",
+                              disable_numparse=True))
+        parts.append("")
+    return "\n".join(parts) if parts else "no run records found\n"
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return str(value)

@@ -1,0 +1,92 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from collm_bench.cli import main
+
+
+def run_cli(args, capsys):
+    code = 0
+    try:
+        main(args)
+    except SystemExit as exc:
+        code = exc.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_help_imports_nothing_heavy():
+    code = ("import sys\nfrom collm_bench.cli import main\n"
+            "try: main(['--help'])\nexcept SystemExit: pass\n"
+            "print([m for m in ('torch', 'transformers', 'peft', 'pandas') if m in sys.modules])")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_unknown_dataset_is_one_line_exit_2(capsys, tmp_path):
+    code, _, err = run_cli(["data", "info", "ml-1mm", "--data-dir", str(tmp_path)], capsys)
+    assert code == 2
+    assert err.count("\n") == 1 and "unknown dataset 'ml-1mm'" in err and "did you mean" in err
+
+
+def test_missing_directory_is_one_line(capsys):
+    code, _, err = run_cli(["data", "info", "./no/such/dir"], capsys)
+    assert code == 2 and "no such directory" in err and "Traceback" not in err
+
+
+def test_bad_set_option(capsys):
+    code, _, err = run_cli(["run", "--method", "mf", "--set", "lr"], capsys)
+    assert code == 2 and "KEY=VALUE" in err
+
+
+def test_unknown_option_key_is_rejected_before_any_work(capsys, tmp_path):
+    code, _, err = run_cli(["run", "--method", "mf", "--set", "lrr=0.1", "--dataset", str(tmp_path)], capsys)
+    assert code == 2 and "unknown option 'lrr'" in err and "did you mean 'lr'" in err
+
+
+def test_data_info_on_prepared_dir(capsys, tmp_path):
+    from collm_bench.testing import tiny_dataset
+
+    tiny_dataset(tmp_path / "tiny")
+    code, out, _ = run_cli(["data", "info", str(tmp_path / "tiny")], capsys)
+    assert code == 0
+    assert "#train" in out and "| 96 " in out and "test warm" in out
+
+
+def test_plugins_text_lists_failures(capsys, monkeypatch):
+    import collm_bench.plugins as p
+
+    class FakeEP:
+        name, dist = "broken-one", None
+
+        @staticmethod
+        def load():
+            raise ImportError("nope")
+
+    monkeypatch.setattr(p, "_entry_points", lambda: [FakeEP()])
+    p.set_registry(None)
+    try:
+        code, out, _ = run_cli(["plugins"], capsys)
+    finally:
+        p.set_registry(None)
+    assert code == 0
+    assert "broken-one" in out and "nope" in out
+
+
+def test_score_reports_match(capsys, tmp_path):
+    from collm_bench import records
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    records.write_predictions(run_dir, [1, 1, 2, 2], [5, 6, 5, 6], [1, 0, 0, 1], [0.9, 0.2, 0.4, 0.3],
+                              ["warm", "warm", "cold", "cold"])
+    records.write_record(run_dir, {"metrics": records.metrics_from_predictions(run_dir)})
+    code, out, _ = run_cli(["score", str(run_dir)], capsys)
+    assert code == 0 and "metrics match record.json" in out
+    assert json.loads(out.split("metrics match")[0])["overall"]["auc"] == pytest.approx(0.75)
+    records.write_record(run_dir, {"metrics": {"overall": {"auc": 0.5}}})
+    code, _, err = run_cli(["score", str(run_dir)], capsys)
+    assert code == 1 and "DIFFER" in err

@@ -1,0 +1,39 @@
+"""The core never imports the built-in plugins; plugins use only the public API."""
+import ast
+from pathlib import Path
+
+import collm_bench
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _imports(path: Path):
+    tree = ast.parse(path.read_text(), filename=str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name, None
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:
+                yield node.module, alias.name
+
+
+def test_core_does_not_import_plugins():
+    for path in (ROOT / "collm_bench").rglob("*.py"):
+        for module, _ in _imports(path):
+            assert not module.startswith("collm_bench_plugins"), f"{path} imports {module}"
+
+
+def test_plugins_import_only_public_api():
+    public = set(collm_bench.PUBLIC_MODULES)
+    for path in (ROOT / "plugins").rglob("*.py"):
+        for module, name in _imports(path):
+            if not module.startswith("collm_bench") or module.startswith("collm_bench_plugins"):
+                continue
+            assert module in public, f"{path} imports non-public module {module}"
+            assert not (name or "").startswith("_"), f"{path} imports private name {module}.{name}"
+
+
+def test_core_files_stay_small():
+    for path in (ROOT / "collm_bench").rglob("*.py"):
+        assert len(path.read_text().splitlines()) < 600, f"{path} is over 600 lines: split it"
