@@ -36,10 +36,17 @@ class Histories:
         """
         start = self.start if rows is None else self.start[rows]
         end = self.end if rows is None else self.end[rows]
-        idx = end[:, None] - n + np.arange(n)[None, :]
-        valid = idx >= start[:, None]
-        values = self.positives[np.clip(idx, 0, max(len(self.positives) - 1, 0))] if len(self.positives) else np.zeros(idx.shape, dtype=np.int64)
-        return np.where(valid, values, pad)
+        out = np.full((len(start), n), pad, dtype=self.positives.dtype if len(self.positives) else np.int64)
+        if not len(self.positives):
+            return out
+        offsets = np.arange(n)[None, :] - n
+        # Chunks bound the temporaries (index and mask arrays) at millions of rows.
+        for lo in range(0, len(start), 1 << 18):
+            s, e = start[lo:lo + (1 << 18), None], end[lo:lo + (1 << 18), None]
+            idx = e + offsets
+            valid = idx >= s
+            out[lo:lo + len(s)][valid] = self.positives[idx[valid]]
+        return out
 
     def as_strings(self) -> list[str]:
         """Space-separated histories, as in the prepared format's ``history`` column."""
