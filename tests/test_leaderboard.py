@@ -1,0 +1,43 @@
+from collm_bench.leaderboard import render
+from collm_bench.records import write_record
+
+
+def _record(run_dir, method, seed, auc, train_s):
+    metrics = {"overall": {"auc": auc, "uauc": 0.6, "ndcg": 0.8},
+               "warm": {"auc": auc + 0.1}, "cold": {"auc": None}}
+    run_dir.mkdir(parents=True)
+    write_record(run_dir, {
+        "method": method, "encoder": method, "backbone": None, "seed": seed,
+        "dataset": {"name": "toy"}, "metrics": metrics,
+        "evaluation": {"split": "test", "rows": 10, "total_rows": 10, "sampled": False},
+        "timings": {"train_seconds": train_s, "inference_seconds": 0.5},
+    })
+
+
+def test_markdown_table_matches_hand_written(tmp_path):
+    _record(tmp_path / "a", "mf", 0, 0.60, 10.0)
+    _record(tmp_path / "b", "mf", 1, 0.70, 20.0)
+    _record(tmp_path / "c", "din", 0, 0.75, 3.0)
+    expected = "\n".join([
+        "## toy",
+        "",
+        "Evaluated on all 10 test rows.",
+        "",
+        "| Method   | Backbone   | AUC             | UAUC            | NDCG            | Warm AUC        | Cold AUC   | Train s    | Infer s   | Seeds   |",
+        "|----------|------------|-----------------|-----------------|-----------------|-----------------|------------|------------|-----------|---------|",
+        "| din      | -          | 0.7500          | 0.6000          | 0.8000          | 0.8500          | -          | 3.0        | 0.5       | 0       |",
+        "| mf       | -          | 0.6500 ± 0.0707 | 0.6000 ± 0.0000 | 0.8000 ± 0.0000 | 0.7500 ± 0.0707 | -          | 15.0 ± 7.1 | 0.5 ± 0.0 | 0,1     |",
+        "",
+    ])
+    assert render(tmp_path, "md") == expected
+
+
+def test_sampled_evaluation_is_stated(tmp_path):
+    _record(tmp_path / "a", "mf", 0, 0.6, 1.0)
+    import json
+
+    path = tmp_path / "a" / "record.json"
+    record = json.loads(path.read_text())
+    record["evaluation"].update(rows=5, sampled=True)
+    path.write_text(json.dumps(record))
+    assert "sampled 5 of 10 test rows" in render(tmp_path, "md")

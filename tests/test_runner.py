@@ -1,0 +1,110 @@
+"""A whole run on tiny data with a test-local encoder plugin: record, predictions, leaderboard."""
+import json
+from dataclasses import dataclass
+
+import pytest
+
+from collm_bench import EncoderSpec, UserError, hookimpl
+from collm_bench.plugins import load_registry
+from collm_bench.records import metrics_from_predictions, metrics_match, read_record
+from collm_bench.runner import RunRequest, run
+from collm_bench.testing import tiny_dataset
+
+
+@dataclass(frozen=True)
+class DotOptions:
+    dim: int = 4
+    lr: float = 0.05
+    weight_decay: float = 0.0
+    batch_size: int = 32
+    max_epochs: int = 5
+    patience: int = 5
+    history_len: int = 0
+
+
+def build(*, n_users, n_items, dim, **_):
+    import torch
+
+    class Dot(torch.nn.Module):
+        rep_dim = dim
+
+        def __init__(self):
+            super().__init__()
+            self.u = torch.nn.Embedding(n_users, dim)
+            self.i = torch.nn.Embedding(n_items, dim)
+
+        def representations(self, batch):
+            return self.u(batch["user"]), self.i(batch["item"])
+
+        def forward(self, batch):
+            u, i = self.representations(batch)
+            return (u * i).sum(-1)
+
+    return Dot()
+
+
+class DotPlugin:
+    @hookimpl
+    def register_encoders(self, register):
+        register(EncoderSpec(name="dot", build=build, options=DotOptions, description="dot",
+                             model_fields=("dim",)))
+
+
+@pytest.fixture
+def registry():
+    return load_registry([("dot", DotPlugin())], entry_points=False)
+
+
+@pytest.fixture
+def dataset_dir(tmp_path):
+    tiny_dataset(tmp_path / "tiny")
+    return tmp_path / "tiny"
+
+
+def test_run_writes_record_and_predictions(registry, dataset_dir, tmp_path):
+    result = run(RunRequest(method="dot", dataset=str(dataset_dir), out=tmp_path / "runs",
+                            options={"max_epochs": "3"}), registry=registry, progress=lambda m: None)
+    record = read_record(result.run_dir)
+    assert record["method"] == "dot" and record["config"]["options"]["max_epochs"] == 3
+    assert record["evaluation"] == {"split": "test", "rows": 24, "total_rows": 24, "sampled": False}
+    assert metrics_match(record["metrics"], metrics_from_predictions(result.run_dir))
+    assert set(record["metrics"]) == {"overall", "warm", "cold"}
+    for key in ("schema_version", "run_id", "dataset", "seed", "timings", "peak_memory", "device",
+                "versions", "date"):
+        assert key in record
+    assert record["versions"]["plugins"] == {"dot": "unknown"}
+    predictions = (result.run_dir / "predictions.csv").read_text().splitlines()
+    assert predictions[0] == "user,item,label,score,subset" and len(predictions) == 25
+
+
+def test_same_seed_same_metrics(registry, dataset_dir, tmp_path):
+    a = run(RunRequest(method="dot", dataset=str(dataset_dir), out=tmp_path / "a", seed=3),
+            registry=registry, progress=lambda m: None)
+    b = run(RunRequest(method="dot", dataset=str(dataset_dir), out=tmp_path / "b", seed=3),
+            registry=registry, progress=lambda m: None)
+    assert a.record["metrics"] == b.record["metrics"]
+
+
+def test_unknown_method_and_option(registry, dataset_dir, tmp_path):
+    with pytest.raises(UserError, match="did you mean 'dot'"):
+        run(RunRequest(method="dott", dataset=str(dataset_dir), out=tmp_path), registry=registry)
+    with pytest.raises(UserError, match="unknown option 'dimm'"):
+        run(RunRequest(method="dot", dataset=str(dataset_dir), out=tmp_path, options={"dimm": "3"}),
+            registry=registry)
+    with pytest.raises(UserError, match="expects int"):
+        run(RunRequest(method="dot", dataset=str(dataset_dir), out=tmp_path, options={"dim": "x"}),
+            registry=registry)
+
+
+def test_leaderboard_from_records(registry, dataset_dir, tmp_path):
+    from collm_bench.leaderboard import render
+
+    for seed in (0, 1):
+        run(RunRequest(method="dot", dataset=str(dataset_dir), out=tmp_path / "runs", seed=seed),
+            registry=registry, progress=lambda m: None)
+    md = render(tmp_path / "runs", "md")
+    assert "## tiny" in md and "| dot " in md and "±" in md and "0,1" in md
+    payload = json.loads(render(tmp_path / "runs", "json"))
+    assert len(payload["tiny"][0]["AUC"]) == 2
+    csv_text = render(tmp_path / "runs", "csv")
+    assert csv_text.splitlines()[0].startswith("Dataset,Method,Backbone,AUC")
