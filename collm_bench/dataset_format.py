@@ -92,8 +92,11 @@ def load_prepared(path: str | Path, *, verify: bool = True) -> PreparedDataset:
     items_path = path / "items.csv"
     if not items_path.exists():
         raise DataError(items_path, "missing file")
+    files = manifest.get("files") or {}
+    if not isinstance(files, dict):
+        raise DataError(path / "manifest.json", "'files' must map file names to sha256 digests")
     if verify:
-        for fname, expected in (manifest.get("files") or {}).items():
+        for fname, expected in files.items():
             fpath = path / fname
             if not fpath.exists():
                 raise DataError(fpath, "missing file (listed in manifest.json)")
@@ -109,6 +112,8 @@ def load_prepared(path: str | Path, *, verify: bool = True) -> PreparedDataset:
         bad = pd.to_numeric(inter["timestamp"], errors="coerce").isna()
         raise DataError(inter_path, f"non-numeric timestamp {inter['timestamp'][bad].iloc[0]!r} "
                                     f"on data row {int(bad.idxmax()) + 1}")
+    if inter["timestamp"].isna().any():
+        raise DataError(inter_path, f"missing timestamp on data row {int(inter['timestamp'].isna().idxmax()) + 1}")
     _require_binary(inter_path, inter, "label")
     if "valid_small" in inter:
         _require_binary(inter_path, inter, "valid_small")
@@ -122,8 +127,9 @@ def load_prepared(path: str | Path, *, verify: bool = True) -> PreparedDataset:
     items = _read_csv(items_path, dtype={"title": str})
     _check_columns(items_path, items, ("item", "title"), ())
     _require_integer(items_path, items, "item")
-    if items["title"].isna().any():
-        row = int(items["title"].isna().idxmax())
+    empty = items["title"].isna() | (items["title"].str.strip() == "")
+    if empty.any():
+        row = int(empty.idxmax())
         raise DataError(items_path, f"item {items['item'].iloc[row]} has an empty title")
     if items["item"].duplicated().any():
         raise DataError(items_path, f"duplicate item id {items['item'][items['item'].duplicated()].iloc[0]}")
@@ -162,6 +168,8 @@ def _check_columns(path: Path, frame: "pd.DataFrame", required: tuple, optional:
 def _require_integer(path: Path, frame: "pd.DataFrame", col: str) -> None:
     import pandas as pd
 
+    if frame[col].isna().any():
+        raise DataError(path, f"missing {col} id on data row {int(frame[col].isna().idxmax()) + 1}")
     if not pd.api.types.is_integer_dtype(frame[col]):
         raise DataError(path, f"column {col!r} must hold integer ids (found {frame[col].dtype})")
 
@@ -189,9 +197,10 @@ def write_prepared(
     target.mkdir(parents=True, exist_ok=True)
     cols = [c for c in REQUIRED + OPTIONAL if c in interactions.columns]
     inter_path = target / "interactions.csv.gz"
-    # mtime=0 keeps the gzip bytes (and so the sha256) reproducible.
+    # mtime=0 and no file name (it would be the random temp name) keep the gzip bytes,
+    # and so the sha256, reproducible.
     with atomic_path(inter_path) as tmp:
-        with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
+        with open(tmp, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz:
             interactions[cols].to_csv(gz, index=False)
     with atomic_path(target / "items.csv") as tmp:
         items[["item", "title"]].to_csv(tmp, index=False)
@@ -236,6 +245,14 @@ class atomic_path:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
+            # mkstemp creates the file 0600: give it the mode a plain open() would have.
+            os.chmod(self.tmp, 0o666 & ~_umask())
             os.replace(self.tmp, self.path)
         elif os.path.exists(self.tmp):
             os.unlink(self.tmp)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

@@ -11,7 +11,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from collm_bench.dataset_format import PreparedDataset, load_prepared
+from collm_bench.dataset_format import PreparedDataset, load_prepared, read_manifest, write_json
 from collm_bench.errors import UserError
 
 
@@ -40,13 +40,18 @@ def prepared_path(name: str, *, root: str | Path | None = None, registry=None) -
 
 def prepare_dataset(name: str, *, root: str | Path | None = None, source: str | None = None,
                     force: bool = False, registry=None) -> Path:
-    """Prepare a registered dataset into the cache (once) and return its directory."""
+    """Prepare a registered dataset into the cache (once) and return its directory.
+
+    A cached copy is reused unless ``force``, or unless ``source`` is given and differs from
+    the one the copy was prepared from (for ``synthetic`` it carries the generation options).
+    """
     from collm_bench.plugins import get_registry
 
     registry = registry or get_registry()
     spec = registry.get("dataset", name)
     target = prepared_path(name, root=root, registry=registry)
-    if (target / "manifest.json").exists() and not force:
+    if (target / "manifest.json").exists() and not force and (
+            source is None or _prepared_source(target) == source):
         return target
     staging = target.parent / f".{target.name}.partial-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
@@ -55,6 +60,10 @@ def prepare_dataset(name: str, *, root: str | Path | None = None, source: str | 
     try:
         spec.prepare(staging, source)
         load_prepared(staging)  # never cache what does not validate
+        if source is not None:  # a different --source later prepares again
+            manifest = read_manifest(staging)
+            manifest["prepared_from"] = source
+            write_json(staging / "manifest.json", manifest)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -62,6 +71,13 @@ def prepare_dataset(name: str, *, root: str | Path | None = None, source: str | 
         shutil.rmtree(target)
     os.replace(staging, target)
     return target
+
+
+def _prepared_source(target: Path) -> str | None:
+    try:
+        return read_manifest(target).get("prepared_from")
+    except UserError:
+        return None
 
 
 def resolve_dataset(name_or_dir: str | Path, *, root: str | Path | None = None,
