@@ -16,6 +16,7 @@ PUBLIC_MODULES = (
     "collm_bench.components",
     "collm_bench.dataset_format",
     "collm_bench.datasets",
+    "collm_bench.downloads",
     "collm_bench.encoder",
     "collm_bench.errors",
     "collm_bench.history",
