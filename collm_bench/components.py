@@ -32,10 +32,16 @@ class DatasetSpec:
 class EncoderSpec:
     """A collaborative encoder (MF, LightGCN, ...), usable alone and inside CoLLM.
 
-    ``build(n_users=..., n_items=..., history_len=..., **model_options)`` returns a torch
-    module following ``collm_bench.encoder.Encoder``. ``options`` is a dataclass of all
+    ``build(n_users=..., n_items=..., history_len=..., train_users=..., train_items=...,
+    train_labels=..., **model_options)`` returns a torch module following the protocol of
+    ``collm_bench.encoder``. ``train_users`` / ``train_items`` / ``train_labels`` are the
+    dense-index arrays of the train split (graph encoders such as LightGCN build their graph
+    from them); ``build`` must accept them, and may ignore them (``**_``).
+    ``collm_bench.encoder.build_encoder`` makes this call. ``options`` is a dataclass of all
     options with the paper's defaults; its fields are split by ``model_fields`` (passed to
-    ``build``) versus training options (passed to the training loop).
+    ``build``) versus training options (``lr``, ``weight_decay``, ``batch_size``,
+    ``max_epochs``, ``patience``, ``history_len``: passed to ``collm_bench.encoder.fit``;
+    ``history_len`` also reaches ``build``, 0 for encoders without history).
     """
 
     name: str

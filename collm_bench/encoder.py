@@ -15,6 +15,7 @@ early-stopped on validation AUC; the best state is kept.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -34,6 +35,28 @@ class TrainResult:
     valid_curve: list[float] = field(default_factory=list)
     train_seconds: float = 0.0
     samples_per_second: float = 0.0
+
+
+def build_encoder(spec, options: Any, data: Interactions):
+    """Build ``spec``'s model for ``data`` from an options dataclass instance.
+
+    Every build receives the sizes, ``history_len`` and the train split's arrays
+    (``train_users``, ``train_items``, ``train_labels``, dense indices), plus the options
+    named in ``spec.model_fields``.
+    """
+    train = data.rows("train")
+    model_options = {name: getattr(options, name) for name in spec.model_fields}
+    return spec.build(
+        n_users=data.n_users, n_items=data.n_items, history_len=getattr(options, "history_len", 0),
+        train_users=data.user[train], train_items=data.item[train], train_labels=data.label[train],
+        **model_options,
+    )
+
+
+def training_options(spec, options: Any) -> dict[str, Any]:
+    """The options of ``spec`` that are not model fields: the keyword arguments of ``fit``."""
+    return {f.name: getattr(options, f.name) for f in dataclasses.fields(options)
+            if f.name not in spec.model_fields}
 
 
 def make_batch(data: Interactions, rows: np.ndarray, history_len: int) -> dict[str, Any]:
