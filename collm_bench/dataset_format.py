@@ -117,6 +117,8 @@ def load_prepared(path: str | Path, *, verify: bool = True) -> PreparedDataset:
     _require_binary(inter_path, inter, "label")
     if "valid_small" in inter:
         _require_binary(inter_path, inter, "valid_small")
+    if inter["split"].isna().any():
+        raise DataError(inter_path, f"missing split on data row {int(inter['split'].isna().idxmax()) + 1}")
     bad_split = ~inter["split"].isin(SPLITS)
     if bad_split.any():
         names = sorted(set(inter["split"][bad_split].astype(str)))[:3]
@@ -175,11 +177,15 @@ def _require_integer(path: Path, frame: "pd.DataFrame", col: str) -> None:
 
 
 def _require_binary(path: Path, frame: "pd.DataFrame", col: str) -> None:
+    import pandas as pd
+
     values = frame[col]
-    ok = values.isin([0, 1])
+    ok = pd.to_numeric(values, errors="coerce").isin([0, 1])  # "1" read as text is fine
     if not ok.all():
-        raise DataError(path, f"{col} must be 0 or 1, found {values[~ok].iloc[0]!r} on data row {int((~ok).idxmax()) + 1}")
-    frame[col] = values.astype("int8")
+        bad = values[~ok].iloc[0]
+        shown = repr(bad.item() if hasattr(bad, "item") else bad)
+        raise DataError(path, f"{col} must be 0 or 1, found {shown} on data row {int((~ok).idxmax()) + 1}")
+    frame[col] = pd.to_numeric(values).astype("int8")
 
 
 def write_prepared(
