@@ -2,6 +2,7 @@
 import calendar
 import io
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -153,3 +154,22 @@ def test_bad_sources(tmp_path):
     (tmp_path / "other.zip").write_bytes(buf.getvalue())
     with pytest.raises(UserError, match="expected the GroupLens ml-1m.zip"):
         ml1m.prepare(tmp_path / "out", str(tmp_path / "other.zip"))
+
+
+def test_release_orders_same_second_ratings_by_one_global_movie_order():
+    """Why ``build`` groups ratings by movie before the stable sort: in the official release,
+    the movies of every same-second group follow one global order (the notebook's merge
+    grouped rows by movie), never the per-user order of ratings.dat."""
+    release = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-1m-collm"
+    if not release.is_dir():
+        pytest.skip(f"{release} is absent (the official CoLLM ML-1M release lives in shared/)")
+    import pandas as pd
+
+    frame = pd.read_csv(release / "interactions.csv.gz", usecols=["user", "item", "timestamp"])
+    frame["pos"] = range(len(frame))
+    pairs = frame.merge(frame, on=["user", "timestamp"])
+    pairs = pairs[pairs["pos_x"] < pairs["pos_y"]]
+    ordered = set(zip(pairs["item_x"], pairs["item_y"]))
+    assert len(ordered) > 20_000
+    assert not any((b, a) in ordered for a, b in ordered)
+    assert sum(a > b for a, b in ordered) > 5_000  # not simply ascending new ids

@@ -8,7 +8,9 @@ rows are sorted by (user, timestamp). ``valid_small`` = 50% of valid, seed 2023.
 
 Row order follows the authors' notebook: its inner merge of ratings with movies grouped the
 ratings by movie (movies in order of first appearance in ``ratings.dat``), which decides the
-order of ratings a user gave in the same second; the sort by (user, timestamp) is stable.
+order of ratings a user gave in the same second; the sort by (user, timestamp) is stable. The
+release agrees: its 9,570 same-second groups order their movies by one global order (no pair
+of movies appears in both orders), which per-user file order would not give.
 
 Raw data: ``source`` (the GroupLens ``ml-1m.zip`` or its extracted folder), else the raw
 cache ``<data dir>/raw/ml-1m/ml-1m.zip``, else a GroupLens download.
@@ -106,8 +108,11 @@ def load_raw(source: str | None) -> tuple["pd.DataFrame", "pd.DataFrame", str]:
         return _from_path(Path(source).expanduser())
     zip_path = raw_dir(NAME) / "ml-1m.zip"
     if not zip_path.is_file():
-        download(URL, zip_path, md5=MD5, hint="download ml-1m.zip from "
-                 "https://grouplens.org/datasets/movielens/1m/ and pass its path with --source")
+        try:
+            download(URL, zip_path, md5=MD5, hint="download ml-1m.zip from "
+                     "https://grouplens.org/datasets/movielens/1m/ and pass its path with --source")
+        except UserError as exc:
+            raise UserError(f"{NAME}: {exc}") from None
     return _from_path(zip_path)
 
 
