@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from collm_bench.datasets import data_dir
-from collm_bench.errors import DataError, UserError, did_you_mean
+from collm_bench.errors import UserError, did_you_mean
 from collm_bench.history import derive_histories
 
 if TYPE_CHECKING:
@@ -119,26 +119,3 @@ def parse_options(text: str | None, defaults: dict[str, Any], *, owner: str) -> 
         except ValueError:
             raise UserError(f"{owner}: option {key!r} expects {kind.__name__}, got {value!r}") from None
     return options
-
-
-def read_lines(path: Path, *, encoding: str = "utf-8", data: bytes | None = None) -> list[str]:
-    """A text file's lines (``data`` instead of reading the file, when given)."""
-    raw = Path(path).read_bytes() if data is None else data
-    try:
-        text = raw.decode(encoding)
-    except UnicodeDecodeError as exc:
-        raise DataError(path, f"not valid {encoding} text ({exc.reason} at byte {exc.start})") from None
-    return text.splitlines()
-
-
-def to_int(path: Path, line_no: int, field: str, value: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        try:
-            as_float = float(value)
-        except ValueError:
-            as_float = float("nan")
-        if as_float.is_integer():
-            return int(as_float)
-        raise DataError(path, f"line {line_no}: {field} {value!r} is not an integer") from None
