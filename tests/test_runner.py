@@ -1,58 +1,19 @@
-"""A whole run on tiny data with a test-local encoder plugin: record, predictions, leaderboard."""
+"""A whole run on tiny data with the kit's fake encoder plugin: record, predictions, leaderboard."""
 import json
-from dataclasses import dataclass
 
 import pytest
 
-from collm_bench import EncoderSpec, UserError, hookimpl
+from collm_bench import UserError
 from collm_bench.plugins import load_registry
 from collm_bench.records import metrics_from_predictions, metrics_match, read_record
 from collm_bench.runner import RunRequest, run
 from collm_bench.testing import tiny_dataset
-
-
-@dataclass(frozen=True)
-class DotOptions:
-    dim: int = 4
-    lr: float = 0.05
-    weight_decay: float = 0.0
-    batch_size: int = 32
-    max_epochs: int = 5
-    patience: int = 5
-    history_len: int = 0
-
-
-def build(*, n_users, n_items, dim, **_):
-    import torch
-
-    class Dot(torch.nn.Module):
-        rep_dim = dim
-
-        def __init__(self):
-            super().__init__()
-            self.u = torch.nn.Embedding(n_users, dim)
-            self.i = torch.nn.Embedding(n_items, dim)
-
-        def representations(self, batch):
-            return self.u(batch["user"]), self.i(batch["item"])
-
-        def forward(self, batch):
-            u, i = self.representations(batch)
-            return (u * i).sum(-1)
-
-    return Dot()
-
-
-class DotPlugin:
-    @hookimpl
-    def register_encoders(self, register):
-        register(EncoderSpec(name="dot", build=build, options=DotOptions, description="dot",
-                             model_fields=("dim",)))
+from collm_bench.testing.fakes import FakePlugin
 
 
 @pytest.fixture
 def registry():
-    return load_registry([("dot", DotPlugin())], entry_points=False)
+    return load_registry([("dot", FakePlugin())], entry_points=False)
 
 
 @pytest.fixture

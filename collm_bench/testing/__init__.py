@@ -87,6 +87,7 @@ def check_encoder(spec: EncoderSpec, *, steps: int = 30, seed: int = 0) -> None:
     assert tuple(item_rep.shape) == (8, model.rep_dim), "item representation must be [B, rep_dim]"
 
     def train_losses(m) -> list[float]:
+        seed_everything(seed)  # dropout draws from the global RNG
         optimizer = torch.optim.Adam(m.parameters(), lr=1e-2)
         labels = torch.from_numpy(data.label[train].astype(np.float32))
         full = make_batch(data, train, history_len)
