@@ -46,31 +46,44 @@ def _parse_sets(values: List[str]) -> dict[str, str]:
 
 @app.command()
 def run(
-    method: str = typer.Option("collm", help="Method (leaderboard row): an encoder alone (mf, lightgcn, "
-                               "sasrec, din) or an LLM method."),
+    method: str = typer.Option("collm", help="Method (leaderboard row): collm, tallrec, ..., or an encoder "
+                               "alone (mf, lightgcn, sasrec, din)."),
     dataset: str = typer.Option("ml-100k", help="Registered dataset name or a prepared-format directory."),
-    encoder: Optional[str] = typer.Option(None, help="Collaborative encoder for CoLLM (default mf)."),
-    backbone: Optional[str] = typer.Option(None, help="LLM backbone for LLM methods (default minilm)."),
+    encoder: Optional[str] = typer.Option(None, help="Collaborative encoder of a CoLLM method (default mf)."),
+    backbone: Optional[str] = typer.Option(None, help="LLM backbone of an LLM method (default minilm); "
+                                           "hf:<id-or-path> for any Hugging Face model."),
+    backbone_path: Optional[str] = typer.Option(None, help="Local weights for the backbone (instead of its hub id)."),
     seed: int = typer.Option(0, help="Random seed."),
-    out: Path = typer.Option(Path("runs"), help="Output root; the run goes to OUT/<run-id>/."),
-    data_dir: Optional[str] = typer.Option(None, help="Dataset cache directory (default $COLLM_BENCH_DATA "
-                                           "or the user cache)."),
-    set_: List[str] = typer.Option([], "--set", help="Method option KEY=VALUE (repeatable), e.g. --set lr=0.01."),
+    sample_test: Optional[int] = typer.Option(None, help="Score a seeded sample of whole test users with at "
+                                              "least this many rows (the same sample for every method)."),
+    full_test: bool = typer.Option(False, help="Score the whole test split (overrides a method's CPU sample)."),
+    out: Path = typer.Option(Path("runs"), help="Output root; each run goes to OUT/<run-id>/."),
+    data_dir: Optional[str] = typer.Option(None, help="Dataset cache (default $COLLM_BENCH_DATA or the user cache)."),
+    cache_dir: Optional[str] = typer.Option(None, help="Stage cache (default $COLLM_BENCH_CACHE or the user cache)."),
+    set_: List[str] = typer.Option([], "--set", help="Method option KEY=VALUE (repeatable); for an encoder "
+                                   "alone, its options."),
+    encoder_set: List[str] = typer.Option([], "--encoder-set", help="Encoder option KEY=VALUE (repeatable)."),
+    backbone_set: List[str] = typer.Option([], "--backbone-set", help="Backbone option KEY=VALUE (repeatable)."),
 ) -> None:
-    """Train and evaluate one method; write record.json and predictions.csv; print its leaderboard row."""
+    """Train and evaluate a method; write record.json and predictions.csv; print the leaderboard rows."""
     from collm_bench.runner import RunRequest
     from collm_bench.runner import run as run_method
 
-    if encoder is not None and encoder != method:
-        raise UserError(f"--encoder {encoder} applies to CoLLM methods; method {method!r} does not take one")
-    if backbone is not None:
-        raise UserError(f"--backbone applies to LLM methods; method {method!r} does not take one")
-    result = run_method(RunRequest(method=method, dataset=dataset, seed=seed, options=_parse_sets(set_),
-                                   out=out, data_dir=data_dir))
-    from collm_bench.leaderboard import render
+    if full_test and sample_test is not None:
+        raise UserError("--full-test and --sample-test exclude each other")
+    backbone_options = _parse_sets(backbone_set)
+    if backbone_path is not None:
+        backbone_options["path"] = backbone_path
+    result = run_method(RunRequest(
+        method=method, dataset=dataset, encoder=encoder, backbone=backbone, seed=seed,
+        options=_parse_sets(set_), encoder_options=_parse_sets(encoder_set), backbone_options=backbone_options,
+        eval_sample=None if full_test else sample_test, out=out, data_dir=data_dir, cache_dir=cache_dir,
+    ))
+    from collm_bench.leaderboard import render_records
 
-    typer.echo(render(result.run_dir, "md"))
-    typer.echo(f"run written to {result.run_dir}")
+    typer.echo(render_records([result.record] + [record for _, record in result.companions], "md"))
+    typer.echo(f"runs written under {out}/: " + ", ".join(
+        p.name for p in [result.run_dir] + [path for path, _ in result.companions]))
 
 
 @app.command()

@@ -64,12 +64,21 @@ class BackboneSpec:
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """A method, i.e. a leaderboard row. ``run(context)`` returns scores for the test rows."""
+    """A method, i.e. a leaderboard row.
+
+    ``run(context: collm_bench.methods.MethodContext) -> collm_bench.methods.MethodOutput``.
+    ``encoder`` / ``backbone`` name the defaults of a method that uses a collaborative encoder
+    or an LLM backbone (``None``: the method takes none, and ``--encoder``/``--backbone`` are
+    refused). ``eval_sample`` is the default number of test rows to sample on a CPU (whole
+    users, the same sample for every method), or ``None`` to score the whole test split.
+    """
 
     name: str
     run: Callable[..., Any]
     description: str
     options: type | None = None
+    encoder: str | None = None
+    backbone: str | None = None
 
 
 KINDS = {

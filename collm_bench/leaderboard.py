@@ -10,7 +10,7 @@ import math
 import statistics
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from collm_bench.records import iter_records
 
@@ -33,10 +33,10 @@ def _evaluated(record: dict[str, Any]) -> str:
     return f"all {ev.get('rows')} test rows"
 
 
-def collect(root: Path) -> dict[str, list[dict[str, Any]]]:
+def collect(records: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     """Rows per dataset, each row aggregating the runs of one configuration over seeds."""
     groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
-    for _, record in iter_records(root):
+    for record in records:
         key = (record["dataset"]["name"], row_label(record), record.get("backbone") or "",
                _evaluated(record))
         groups[key].append(record)
@@ -70,7 +70,12 @@ def _cells(row: dict[str, Any]) -> list[str]:
 
 
 def render(root: Path, fmt: str = "md") -> str:
-    tables = collect(root)
+    """Leaderboards of every record below ``root``."""
+    return render_records((record for _, record in iter_records(root)), fmt)
+
+
+def render_records(records: Iterable[dict[str, Any]], fmt: str = "md") -> str:
+    tables = collect(records)
     if fmt == "json":
         return json.dumps(tables, indent=2, default=_json_default)
     if fmt == "csv":

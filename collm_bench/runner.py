@@ -1,8 +1,8 @@
 """One run, top to bottom as the paper's pipeline:
 
-dataset -> prepared split -> history -> encoder training -> scoring -> metrics -> record.
-
-(The LLM stages of CoLLM plug in between scoring and training in a later step.)
+resolve names and options -> dataset -> prepared split and histories -> evaluation rows ->
+method (encoder pretraining, LLM stages, scoring; cached stage by stage) -> predictions ->
+metrics -> run record, for the method and for each companion row it produced.
 """
 from __future__ import annotations
 
@@ -10,129 +10,204 @@ import dataclasses
 import hashlib
 import json
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from collm_bench.components import options_dict, parse_options
+from collm_bench.components import EncoderSpec, MethodSpec, options_dict, parse_options
 from collm_bench.errors import UserError, unknown_name
 from collm_bench.plugins import Registry, get_registry
 
+
 @dataclass(frozen=True)
 class RunRequest:
-    method: str
+    method: str = "collm"
     dataset: str = "ml-100k"
+    encoder: str | None = None
+    backbone: str | None = None
     seed: int = 0
-    options: dict[str, str] = dataclasses.field(default_factory=dict)
+    options: dict[str, str] = dataclasses.field(default_factory=dict)          # the method's
+    encoder_options: dict[str, str] = dataclasses.field(default_factory=dict)
+    backbone_options: dict[str, str] = dataclasses.field(default_factory=dict)
+    eval_sample: int | None = None   # None: the whole test split
     out: Path = Path("runs")
     data_dir: str | None = None
+    cache_dir: str | None = None
 
 
 @dataclass(frozen=True)
 class RunResult:
     run_dir: Path
     record: dict[str, Any]
+    companions: list[tuple[Path, dict[str, Any]]] = dataclasses.field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A request with every name looked up and every option validated."""
+
+    method: str
+    run: Callable[..., Any]
+    options: Any
+    encoder: str | None
+    encoder_options: Any
+    backbone: str | None
+    backbone_options: Any
 
 
 def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def resolve_encoder_method(registry: Registry, method: str, options: dict[str, str]):
-    """The encoder spec and validated options for an encoder used alone as a method."""
-    if method not in registry.components["encoder"] and method not in registry.components["method"]:
-        known = set(registry.components["encoder"]) | set(registry.components["method"])
-        raise unknown_name("method", method, known)
-    if method not in registry.components["encoder"]:
-        raise UserError(f"method {method!r} is registered but runs in a later collm-bench stage; "
-                        f"encoder methods available now: {', '.join(registry.names('encoder'))}")
-    spec = registry.get("encoder", method)
-    return spec, parse_options(spec.options, options, owner=f"encoder {method!r}")
+def resolve(request: RunRequest, registry: Registry) -> Resolved:
+    """Look up the method, encoder and backbone and validate all options; builds nothing."""
+    methods, encoders = registry.components["method"], registry.components["encoder"]
+    if request.method in methods:
+        spec: MethodSpec = registry.get("method", request.method)
+        options = _options(spec.options, request.options, f"method {request.method!r}")
+        encoder = _component_choice(request.encoder, spec.encoder, "--encoder", request.method)
+        backbone = _component_choice(request.backbone, spec.backbone, "--backbone", request.method)
+        run, encoder_overrides = spec.run, request.encoder_options
+    elif request.method in encoders:
+        from collm_bench.encoder_stage import run_encoder_method
+
+        if request.encoder not in (None, request.method):
+            raise UserError(f"method {request.method!r} is the encoder itself; drop --encoder {request.encoder}")
+        if request.backbone is not None:
+            raise UserError(f"method {request.method!r} takes no --backbone")
+        options, encoder, backbone = None, request.method, None
+        run, encoder_overrides = run_encoder_method, {**request.encoder_options, **request.options}
+    else:
+        raise unknown_name("method", request.method, set(methods) | set(encoders))
+
+    encoder_options = None
+    if encoder is not None:
+        encoder_spec: EncoderSpec = registry.get("encoder", encoder)
+        encoder_options = parse_options(encoder_spec.options, encoder_overrides, owner=f"encoder {encoder!r}")
+    elif request.encoder_options:
+        raise UserError(f"method {request.method!r} takes no encoder options")
+    backbone_options = None
+    if backbone is not None:
+        backbone, overrides = _split_hf(backbone, request.backbone_options)
+        backbone_spec = registry.get("backbone", backbone)
+        backbone_options = _options(backbone_spec.options, overrides, f"backbone {backbone!r}")
+    elif request.backbone_options:
+        raise UserError(f"method {request.method!r} takes no backbone options")
+    return Resolved(request.method, run, options, encoder, encoder_options, backbone, backbone_options)
 
 
-def config_key(payload: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:10]
+def _options(options_cls: type | None, overrides: dict[str, str], owner: str) -> Any:
+    if options_cls is None:
+        if overrides:
+            raise UserError(f"{owner} takes no options (got {', '.join(overrides)})")
+        return None
+    return parse_options(options_cls, overrides, owner=owner)
+
+
+def _component_choice(given: str | None, default: str | None, flag: str, method: str) -> str | None:
+    if default is None:
+        if given is not None:
+            raise UserError(f"method {method!r} takes no {flag}")
+        return None
+    return given or default
+
+
+def _split_hf(backbone: str, overrides: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """``hf:<id-or-path>`` is the ``hf`` backbone with ``path`` set."""
+    if backbone.startswith("hf:"):
+        return "hf", {**overrides, "path": backbone[3:]}
+    return backbone, overrides
 
 
 def run(request: RunRequest, *, registry: Registry | None = None,
         progress: Callable[[str], None] = _say) -> RunResult:
-    from collm_bench import records
     from collm_bench.datasets import resolve_dataset
+    from collm_bench.interactions import build_interactions
+    from collm_bench.methods import MethodContext, evaluation_rows
+    from collm_bench.stages import StageCache, cache_root
 
     registry = registry or get_registry()
-    # Validate every name and option before anything is loaded or built.
-    spec, opts = resolve_encoder_method(registry, request.method, request.options)
+    resolved = resolve(request, registry)   # every name and option checked before any work
     dataset = resolve_dataset(request.dataset, root=request.data_dir, registry=registry)
+    data = build_interactions(dataset)
+    eval_rows, evaluation = evaluation_rows(data, request.eval_sample)
+    if evaluation["sampled"]:
+        progress(f"evaluating on a sample: {evaluation['rows']} of {evaluation['total_rows']} test rows "
+                 f"({evaluation['sample']['users']} whole users, seed {evaluation['sample']['seed']})")
+    context = MethodContext(
+        dataset=dataset, data=data, eval_rows=eval_rows, seed=request.seed, options=resolved.options,
+        encoder=resolved.encoder, encoder_options=resolved.encoder_options, backbone=resolved.backbone,
+        backbone_options=resolved.backbone_options, registry=registry,
+        stages=StageCache(cache_root(request.cache_dir)), progress=progress,
+    )
+    output = resolved.run(context)
 
     config = {
-        "method": request.method,
-        "encoder": request.method,
-        "backbone": None,
-        "dataset": dataset.name,
-        "dataset_sha256": dataset.sha256,
-        "seed": request.seed,
-        "options": options_dict(opts),
+        "method": resolved.method, "dataset": dataset.name, "dataset_sha256": dataset.sha256,
+        "seed": request.seed, "evaluation": {k: v for k, v in evaluation.items() if k != "rows"},
+        "options": options_dict(resolved.options) if resolved.options is not None else None,
+        "encoder": resolved.encoder,
+        "encoder_options": options_dict(resolved.encoder_options) if resolved.encoder_options is not None else None,
+        "backbone": resolved.backbone,
+        "backbone_options": options_dict(resolved.backbone_options) if resolved.backbone_options is not None else None,
     }
-    key = config_key(config)
-    run_id = f"{dataset.name}__{request.method}__seed{request.seed}__{key}"
-    run_dir = Path(request.out) / run_id
+    main = _write_run(request.out, resolved.method, config, output, context, evaluation, registry, progress)
+    companions = [
+        _write_run(request.out, label, {**config, "method": label, "produced_by": resolved.method}, out,
+                   context, evaluation, registry, progress)
+        for label, out in output.companions
+    ]
+    return RunResult(main[0], main[1], companions)
+
+
+def _write_run(out_root: Path, method: str, config: dict[str, Any], output, context, evaluation,
+               registry: Registry, progress) -> tuple[Path, dict[str, Any]]:
+    from collm_bench import records
+
+    key = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    run_id = f"{config['dataset']}__{method}__seed{config['seed']}__{key}"
+    run_dir = Path(out_root) / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
-    progress(f"run {run_id}: {request.method} on {dataset.name} ({dataset.path})")
-
-    from collm_bench.encoder import build_encoder, fit, predict, seed_everything, training_options
-    from collm_bench.interactions import build_interactions
-
-    started = time.perf_counter()
-    data = build_interactions(dataset)
-    prepare_seconds = time.perf_counter() - started
-
-    seed_everything(request.seed)
-    model = build_encoder(spec, opts, data)
-    train_options = training_options(spec, opts)
-    history_len = int(train_options.get("history_len", 0) or 0)
-    result = fit(model, data, **train_options, seed=request.seed, progress=progress)
-
-    test = data.rows("test")
-    started = time.perf_counter()
-    scores = predict(model, data, test, history_len=history_len)
-    inference_seconds = time.perf_counter() - started
-
-    records.write_predictions(run_dir, data.user_id[test], data.item_id[test], data.label[test],
-                              scores, data.subset[test])
-    # Metrics are computed from the saved predictions, so that record and file always agree.
+    data, rows = context.data, context.eval_rows
+    if len(output.scores) != len(rows):
+        raise RuntimeError(f"method {method!r} returned {len(output.scores)} scores for {len(rows)} rows")
+    records.write_predictions(run_dir, data.user_id[rows], data.item_id[rows], data.label[rows],
+                              output.scores, data.subset[rows])
+    # Metrics come from the saved predictions, so that record and file always agree.
     metrics = records.metrics_from_predictions(run_dir)
-    entry = registry.entry("encoder", request.method)
+    plugins = {}
+    for kind, name in (("method", config["method"]), ("encoder", output.encoder), ("backbone", output.backbone)):
+        if name and name in registry.components[kind]:
+            entry = registry.entry(kind, name)
+            plugins[entry.plugin] = entry.version
+    inference = output.inference_seconds
     record = {
         "schema_version": records.SCHEMA_VERSION,
         "run_id": run_id,
-        "method": request.method,
-        "encoder": request.method,
-        "backbone": None,
-        "dataset": {"name": dataset.name, "manifest_sha256": dataset.sha256, "path": str(dataset.path),
-                    "counts": dataset.manifest.get("counts")},
+        "method": method,
+        "encoder": output.encoder,
+        "backbone": output.backbone,
+        "meaningless": output.meaningless,
+        "dataset": {"name": context.dataset.name, "manifest_sha256": context.dataset.sha256,
+                    "path": str(context.dataset.path), "counts": context.dataset.manifest.get("counts")},
         "config": config,
         "config_key": key,
-        "seed": request.seed,
-        "evaluation": {"split": "test", "rows": int(len(test)), "total_rows": int(len(test)), "sampled": False},
+        "seed": config["seed"],
+        "evaluation": evaluation,
         "metrics": metrics,
-        "training": {"best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
-                     "best_valid_auc": round(result.best_valid_auc, 6),
-                     "valid_curve": [round(v, 6) for v in result.valid_curve]},
+        "training": output.details,
         "timings": {
-            "stages": {"prepare_data": round(prepare_seconds, 3),
-                       "train_encoder": round(result.train_seconds, 3),
-                       "inference": round(inference_seconds, 3)},
-            "train_seconds": round(result.train_seconds, 3),
-            "inference_seconds": round(inference_seconds, 3),
-            "train_samples_per_second": round(result.samples_per_second, 1),
-            "inference_rows_per_second": round(len(test) / inference_seconds, 1) if inference_seconds else None,
+            "stages": output.stages,
+            "train_seconds": round(output.train_seconds, 3),
+            "inference_seconds": round(inference, 3),
+            "rows_per_second": round(len(rows) / inference, 1) if inference else None,
         },
         "peak_memory": records.peak_memory_mb(),
         "device": records.device_description(),
-        "versions": records.versions({entry.plugin: entry.version}),
+        "versions": records.versions(plugins),
         "git_commit": records.git_commit(),
         "date": records.now_iso(),
     }
     records.write_record(run_dir, record)
-    return RunResult(run_dir, record)
+    progress(f"wrote {run_dir}")
+    return run_dir, record

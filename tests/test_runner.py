@@ -26,7 +26,7 @@ def test_run_writes_record_and_predictions(registry, dataset_dir, tmp_path):
     result = run(RunRequest(method="dot", dataset=str(dataset_dir), out=tmp_path / "runs",
                             options={"max_epochs": "3"}), registry=registry, progress=lambda m: None)
     record = read_record(result.run_dir)
-    assert record["method"] == "dot" and record["config"]["options"]["max_epochs"] == 3
+    assert record["method"] == "dot" and record["config"]["encoder_options"]["max_epochs"] == 3
     assert record["evaluation"] == {"split": "test", "rows": 24, "total_rows": 24, "sampled": False}
     assert metrics_match(record["metrics"], metrics_from_predictions(result.run_dir))
     assert set(record["metrics"]) == {"overall", "warm", "cold"}
@@ -39,11 +39,37 @@ def test_run_writes_record_and_predictions(registry, dataset_dir, tmp_path):
 
 
 def test_same_seed_same_metrics(registry, dataset_dir, tmp_path):
-    a = run(RunRequest(method="dot", dataset=str(dataset_dir), out=tmp_path / "a", seed=3),
-            registry=registry, progress=lambda m: None)
-    b = run(RunRequest(method="dot", dataset=str(dataset_dir), out=tmp_path / "b", seed=3),
-            registry=registry, progress=lambda m: None)
+    # separate stage caches: the second run must train again, not reuse the first
+    a = run(RunRequest(method="dot", dataset=str(dataset_dir), out=tmp_path / "a", seed=3,
+                       cache_dir=str(tmp_path / "cache_a")), registry=registry, progress=lambda m: None)
+    b = run(RunRequest(method="dot", dataset=str(dataset_dir), out=tmp_path / "b", seed=3,
+                       cache_dir=str(tmp_path / "cache_b")), registry=registry, progress=lambda m: None)
+    assert not b.record["timings"]["stages"]["encoder-dot"]["cached"]
     assert a.record["metrics"] == b.record["metrics"]
+
+
+def test_rerun_reuses_the_encoder_stage(registry, dataset_dir, tmp_path):
+    first = run(RunRequest(method="dot", dataset=str(dataset_dir), out=tmp_path / "runs"),
+                registry=registry, progress=lambda m: None)
+    again = run(RunRequest(method="dot", dataset=str(dataset_dir), out=tmp_path / "runs"),
+                registry=registry, progress=lambda m: None)
+    assert not first.record["timings"]["stages"]["encoder-dot"]["cached"]
+    assert again.record["timings"]["stages"]["encoder-dot"]["cached"]
+    assert again.record["metrics"] == first.record["metrics"]
+    other_seed = run(RunRequest(method="dot", dataset=str(dataset_dir), out=tmp_path / "runs", seed=1),
+                     registry=registry, progress=lambda m: None)
+    assert not other_seed.record["timings"]["stages"]["encoder-dot"]["cached"]
+
+
+def test_sampled_evaluation_takes_whole_users_and_says_so(registry, dataset_dir, tmp_path):
+    result = run(RunRequest(method="dot", dataset=str(dataset_dir), out=tmp_path / "runs", eval_sample=5),
+                 registry=registry, progress=lambda m: None)
+    ev = result.record["evaluation"]
+    assert ev["sampled"] and ev["total_rows"] == 24 and 5 <= ev["rows"] < 24
+    assert ev["rows"] % 2 == 0  # tiny data has 2 test rows per user: whole users only
+    from collm_bench.leaderboard import render
+
+    assert f"sampled {ev['rows']} of 24 test rows" in render(tmp_path / "runs", "md")
 
 
 def test_unknown_method_and_option(registry, dataset_dir, tmp_path):
