@@ -77,7 +77,7 @@ def run(
     result = run_method(RunRequest(
         method=method, dataset=dataset, encoder=encoder, backbone=backbone, seed=seed,
         options=_parse_sets(set_), encoder_options=_parse_sets(encoder_set), backbone_options=backbone_options,
-        eval_sample=None if full_test else sample_test, out=out, data_dir=data_dir, cache_dir=cache_dir,
+        eval_sample=sample_test, full_test=full_test, out=out, data_dir=data_dir, cache_dir=cache_dir,
     ))
     from collm_bench.leaderboard import render_records
 

@@ -6,6 +6,7 @@ the harness validates options against the dataclass before anything is built.
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -79,6 +80,7 @@ class MethodSpec:
     options: type | None = None
     encoder: str | None = None
     backbone: str | None = None
+    eval_sample: Callable[[Any], "int | None"] | None = None
 
 
 KINDS = {
@@ -92,9 +94,13 @@ KINDS = {
 def parse_options(options_cls: type, overrides: Mapping[str, Any], *, owner: str) -> Any:
     """Build an options dataclass from user overrides; unknown keys and bad types are errors.
 
-    Strings (from the command line) are converted to the field's default type.
+    Strings (from the command line) are converted to the field's annotated type
+    (``int``, ``float``, ``bool``, ``str``, ``tuple[...]``, or ``X | None`` where ``none``
+    gives ``None``). A dataclass may validate values further in ``__post_init__`` by raising
+    ``ValueError``; that becomes a one-line ``UserError`` too.
     """
     fields = {f.name: f for f in dataclasses.fields(options_cls)}
+    hints = typing.get_type_hints(options_cls)
     kwargs: dict[str, Any] = {}
     for key, value in overrides.items():
         if key not in fields:
@@ -102,40 +108,38 @@ def parse_options(options_cls: type, overrides: Mapping[str, Any], *, owner: str
                 f"{owner}: unknown option {key!r}{did_you_mean(key, fields)}; "
                 f"options: {', '.join(fields)}"
             )
-        default = _default_of(fields[key])
-        kwargs[key] = _coerce(value, default, owner=owner, key=key)
-    return options_cls(**kwargs)
-
-
-def _default_of(f: dataclasses.Field) -> Any:
-    if f.default is not dataclasses.MISSING:
-        return f.default
-    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-        return f.default_factory()  # type: ignore[misc]
-    return None
-
-
-def _coerce(value: Any, default: Any, *, owner: str, key: str) -> Any:
-    if not isinstance(value, str) or default is None or isinstance(default, str):
-        return value
+        kwargs[key] = _coerce(value, hints.get(key, str), owner=owner, key=key)
     try:
-        if isinstance(default, bool):
+        return options_cls(**kwargs)
+    except ValueError as exc:
+        raise UserError(f"{owner}: {exc}") from None
+
+
+def _coerce(value: Any, hint: Any, *, owner: str, key: str) -> Any:
+    if not isinstance(value, str):
+        return value
+    args = typing.get_args(hint)
+    if type(None) in args:  # X | None
+        if value.lower() in ("none", "null", ""):
+            return None
+        hint = next(a for a in args if a is not type(None))
+        args = typing.get_args(hint)
+    origin = typing.get_origin(hint)
+    try:
+        if hint is bool:
             if value.lower() in ("1", "true", "yes", "on"):
                 return True
             if value.lower() in ("0", "false", "no", "off"):
                 return False
             raise ValueError(value)
-        if isinstance(default, int):
-            return int(value)
-        if isinstance(default, float):
-            return float(value)
-        if isinstance(default, tuple):
-            kind = type(default[0]) if default else int
-            return tuple(kind(v) for v in value.split(",") if v)
+        if hint in (int, float):
+            return hint(value)
+        if origin is tuple:
+            kind = args[0] if args else str
+            return tuple(kind(v.strip()) for v in value.split(",") if v.strip())
     except ValueError:
-        raise UserError(
-            f"{owner}: option {key!r} expects {type(default).__name__}, got {value!r}"
-        ) from None
+        name = getattr(hint, "__name__", str(hint))
+        raise UserError(f"{owner}: option {key!r} expects {name}, got {value!r}") from None
     return value
 
 

@@ -29,7 +29,8 @@ class RunRequest:
     options: dict[str, str] = dataclasses.field(default_factory=dict)          # the method's
     encoder_options: dict[str, str] = dataclasses.field(default_factory=dict)
     backbone_options: dict[str, str] = dataclasses.field(default_factory=dict)
-    eval_sample: int | None = None   # None: the whole test split
+    eval_sample: int | None = None   # None: the method's default (whole test split unless it says)
+    full_test: bool = False          # score every test row, whatever the method's default
     out: Path = Path("runs")
     data_dir: str | None = None
     cache_dir: str | None = None
@@ -53,6 +54,7 @@ class Resolved:
     encoder_options: Any
     backbone: str | None
     backbone_options: Any
+    eval_sample: int | None
 
 
 def _say(message: str) -> None:
@@ -68,6 +70,7 @@ def resolve(request: RunRequest, registry: Registry) -> Resolved:
         encoder = _component_choice(request.encoder, spec.encoder, "--encoder", request.method)
         backbone = _component_choice(request.backbone, spec.backbone, "--backbone", request.method)
         run, encoder_overrides = spec.run, request.encoder_options
+        default_sample = spec.eval_sample(options) if spec.eval_sample else None
     elif request.method in encoders:
         from collm_bench.encoder_stage import run_encoder_method
 
@@ -75,7 +78,7 @@ def resolve(request: RunRequest, registry: Registry) -> Resolved:
             raise UserError(f"method {request.method!r} is the encoder itself; drop --encoder {request.encoder}")
         if request.backbone is not None:
             raise UserError(f"method {request.method!r} takes no --backbone")
-        options, encoder, backbone = None, request.method, None
+        options, encoder, backbone, default_sample = None, request.method, None, None
         run, encoder_overrides = run_encoder_method, {**request.encoder_options, **request.options}
     else:
         raise unknown_name("method", request.method, set(methods) | set(encoders))
@@ -93,7 +96,12 @@ def resolve(request: RunRequest, registry: Registry) -> Resolved:
         backbone_options = _options(backbone_spec.options, overrides, f"backbone {backbone!r}")
     elif request.backbone_options:
         raise UserError(f"method {request.method!r} takes no backbone options")
-    return Resolved(request.method, run, options, encoder, encoder_options, backbone, backbone_options)
+    if request.full_test:
+        eval_sample = None
+    else:
+        eval_sample = request.eval_sample if request.eval_sample is not None else default_sample
+    return Resolved(request.method, run, options, encoder, encoder_options, backbone, backbone_options,
+                    eval_sample)
 
 
 def _options(options_cls: type | None, overrides: dict[str, str], owner: str) -> Any:
@@ -130,7 +138,7 @@ def run(request: RunRequest, *, registry: Registry | None = None,
     resolved = resolve(request, registry)   # every name and option checked before any work
     dataset = resolve_dataset(request.dataset, root=request.data_dir, registry=registry)
     data = build_interactions(dataset)
-    eval_rows, evaluation = evaluation_rows(data, request.eval_sample)
+    eval_rows, evaluation = evaluation_rows(data, resolved.eval_sample)
     if evaluation["sampled"]:
         progress(f"evaluating on a sample: {evaluation['rows']} of {evaluation['total_rows']} test rows "
                  f"({evaluation['sample']['users']} whole users, seed {evaluation['sample']['seed']})")

@@ -95,3 +95,29 @@ def test_leaderboard_from_records(registry, dataset_dir, tmp_path):
     assert len(payload["tiny"][0]["AUC"]) == 2
     csv_text = render(tmp_path / "runs", "csv")
     assert csv_text.splitlines()[0].startswith("Dataset,Method,Backbone,AUC")
+
+
+def test_options_are_coerced_by_annotation():
+    from dataclasses import dataclass
+
+    from collm_bench.components import parse_options
+
+    @dataclass(frozen=True)
+    class Opts:
+        steps: int | None = None
+        lr: float = 1e-3
+        flag: bool = False
+        dims: tuple[int, ...] = (64, 16)
+        preset: str = "auto"
+
+        def __post_init__(self):
+            if self.preset not in ("auto", "cpu", "paper"):
+                raise ValueError(f"preset must be auto, cpu or paper, got {self.preset!r}")
+
+    opts = parse_options(Opts, {"steps": "5", "lr": "0.01", "flag": "yes", "dims": "8,4", "preset": "cpu"}, owner="m")
+    assert (opts.steps, opts.lr, opts.flag, opts.dims, opts.preset) == (5, 0.01, True, (8, 4), "cpu")
+    assert parse_options(Opts, {"steps": "none"}, owner="m").steps is None
+    with pytest.raises(UserError, match="expects int"):
+        parse_options(Opts, {"steps": "five"}, owner="m")
+    with pytest.raises(UserError, match="preset must be"):
+        parse_options(Opts, {"preset": "gpu"}, owner="m")
