@@ -1,0 +1,140 @@
+"""The tuning loop of the LLM methods (REFERENCE.md, "Training").
+
+AdamW (no weight decay on biases and other 1-D weights), linear warmup then cosine decay,
+evaluation every ``eval_every`` steps on a validation AUC, the best trainable state kept,
+early stopping after ``patience`` evaluations without gain, and a hard ``max_steps`` budget.
+The loop knows nothing of prompts or models: the method passes closures.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+
+@dataclass
+class TuneResult:
+    best_step: int
+    best_valid_auc: float
+    steps_run: int
+    curve: list[tuple[int, float]] = field(default_factory=list)
+    train_seconds: float = 0.0           # optimisation only, evaluations excluded
+    eval_seconds: float = 0.0
+    samples_per_second: float = 0.0
+    stopped: str = "max_steps"
+
+
+def adamw(named_parameters, *, lr: float, weight_decay: float):
+    """AdamW with decay on matrices only (biases, norms and other 1-D weights get none)."""
+    import torch
+
+    decay, no_decay = [], []
+    for name, param in named_parameters:
+        if not param.requires_grad:
+            continue
+        (no_decay if param.ndim < 2 or name.endswith(".bias") else decay).append(param)
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr)
+
+
+def warmup_cosine(optimizer, *, warmup_steps: int, total_steps: int):
+    """Linear warmup from 0 to the base rate, then cosine decay to 0 at ``total_steps``."""
+    import torch
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / max(1, warmup_steps)
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def tune(
+    *,
+    named_parameters: list,
+    batches: Iterator[np.ndarray],
+    loss_of: Callable[[np.ndarray], Any],
+    evaluate: Callable[[], float],
+    snapshot: Callable[[], dict[str, Any]],
+    restore: Callable[[dict[str, Any]], None],
+    lr: float,
+    weight_decay: float,
+    max_steps: int,
+    warmup_steps: int,
+    eval_every: int,
+    patience: int,
+    progress: Callable[[str], None] | None = None,
+    grad_clip: float | None = None,
+) -> TuneResult:
+    """Optimise ``loss_of(rows)`` over ``batches`` (arrays of row indices).
+
+    ``evaluate()`` returns the validation AUC; ``snapshot()`` / ``restore(state)`` copy the
+    trainable state, so that the loop ends in the best evaluated state (or the initial one
+    if no step ever beat it: an evaluation at step 0 is the baseline).
+    """
+    import torch
+
+    params = [p for _, p in named_parameters if p.requires_grad]
+    optimizer = adamw(named_parameters, lr=lr, weight_decay=weight_decay)
+    scheduler = warmup_cosine(optimizer, warmup_steps=warmup_steps, total_steps=max_steps)
+    result = TuneResult(best_step=0, best_valid_auc=-math.inf, steps_run=0)
+
+    def check(step: int) -> bool:
+        started = time.perf_counter()
+        value = float(evaluate())
+        result.eval_seconds += time.perf_counter() - started
+        result.curve.append((step, round(value, 6)))
+        improved = value > result.best_valid_auc
+        if improved:
+            result.best_valid_auc, result.best_step = value, step
+            best[0] = snapshot()
+        if progress:
+            progress(f"step {step}: valid AUC {value:.4f} (best {result.best_valid_auc:.4f} @ {result.best_step})")
+        return improved
+
+    best: list[dict[str, Any] | None] = [None]
+    check(0)
+    evals_without_gain, seen = 0, 0
+    for step in range(1, max_steps + 1):
+        rows = next(batches)
+        started = time.perf_counter()
+        loss = loss_of(rows)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip:
+            torch.nn.utils.clip_grad_norm_(params, grad_clip)
+        optimizer.step()
+        scheduler.step()
+        result.train_seconds += time.perf_counter() - started
+        seen += len(rows)
+        result.steps_run = step
+        if progress and step % max(1, eval_every // 5) == 0:
+            progress(f"step {step}/{max_steps}: loss {loss.item():.4f}")
+        if step % eval_every == 0 or step == max_steps:
+            evals_without_gain = 0 if check(step) else evals_without_gain + 1
+            if evals_without_gain >= patience:
+                result.stopped = "patience"
+                break
+    if best[0] is not None:
+        restore(best[0])
+    result.samples_per_second = seen / result.train_seconds if result.train_seconds else 0.0
+    return result
+
+
+def cycle_batches(rows: np.ndarray, batch_size: int, seed: int,
+                  order: Callable[[np.ndarray, np.random.Generator], list[np.ndarray]] | None = None
+                  ) -> Iterator[np.ndarray]:
+    """Endless batches over ``rows``, reshuffled every pass. ``order(rows, rng)`` may group rows
+    into batches itself (length bucketing); the default is a plain shuffle."""
+    rng = np.random.default_rng(seed)
+    while True:
+        if order is not None:
+            batches = order(rows, rng)
+        else:
+            shuffled = rng.permutation(rows)
+            batches = [shuffled[i:i + batch_size] for i in range(0, len(shuffled), batch_size)]
+        yield from batches
