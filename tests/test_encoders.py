@@ -46,17 +46,7 @@ def build(spec, data, seed=0, **overrides):
     return build_encoder(spec, opts, data), opts
 
 
-# check_encoder calls the first model once in train mode before training it, which draws
-# dropout masks from the global RNG, and then trains a second, freshly seeded model without
-# that call: with dropout the two runs start from different RNG states.
-KIT_DROPOUT_BUG = pytest.mark.xfail(reason="check_encoder's determinism check does not reseed "
-                                           "before training (dropout encoders)", strict=False)
-
-
-@pytest.mark.parametrize("name", [
-    "mf", "lightgcn",
-    pytest.param("sasrec", marks=KIT_DROPOUT_BUG), pytest.param("din", marks=KIT_DROPOUT_BUG),
-])
+@pytest.mark.parametrize("name", ENCODERS)
 def test_encoder_follows_the_contract(registry, name):
     """Shapes, option fields, training lowers the loss, same seed same losses (conformance kit)."""
     check_encoder(registry.get("encoder", name), steps=15)
