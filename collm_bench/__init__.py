@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 
 PUBLIC_MODULES = (
     "collm_bench",
+    "collm_bench.backbone",
     "collm_bench.components",
     "collm_bench.dataset_format",
     "collm_bench.datasets",
@@ -21,7 +22,9 @@ PUBLIC_MODULES = (
     "collm_bench.errors",
     "collm_bench.history",
     "collm_bench.interactions",
+    "collm_bench.llm",
     "collm_bench.metrics",
+    "collm_bench.prompts",
     "collm_bench.subsets",
     "collm_bench.testing",
 )

@@ -1,0 +1,258 @@
+"""CoLLM's prompts: text, ID placeholders, tokenization, padding and length bucketing.
+
+The templates are those of the official code (``REFERENCE.md`` "Prompts"): the text-only one
+of step 1 / TALLRec and the one with ``<UserID>`` / ``<TargetItemID>`` of step 2. The item noun
+comes from the dataset (``PreparedDataset.item_noun``: movie, book, item), the history is the
+last N positive titles (N=10 as the paper; fewer in the ``cpu`` preset), oldest first, each in
+double quotes, joined by ``", "``; an empty history is written ``unkow`` (unquoted), as the
+official code does. ``\\n`` is a literal backslash + n.
+
+Each placeholder is rendered as the backbone's placeholder token (its unk token: ``<unk>`` for
+Llama, ``[UNK]`` for BERT) and becomes exactly one token; ``tokenize_prompts`` reports its token
+position (user first, then item), where the scorer writes the CIE output into ``inputs_embeds``.
+
+Special tokens: causal models get their BOS (``<s>``) prepended where the tokenizer has one and
+nothing else (as the official code); BERT-style encoders get ``[CLS] ... [SEP]`` as they were
+pretrained. Causal prompts are left-padded (the answer is read at the last column), encoder
+prompts right-padded (absolute positions start at column 0, where ``[CLS]`` is read).
+
+Only numpy is imported here; tokenizers come in as objects.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from collm_bench.errors import UserError
+
+TEXT_TEMPLATE = (
+    '#Question: A user has given high ratings to the following {items}: {history}. '
+    'Leverage the information to predict whether the user would enjoy the {item} titled {target}? '
+    'Answer with "Yes" or "No". \\n#Answer:'
+)
+ID_TEMPLATE = (
+    '#Question: A user has given high ratings to the following {items}: {history}. '
+    "Additionally, we have information about the user's preferences encoded in the feature {user_id}. "
+    'Using all available information, make a prediction about whether the user would enjoy the {item} '
+    'titled {target} with the feature {item_id}? Answer with "Yes" or "No". \\n#Answer:'
+)
+EMPTY_HISTORY = "unkow"
+HISTORY_LEN = 10
+NO_POSITION = -1
+
+
+def plural(noun: str) -> str:
+    return noun + "s"
+
+
+def quote(title: str) -> str:
+    return f'"{title}"'
+
+
+def title_list(titles: Sequence[str]) -> str:
+    """``"A", "B"`` (oldest first), or ``unkow`` for no titles."""
+    return ", ".join(quote(t) for t in titles) if len(titles) else EMPTY_HISTORY
+
+
+def titles_by_index(items: Any, item_ids: np.ndarray) -> np.ndarray:
+    """Titles indexed by dense item index: ``items`` is the prepared ``items.csv`` frame,
+    ``item_ids`` maps dense index -> original id (``Interactions.item_ids``; index 0 -> "")."""
+    lookup = dict(zip(items["item"].tolist(), items["title"].tolist()))
+    out = np.empty(len(item_ids), dtype=object)
+    out[0] = ""
+    for index, item in enumerate(np.asarray(item_ids)[1:].tolist(), start=1):
+        out[index] = str(lookup.get(item, ""))
+    return out
+
+
+@dataclass
+class Prompts:
+    """Prompt strings; ``spans[r]`` = character offsets of the user and item placeholders
+    (``-1`` for text-only prompts)."""
+
+    texts: list[str]
+    spans: np.ndarray
+    placeholder: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    @property
+    def with_ids(self) -> bool:
+        return self.placeholder is not None
+
+
+def build_prompts(titles: Sequence[str] | np.ndarray, history: np.ndarray, target: np.ndarray, *,
+                  item_noun: str = "item", with_ids: bool = False, placeholder: str = "<unk>",
+                  history_len: int = HISTORY_LEN) -> Prompts:
+    """One prompt per row.
+
+    ``titles[i]`` is the title of dense item index ``i``; ``history`` is ``[N, L]`` dense item
+    indices left-padded with 0 (most recent last, ``Interactions.history_matrix``), of which
+    the last ``history_len`` are used; ``target`` is ``[N]`` dense item indices.
+    ``with_ids`` selects the step-2 template, with ``placeholder`` standing for each ID.
+    """
+    history = np.asarray(history)
+    target = np.asarray(target)
+    if history.ndim != 2 or len(history) != len(target):
+        raise ValueError(f"history must be [N, L] and target [N]; got {history.shape} and {target.shape}")
+    if history_len < 0:
+        raise ValueError("history_len must be >= 0")
+    quoted = np.array([quote(str(t)) for t in titles], dtype=object)
+    recent = history[:, history.shape[1] - history_len:] if history_len else history[:, :0]
+    fill = {"items": plural(item_noun), "item": item_noun}
+    if with_ids:
+        head, rest = ID_TEMPLATE.split("{user_id}")
+        middle, tail = rest.split("{item_id}")
+    else:
+        head, middle, tail = TEXT_TEMPLATE, "", ""
+    texts: list[str] = []
+    spans = np.full((len(target), 2), NO_POSITION, dtype=np.int64)
+    for r, (row, tgt) in enumerate(zip(recent, target.tolist())):
+        items = row[row > 0]
+        hist = ", ".join(quoted[items]) if len(items) else EMPTY_HISTORY
+        first = head.format(history=hist, target=quoted[tgt], **fill)
+        if not with_ids:
+            texts.append(first)
+            continue
+        second = middle.format(target=quoted[tgt], **fill)
+        spans[r, 0] = len(first)
+        spans[r, 1] = len(first) + len(placeholder) + len(second)
+        texts.append(first + placeholder + second + placeholder + tail.format(**fill))
+    return Prompts(texts, spans, placeholder if with_ids else None)
+
+
+@dataclass
+class TokenizedPrompts:
+    """Unpadded token ids per prompt, special tokens included; ``positions[r]`` = token
+    positions of the user and item placeholders (``-1`` for text-only prompts)."""
+
+    ids: list[np.ndarray]
+    positions: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.fromiter((len(x) for x in self.ids), dtype=np.int64, count=len(self.ids))
+
+
+def special_tokens(tokenizer: Any, kind: str) -> tuple[list[int], list[int]]:
+    """Token ids put before and after a prompt: ``[BOS]`` / nothing for causal models,
+    ``[CLS]`` / ``[SEP]`` for encoders."""
+    if kind == "causal":
+        bos = tokenizer.bos_token_id
+        return ([int(bos)] if bos is not None else []), []
+    first = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
+    last = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
+    return ([int(first)] if first is not None else []), ([int(last)] if last is not None else [])
+
+
+def tokenize_prompts(prompts: Prompts, tokenizer: Any, *, kind: str = "causal",
+                     placeholder_token_id: int | None = None, max_length: int | None = None,
+                     chunk: int = 2048) -> TokenizedPrompts:
+    """Tokenize ``prompts`` as the backbone reads them (see the module docstring).
+
+    Placeholders are located through the tokenizer's character offsets, so that a title
+    that happens to contain unknown characters never moves them; each must be one token.
+    ``max_length`` (an encoder's position table) turns an over-long prompt into a UserError.
+    """
+    before, after = special_tokens(tokenizer, kind)
+    ph_id = placeholder_token_id
+    if prompts.with_ids and ph_id is None:
+        ph_id = tokenizer.convert_tokens_to_ids(prompts.placeholder)
+    ids: list[np.ndarray] = []
+    positions = np.full((len(prompts), 2), NO_POSITION, dtype=np.int64)
+    for lo in range(0, len(prompts), chunk):
+        texts = prompts.texts[lo:lo + chunk]
+        enc = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=prompts.with_ids,
+                        return_attention_mask=False, return_token_type_ids=False)
+        for k, row_ids in enumerate(enc["input_ids"]):
+            r = lo + k
+            if prompts.with_ids:
+                starts = [s for s, _ in enc["offset_mapping"][k]]
+                for j, span in enumerate(prompts.spans[r].tolist()):
+                    try:
+                        pos = starts.index(span)
+                    except ValueError:
+                        raise UserError(
+                            f"the tokenizer does not keep the placeholder {prompts.placeholder!r} as one "
+                            f"token (prompt {r}); use a backbone whose tokenizer has it as a special token"
+                        ) from None
+                    if row_ids[pos] != ph_id:
+                        raise UserError(f"placeholder {prompts.placeholder!r} tokenized as id {row_ids[pos]}, "
+                                        f"expected {ph_id} (prompt {r})")
+                    positions[r, j] = pos + len(before)
+            ids.append(np.asarray(before + list(row_ids) + after, dtype=np.int64))
+    out = TokenizedPrompts(ids, positions)
+    if max_length is not None and len(out) and int(out.lengths.max()) > max_length:
+        longest = int(out.lengths.max())
+        raise UserError(f"a prompt is {longest} tokens long, over the backbone's limit of {max_length}: "
+                        f"use fewer history titles")
+    return out
+
+
+def tokenize_for(backbone: Any, prompts: Prompts) -> TokenizedPrompts:
+    """``tokenize_prompts`` with a ``collm_bench.backbone.Backbone``'s settings."""
+    return tokenize_prompts(prompts, backbone.tokenizer, kind=backbone.kind,
+                            placeholder_token_id=backbone.placeholder_token_id,
+                            max_length=backbone.max_length)
+
+
+def collate(tokenized: TokenizedPrompts, rows: np.ndarray, *, pad_id: int,
+            padding_side: str = "left") -> dict[str, np.ndarray]:
+    """Pad ``rows`` into one batch: ``rows``, ``input_ids`` / ``attention_mask`` ``[B, T]``
+    and ``placeholder_positions`` ``[B, 2]`` in padded coordinates (``-1`` kept)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    seqs = [tokenized.ids[r] for r in rows.tolist()]
+    width = max((len(s) for s in seqs), default=0)
+    input_ids = np.full((len(seqs), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(seqs), width), dtype=np.int64)
+    positions = tokenized.positions[rows].copy()
+    for b, seq in enumerate(seqs):
+        if padding_side == "left":
+            shift = width - len(seq)
+            input_ids[b, shift:] = seq
+            mask[b, shift:] = 1
+            positions[b][positions[b] >= 0] += shift
+        else:
+            input_ids[b, :len(seq)] = seq
+            mask[b, :len(seq)] = 1
+    return {"rows": rows, "input_ids": input_ids, "attention_mask": mask, "placeholder_positions": positions}
+
+
+def bucket_batches(lengths: np.ndarray, batch_size: int, *, seed: int | None = None,
+                   window: int = 50) -> list[np.ndarray]:
+    """Batches of indices into ``lengths`` whose prompts have similar token lengths.
+
+    ``seed=None`` (scoring): longest first, consecutive batches, deterministic.
+    With a seed (training): rows are shuffled, sorted by length within windows of
+    ``window`` batches, cut into batches, and the batches shuffled; the same seed gives the
+    same batches. Padding drops while every batch stays a random draw of similar rows.
+    """
+    lengths = np.asarray(lengths)
+    if batch_size < 1:
+        raise ValueError("batch_size must be >= 1")
+    n = len(lengths)
+    if seed is None:
+        order = np.argsort(-lengths, kind="stable")
+        return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(n)
+    span = batch_size * max(1, window)
+    batches: list[np.ndarray] = []
+    for lo in range(0, n, span):
+        chunk = order[lo:lo + span]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def padding_fraction(lengths: np.ndarray, batches: list[np.ndarray]) -> float:
+    """Share of padded positions over all batch cells (0 = no padding)."""
+    lengths = np.asarray(lengths)
+    cells = sum(len(b) * int(lengths[b].max()) for b in batches if len(b))
+    return 1.0 - float(lengths.sum()) / cells if cells else 0.0

@@ -1,0 +1,22 @@
+"""``qwen2-1.5b``: Qwen2-1.5B (``Qwen/Qwen2-1.5B``; ``--backbone-path`` overrides)."""
+from __future__ import annotations
+
+from collm_bench import BackboneSpec, hookimpl
+from collm_bench.backbone import BackboneOptions
+
+HUB_ID = "Qwen/Qwen2-1.5B"
+
+
+def load(options: BackboneOptions | None = None, **overrides):
+    from collm_bench.backbone import load_hf_backbone
+
+    return load_hf_backbone(HUB_ID, name="qwen2-1.5b", kind="causal", options=options or BackboneOptions(**overrides),
+                            description="Qwen2-1.5B, score = logit of ' Yes'")
+
+
+@hookimpl
+def register_backbones(register):
+    register(BackboneSpec(
+        name="qwen2-1.5b", load=load, options=BackboneOptions,
+        description=f"Qwen2-1.5B ({HUB_ID}; --backbone-path overrides)",
+    ))
