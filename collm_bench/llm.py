@@ -1,0 +1,270 @@
+"""The LLM scorer: a backbone reading a prompt (with CIE embeddings at its ID placeholders)
+and giving one logit per prompt; LoRA, loss, batched scoring, int8 CPU inference, and
+saving only what is trained.
+
+- Causal backbones: score = raw logit of the backbone's "Yes" token at the last position
+  (prompts are left-padded, so the last column), computed with ``logits_to_keep=1``.
+- Encoder backbones (no LM head): score = a learned ``Linear(hidden, 1)`` on the first token
+  (``[CLS]``; prompts are right-padded). The head is trained with LoRA and saved with it.
+- Loss: BCE with logits against the 0/1 label.
+
+Imported by training and scoring code only (it imports torch); the CLI never imports it at
+start-up.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+from collm_bench.errors import UserError
+
+TRAINABLE_FORMAT = "collm-bench-trainable/1"
+
+
+class LLMScorer(nn.Module):
+    """One logit per prompt from a ``collm_bench.backbone.Backbone``.
+
+    ``forward(input_ids, attention_mask, placeholder_embeds=None, placeholder_positions=None)``:
+    ``input_ids`` / ``attention_mask`` ``[B, T]`` padded as ``backbone.padding_side``;
+    ``placeholder_embeds`` ``[B, 2, hidden]`` (user, then item) replace the input embeddings
+    at ``placeholder_positions`` ``[B, 2]``. Returns float32 logits ``[B]``.
+    """
+
+    def __init__(self, backbone: Any, *, head_init_std: float = 0.02) -> None:
+        super().__init__()
+        self.model = backbone.model
+        self.kind = backbone.kind
+        self.backbone_name = backbone.name
+        self.yes_token_id = backbone.yes_token_id
+        self.pad_token_id = backbone.pad_token_id
+        self.padding_side = backbone.padding_side
+        self.hidden_size = backbone.hidden_size
+        self.lora_targets = tuple(backbone.lora_targets)
+        self.meaningless = backbone.meaningless
+        self.lora_config: dict[str, Any] | None = None
+        self.head: nn.Linear | None = None
+        if self.kind == "encoder":
+            device = next(self.model.parameters()).device
+            self.head = nn.Linear(self.hidden_size, 1, device=device, dtype=torch.float32)
+            nn.init.normal_(self.head.weight, std=head_init_std)
+            nn.init.zeros_(self.head.bias)
+        elif self.yes_token_id is None:
+            raise UserError(f"backbone {backbone.name}: a causal backbone needs a yes_token_id")
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def embed(self, input_ids: torch.Tensor, placeholder_embeds: torch.Tensor | None = None,
+              placeholder_positions: torch.Tensor | None = None) -> torch.Tensor:
+        """Input embeddings of ``input_ids`` with the placeholders' rows overwritten."""
+        embeds = self.model.get_input_embeddings()(input_ids)
+        if placeholder_embeds is None:
+            return embeds
+        if placeholder_positions is None:
+            raise ValueError("placeholder_embeds given without placeholder_positions")
+        if placeholder_embeds.shape != (input_ids.shape[0], placeholder_positions.shape[1], embeds.shape[-1]):
+            raise ValueError(f"placeholder_embeds must be [B, {placeholder_positions.shape[1]}, {embeds.shape[-1]}], "
+                             f"got {tuple(placeholder_embeds.shape)}")
+        if bool((placeholder_positions < 0).any()):
+            raise ValueError("a prompt without ID placeholders was given placeholder embeddings")
+        rows = torch.arange(input_ids.shape[0], device=input_ids.device).unsqueeze(1).expand_as(placeholder_positions)
+        embeds = embeds.clone()
+        embeds[rows, placeholder_positions] = placeholder_embeds.to(embeds.dtype)
+        return embeds
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                placeholder_embeds: torch.Tensor | None = None,
+                placeholder_positions: torch.Tensor | None = None) -> torch.Tensor:
+        embeds = self.embed(input_ids, placeholder_embeds, placeholder_positions)
+        if self.kind == "causal":
+            # Positions count real tokens only, so a left-padded row equals the unpadded one.
+            position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+            out = self.model(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids,
+                             logits_to_keep=1, use_cache=False)
+            return out.logits[:, -1, self.yes_token_id].float()
+        out = self.model(inputs_embeds=embeds, attention_mask=attention_mask)
+        first = out.last_hidden_state[:, 0].float()
+        return self.head(first).squeeze(-1)
+
+
+def bce_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean binary cross-entropy with logits against 0/1 labels."""
+    return nn.functional.binary_cross_entropy_with_logits(logits.float(), labels.to(logits.device).float())
+
+
+# --- LoRA -----------------------------------------------------------------------------------
+
+def add_lora(scorer: LLMScorer, r: int = 8, alpha: int = 16, dropout: float = 0.05,
+             targets: Iterable[str] | None = None) -> LLMScorer:
+    """Inject LoRA adapters (peft) into the backbone's ``targets`` (default: the backbone's
+    ``lora_targets``), in place. Base weights are frozen; adapters are float32 and trainable."""
+    from peft import LoraConfig, inject_adapter_in_model
+
+    if scorer.lora_config is not None:
+        raise ValueError("this scorer already has LoRA adapters")
+    targets = tuple(targets or scorer.lora_targets)
+    if not targets:
+        raise UserError(f"backbone {scorer.backbone_name}: no known LoRA target modules")
+    config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=list(targets), bias="none")
+    inject_adapter_in_model(config, scorer.model)
+    for name, param in scorer.model.named_parameters():
+        if "lora_" in name:
+            param.data = param.data.float()
+            param.requires_grad_(True)
+        else:
+            param.requires_grad_(False)
+    scorer.lora_config = {"r": r, "alpha": alpha, "dropout": dropout, "targets": list(targets)}
+    return scorer
+
+
+def lora_parameters(scorer: LLMScorer) -> dict[str, nn.Parameter]:
+    return {f"model.{n}": p for n, p in scorer.model.named_parameters() if "lora_" in n}
+
+
+def set_lora_trainable(scorer: LLMScorer, trainable: bool) -> None:
+    """Freeze (step 2) or unfreeze the LoRA adapters."""
+    for param in lora_parameters(scorer).values():
+        param.requires_grad_(trainable)
+
+
+def trainable_state(scorer: LLMScorer) -> dict[str, torch.Tensor]:
+    """What a scorer adds to its backbone: LoRA adapters and the encoder head, by name."""
+    state = dict(lora_parameters(scorer))
+    if scorer.head is not None:
+        state.update({f"head.{n}": p for n, p in scorer.head.named_parameters()})
+    return state
+
+
+# --- saving ---------------------------------------------------------------------------------
+
+def save_trainable(scorer: LLMScorer, path: str | Path, *, extra: Mapping[str, nn.Module] | None = None,
+                   metadata: Mapping[str, str] | None = None) -> Path:
+    """Write the LoRA adapters, the encoder head and ``extra`` modules (e.g. ``{"cie": mlp}``,
+    stored under ``cie.``) as one safetensors file; never the backbone. Atomic."""
+    from safetensors.torch import save_file
+
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in trainable_state(scorer).items()}
+    for prefix, module in (extra or {}).items():
+        for k, v in module.state_dict().items():
+            tensors[f"{prefix}.{k}"] = v.detach().to("cpu").contiguous()
+    meta = {"format": TRAINABLE_FORMAT, "backbone": scorer.backbone_name,
+            "lora": json.dumps(scorer.lora_config), **dict(metadata or {})}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    save_file(tensors, str(tmp), metadata=meta)
+    os.replace(tmp, path)
+    return path
+
+
+def read_trainable_metadata(path: str | Path) -> dict[str, str]:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as fh:
+        return dict(fh.metadata() or {})
+
+
+def load_trainable(scorer: LLMScorer, path: str | Path, *, extra: Mapping[str, nn.Module] | None = None) -> dict[str, str]:
+    """Load what ``save_trainable`` wrote into ``scorer`` (adding LoRA adapters with the saved
+    settings where the scorer has none yet) and ``extra``; returns the file's metadata.
+    Missing or unexpected tensors are errors."""
+    from safetensors.torch import load_file
+
+    meta = read_trainable_metadata(path)
+    if meta.get("format") != TRAINABLE_FORMAT:
+        raise UserError(f"{path}: not a collm-bench trainable-weights file")
+    lora = json.loads(meta.get("lora") or "null")
+    if lora is not None and scorer.lora_config is None:
+        add_lora(scorer, r=lora["r"], alpha=lora["alpha"], dropout=lora["dropout"], targets=lora["targets"])
+    tensors = load_file(str(path))
+    targets = dict(trainable_state(scorer))
+    for prefix, module in (extra or {}).items():
+        targets.update({f"{prefix}.{k}": v for k, v in module.state_dict(keep_vars=True).items()})
+    missing = sorted(set(targets) - set(tensors))
+    unexpected = sorted(set(tensors) - set(targets))
+    if missing or unexpected:
+        raise UserError(f"{path}: does not fit this model (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    with torch.no_grad():
+        for name, value in tensors.items():
+            targets[name].copy_(value.to(targets[name].device, targets[name].dtype))
+    return meta
+
+
+# --- scoring --------------------------------------------------------------------------------
+
+def to_device(batch: Mapping[str, Any], device: Any) -> dict[str, Any]:
+    """numpy arrays of a collated batch as tensors on ``device`` (other values unchanged)."""
+    out = {}
+    for key, value in batch.items():
+        if isinstance(value, np.ndarray):
+            value = torch.from_numpy(value)
+        out[key] = value.to(device) if isinstance(value, torch.Tensor) else value
+    return out
+
+
+def score_batches(scorer: nn.Module, batches: Iterable[Mapping[str, Any]], *, n: int | None = None,
+                  embed_fn: Callable[[dict[str, Any]], torch.Tensor | None] | None = None,
+                  progress: Callable[[int], None] | None = None) -> np.ndarray:
+    """Scores of every row of ``batches`` (dicts from ``collm_bench.prompts.collate``), in row
+    order: ``out[batch["rows"]] = logits``. ``embed_fn(batch)`` gives the placeholder
+    embeddings ``[B, 2, hidden]`` (CoLLM) or None (text-only). ``n`` sizes the output
+    (default: the largest row + 1); rows never scored stay NaN."""
+    scorer.eval()
+    device = next(scorer.parameters()).device
+    done: list[tuple[np.ndarray, np.ndarray]] = []
+    with torch.inference_mode():
+        for batch in batches:
+            tensors = to_device(batch, device)
+            embeds = embed_fn(tensors) if embed_fn is not None else None
+            logits = scorer(tensors["input_ids"], tensors["attention_mask"], embeds,
+                            tensors.get("placeholder_positions") if embeds is not None else None)
+            done.append((np.asarray(batch["rows"]), logits.float().cpu().numpy()))
+            if progress is not None:
+                progress(len(done[-1][0]))
+    size = n if n is not None else max((int(r.max()) + 1 for r, _ in done if len(r)), default=0)
+    out = np.full(size, np.nan, dtype=np.float64)
+    for rows, scores in done:
+        out[rows] = scores
+    return out
+
+
+def quantize_int8(scorer: LLMScorer) -> LLMScorer:
+    """A CPU copy of ``scorer`` for inference with int8 dynamic quantization of its Linear
+    layers (``torch.ao.quantization.quantize_dynamic``). LoRA adapters are merged into the
+    copy's base weights first; the encoder head stays float32. ``scorer`` is not changed."""
+    from torch.ao.quantization import quantize_dynamic
+
+    if scorer.device.type != "cpu":
+        raise UserError("int8 dynamic quantization is for CPU inference")
+    clone = copy.deepcopy(scorer).eval()
+    _merge_lora(clone.model)
+    head, clone.head = clone.head, None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clone.model = quantize_dynamic(clone.model, {nn.Linear}, dtype=torch.qint8)
+    clone.head = head
+    for param in clone.parameters():
+        param.requires_grad_(False)
+    return clone
+
+
+def _merge_lora(model: nn.Module) -> None:
+    try:
+        from peft.tuners.lora import LoraLayer
+    except ImportError:  # pragma: no cover - peft is a dependency
+        return
+    for name, module in list(model.named_modules()):
+        if isinstance(module, LoraLayer):
+            module.merge()
+            parent_name, _, child = name.rpartition(".")
+            parent = model.get_submodule(parent_name) if parent_name else model
+            setattr(parent, child, module.get_base_layer())
