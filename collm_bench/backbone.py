@@ -277,10 +277,15 @@ def load_hf_backbone(source: str, *, name: str, kind: str | None = None,
     """
     import torch
     from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
 
     options = options or BackboneOptions()
     source = str(options.path or source)
     local = Path(source).expanduser()
+    if not local.exists() and (source.startswith(("/", ".", "~")) or source.count("/") > 1):
+        raise UserError(f"backbone {name}: no such model folder {source}")
     if local.exists():
         if not (local / "config.json").exists():
             raise UserError(f"backbone {name}: {local} has no config.json (expected a Hugging Face model folder)")

@@ -191,8 +191,10 @@ def load_trainable(scorer: LLMScorer, path: str | Path, *, extra: Mapping[str, n
         targets.update({f"{prefix}.{k}": v for k, v in module.state_dict(keep_vars=True).items()})
     missing = sorted(set(targets) - set(tensors))
     unexpected = sorted(set(tensors) - set(targets))
-    if missing or unexpected:
-        raise UserError(f"{path}: does not fit this model (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    reshaped = sorted(k for k in set(targets) & set(tensors) if tuple(targets[k].shape) != tuple(tensors[k].shape))
+    if missing or unexpected or reshaped:
+        raise UserError(f"{path}: does not fit this model (missing {missing[:3]}, unexpected {unexpected[:3]}, "
+                        f"other shapes {reshaped[:3]})")
     with torch.no_grad():
         for name, value in tensors.items():
             targets[name].copy_(value.to(targets[name].device, targets[name].dtype))

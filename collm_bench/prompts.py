@@ -183,8 +183,8 @@ def tokenize_prompts(prompts: Prompts, tokenizer: Any, *, kind: str = "causal",
                             f"token (prompt {r}); use a backbone whose tokenizer has it as a special token"
                         ) from None
                     if row_ids[pos] != ph_id:
-                        raise UserError(f"placeholder {prompts.placeholder!r} tokenized as id {row_ids[pos]}, "
-                                        f"expected {ph_id} (prompt {r})")
+                        raise UserError(f"the tokenizer does not keep the placeholder {prompts.placeholder!r} "
+                                        f"as one token (id {row_ids[pos]} where {ph_id} was expected, prompt {r})")
                     positions[r, j] = pos + len(before)
             ids.append(np.asarray(before + list(row_ids) + after, dtype=np.int64))
     out = TokenizedPrompts(ids, positions)
