@@ -19,14 +19,18 @@ PUBLIC_MODULES = (
     "collm_bench.datasets",
     "collm_bench.downloads",
     "collm_bench.encoder",
+    "collm_bench.encoder_stage",
     "collm_bench.errors",
     "collm_bench.history",
     "collm_bench.interactions",
     "collm_bench.llm",
+    "collm_bench.methods",
     "collm_bench.metrics",
     "collm_bench.prompts",
+    "collm_bench.stages",
     "collm_bench.subsets",
     "collm_bench.testing",
+    "collm_bench.tuning",
 )
 
 __all__ = [

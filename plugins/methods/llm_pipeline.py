@@ -1,0 +1,157 @@
+"""The building blocks of the LLM methods: prompts for rows, the CIE module, the tuning
+steps and scoring. Imported only when an LLM method runs (torch, transformers, peft)."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from collm_bench.encoder import make_batch
+from collm_bench.llm import bce_loss, quantize_int8, score_batches, to_device
+from collm_bench.metrics import auc
+from collm_bench.prompts import bucket_batches, build_prompts, collate, titles_by_index, tokenize_for
+from collm_bench.tuning import TuneResult, cycle_batches, tune
+
+
+class PromptMaker:
+    """Prompts of dataset rows, built and tokenized only for the rows a batch needs."""
+
+    def __init__(self, data, items_frame, item_noun: str, backbone, history_titles: int) -> None:
+        self.data, self.backbone, self.history_titles = data, backbone, history_titles
+        self.item_noun = item_noun
+        self.titles = titles_by_index(items_frame, data.item_ids)
+
+    def prompts(self, rows: np.ndarray, with_ids: bool):
+        return build_prompts(self.titles, self.data.history_matrix(rows, max(1, self.history_titles)),
+                             self.data.item[rows], item_noun=self.item_noun, with_ids=with_ids,
+                             placeholder=self.backbone.placeholder_token, history_len=self.history_titles)
+
+    def lengths(self, rows: np.ndarray, with_ids: bool) -> np.ndarray:
+        """Character lengths: a cheap proxy of token lengths for bucketing."""
+        return np.fromiter((len(t) for t in self.prompts(rows, with_ids).texts), dtype=np.int64, count=len(rows))
+
+    def batch(self, rows: np.ndarray, with_ids: bool) -> dict[str, np.ndarray]:
+        tokenized = tokenize_for(self.backbone, self.prompts(rows, with_ids))
+        out = collate(tokenized, np.arange(len(rows)), pad_id=self.backbone.pad_token_id,
+                      padding_side=self.backbone.padding_side)
+        out["data_rows"] = np.asarray(rows)
+        return out
+
+
+class CIE(nn.Module):
+    """Collaborative information encoding: ``Linear(d1, f*d1) -> ReLU -> Linear(f*d1, d_llm)``,
+    one MLP shared by users and items (REFERENCE.md "CIE module")."""
+
+    def __init__(self, d_in: int, d_llm: int, factor: int = 10) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(d_in, factor * d_in), nn.ReLU(), nn.Linear(factor * d_in, d_llm))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def id_embedder(encoder: nn.Module, cie: CIE, data, history_len: int) -> Callable[[dict], torch.Tensor]:
+    """``batch -> [B, 2, d_llm]``: the CIE outputs for the batch's user and item (user first)."""
+
+    def embed(batch: dict[str, Any]) -> torch.Tensor:
+        rows = batch["data_rows"]
+        rows = rows.cpu().numpy() if isinstance(rows, torch.Tensor) else np.asarray(rows)
+        device = next(cie.parameters()).device
+        enc_batch = {k: v.to(device) for k, v in make_batch(data, rows, history_len).items()}
+        user, item = encoder.representations(enc_batch)
+        return torch.stack([cie(user.float()), cie(item.float())], dim=1)
+
+    return embed
+
+
+def score_rows(scorer: nn.Module, maker: PromptMaker, rows: np.ndarray, *, with_ids: bool, batch_size: int,
+               embed: Callable[[dict], torch.Tensor] | None = None) -> np.ndarray:
+    """Scores of ``rows`` in order; batches of similar length, longest first."""
+    lengths = maker.lengths(rows, with_ids)
+
+    def batches():
+        for idx in bucket_batches(lengths, batch_size, seed=None):
+            batch = maker.batch(rows[idx], with_ids)
+            batch["rows"] = idx
+            yield batch
+
+    return score_batches(scorer, batches(), n=len(rows), embed_fn=embed)
+
+
+def valid_rows(data, limit: int | None, seed: int) -> np.ndarray:
+    """``valid_small`` rows (the authors' checkpoint-selection half), optionally a seeded subset."""
+    rows = np.flatnonzero(data.valid_small)
+    if limit is not None and limit < len(rows):
+        rows = np.sort(np.random.default_rng(seed).choice(rows, size=limit, replace=False))
+    return rows
+
+
+def train_prompts(
+    scorer, maker: PromptMaker, data, *, with_ids: bool, modules: dict[str, nn.Module],
+    embed: Callable[[dict], torch.Tensor] | None, opts: Any, lr: float, max_steps: int, seed: int,
+    progress: Callable[[str], None],
+) -> TuneResult:
+    """Tune whatever in ``scorer`` and ``modules`` requires grad, on the train rows' prompts;
+    validation AUC on ``valid_small``; ends in the best state."""
+    train = data.rows("train")
+    lengths = maker.lengths(train, with_ids)
+    index_of = {int(r): k for k, r in enumerate(train)}
+
+    def order(rows: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
+        idx = np.fromiter((index_of[int(r)] for r in rows), dtype=np.int64, count=len(rows))
+        return [rows[b] for b in bucket_batches(lengths[idx], opts.batch_size, seed=int(rng.integers(1 << 31)))]
+
+    check_rows = valid_rows(data, opts.valid_rows, seed)
+    labels = torch.from_numpy(data.label.astype(np.float32))
+    named = [(f"scorer.{n}", p) for n, p in scorer.named_parameters()]
+    for prefix, module in modules.items():
+        named += [(f"{prefix}.{n}", p) for n, p in module.named_parameters()]
+    trainable = [(n, p) for n, p in named if p.requires_grad]
+
+    def loss_of(rows: np.ndarray) -> torch.Tensor:
+        scorer.train()
+        for module in modules.values():
+            module.train()
+        batch = to_device(maker.batch(rows, with_ids), scorer.device)
+        ids = embed(batch) if embed is not None else None
+        logits = scorer(batch["input_ids"], batch["attention_mask"], ids,
+                        batch["placeholder_positions"] if ids is not None else None)
+        return bce_loss(logits, labels[rows])
+
+    def evaluate() -> float:
+        for module in modules.values():
+            module.eval()
+        scores = score_rows(scorer, maker, check_rows, with_ids=with_ids, batch_size=opts.score_batch_size,
+                            embed=embed)
+        return auc(data.label[check_rows], scores)
+
+    def snapshot() -> dict[str, torch.Tensor]:
+        return {n: p.detach().clone() for n, p in trainable}
+
+    def restore(state: dict[str, torch.Tensor]) -> None:
+        with torch.no_grad():
+            for n, p in trainable:
+                p.copy_(state[n])
+
+    progress(f"tuning {sum(p.numel() for _, p in trainable):,} parameters "
+             f"({'ID' if with_ids else 'text'} prompts, {max_steps} steps max, batch {opts.batch_size}, "
+             f"validation on {len(check_rows)} valid_small rows every {opts.eval_every} steps)")
+    return tune(named_parameters=trainable, batches=cycle_batches(train, opts.batch_size, seed, order=order),
+                loss_of=loss_of, evaluate=evaluate, snapshot=snapshot, restore=restore, lr=lr,
+                weight_decay=opts.weight_decay, max_steps=max_steps, warmup_steps=opts.warmup_steps,
+                eval_every=opts.eval_every, patience=opts.patience, progress=progress)
+
+
+def tune_meta(result: TuneResult) -> dict[str, Any]:
+    return {"train_seconds": round(result.train_seconds, 3), "eval_seconds": round(result.eval_seconds, 3),
+            "best_step": result.best_step, "best_valid_auc": round(result.best_valid_auc, 6),
+            "steps_run": result.steps_run, "stopped": result.stopped, "valid_curve": result.curve,
+            "train_samples_per_second": round(result.samples_per_second, 2)}
+
+
+def inference_scorer(scorer, int8: bool):
+    """The scorer used on test rows: itself, or an int8 dynamic-quantized copy (CPU)."""
+    return quantize_int8(scorer) if int8 else scorer
+
