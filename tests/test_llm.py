@@ -191,4 +191,8 @@ def test_int8_copy_leaves_the_model_alone(backbones):
     after = _scores(quantized, batch, embeds)
     assert torch.equal(_scores(scorer, batch, embeds), before)
     assert lora_parameters(scorer) and not lora_parameters(quantized)  # merged into the copy
-    assert np.corrcoef(before.numpy(), after.numpy())[0, 1] > 0.9
+    assert torch.isfinite(after).all() and not torch.equal(after, before)
+    with torch.no_grad():  # the quantized copy computes nearly the same [CLS] states
+        states = [m.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state[:, 0]
+                  for m in (scorer, quantized)]
+    assert torch.nn.functional.cosine_similarity(*states, dim=-1).min() > 0.95
