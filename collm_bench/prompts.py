@@ -124,6 +124,15 @@ def build_prompts(titles: Sequence[str] | np.ndarray, history: np.ndarray, targe
     return Prompts(texts, spans, placeholder if with_ids else None)
 
 
+def row_prompts(titles: Sequence[str] | np.ndarray, data: Any, rows: np.ndarray, *, item_noun: str = "item",
+                with_ids: bool = False, placeholder: str = "<unk>", history_len: int = HISTORY_LEN) -> Prompts:
+    """``build_prompts`` for ``rows`` of a ``collm_bench.interactions.Interactions``
+    (``titles`` from ``titles_by_index``): each row's last ``history_len`` positives."""
+    rows = np.asarray(rows, dtype=np.int64)
+    return build_prompts(titles, data.history_matrix(rows, max(history_len, 1)), data.item[rows],
+                         item_noun=item_noun, with_ids=with_ids, placeholder=placeholder, history_len=history_len)
+
+
 @dataclass
 class TokenizedPrompts:
     """Unpadded token ids per prompt, special tokens included; ``positions[r]`` = token
@@ -222,6 +231,13 @@ def collate(tokenized: TokenizedPrompts, rows: np.ndarray, *, pad_id: int,
             input_ids[b, :len(seq)] = seq
             mask[b, :len(seq)] = 1
     return {"rows": rows, "input_ids": input_ids, "attention_mask": mask, "placeholder_positions": positions}
+
+
+def collate_batches(tokenized: TokenizedPrompts, batches: Sequence[np.ndarray], *, pad_id: int,
+                    padding_side: str = "left"):
+    """``collate`` over a list of row batches (e.g. from ``bucket_batches``), lazily."""
+    for rows in batches:
+        yield collate(tokenized, rows, pad_id=pad_id, padding_side=padding_side)
 
 
 def bucket_batches(lengths: np.ndarray, batch_size: int, *, seed: int | None = None,

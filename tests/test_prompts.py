@@ -161,3 +161,18 @@ def test_bucket_batches():
     plain = [np.arange(i, min(i + 16, 1000)) for i in range(0, 1000, 16)]
     assert padding_fraction(lengths, bucket_batches(lengths, 16)) < 0.01
     assert padding_fraction(lengths, bucket_batches(lengths, 16, seed=3)) < 0.05 < padding_fraction(lengths, plain)
+
+
+def test_row_prompts_follow_the_history_rule(collm_tiny_dataset):
+    from collm_bench.interactions import build_interactions
+    from collm_bench.prompts import row_prompts
+
+    data = build_interactions(collm_tiny_dataset)
+    titles = titles_by_index(collm_tiny_dataset.items, data.item_ids)
+    rows = data.rows("test")[:20]
+    prompts = row_prompts(titles, data, rows, item_noun=collm_tiny_dataset.item_noun, history_len=3)
+    for r, text in zip(rows.tolist(), prompts.texts):
+        recent = data.histories.row(r)[-3:]
+        expected = ", ".join(f'"{titles[i]}"' for i in recent) if len(recent) else "unkow"
+        assert text.startswith(f"#Question: A user has given high ratings to the following movies: {expected}. ")
+        assert f'enjoy the movie titled "{titles[data.item[r]]}"?' in text
