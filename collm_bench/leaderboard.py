@@ -37,8 +37,10 @@ def collect(records: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]
     """Rows per dataset, each row aggregating the runs of one configuration over seeds."""
     groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
     for record in records:
-        key = (record["dataset"]["name"], row_label(record), record.get("backbone") or "",
-               _evaluated(record))
+        backbone = record.get("backbone") or ""
+        if backbone and record.get("meaningless"):
+            backbone += " (random weights: meaningless)"
+        key = (record["dataset"]["name"], row_label(record), backbone, _evaluated(record))
         groups[key].append(record)
     tables: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for (dataset, label, backbone, evaluated), runs in sorted(groups.items()):

@@ -41,3 +41,14 @@ def test_sampled_evaluation_is_stated(tmp_path):
     record["evaluation"].update(rows=5, sampled=True)
     path.write_text(json.dumps(record))
     assert "sampled 5 of 10 test rows" in render(tmp_path, "md")
+
+
+def test_random_weight_backbones_are_labelled(tmp_path):
+    import json
+
+    _record(tmp_path / "a", "tallrec", 0, 0.6, 1.0)
+    path = tmp_path / "a" / "record.json"
+    record = json.loads(path.read_text())
+    record.update(backbone="tiny-llama", meaningless=True, encoder=None)
+    path.write_text(json.dumps(record))
+    assert "tiny-llama (random weights: meaningless)" in render(tmp_path, "md")

@@ -1,0 +1,112 @@
+"""TALLRec and CoLLM end to end on tiny data with a random tiny Llama (numbers meaningless)."""
+import numpy as np
+import pytest
+from safetensors.torch import load_file
+
+from collm_bench.plugins import load_registry
+from collm_bench.records import metrics_from_predictions, metrics_match
+from collm_bench.runner import RunRequest, run
+from collm_bench.testing import tiny_dataset
+
+FAST = {"max_steps": "4", "eval_every": "2", "batch_size": "8", "history_titles": "3", "valid_rows": "12",
+        "warmup_steps": "1"}
+FAST_STEP2 = {"step2_max_steps": "4"}
+FAST_MF = {"max_epochs": "2", "dim": "8"}
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return load_registry()
+
+
+@pytest.fixture
+def dataset_dir(tmp_path):
+    tiny_dataset(tmp_path / "tiny")
+    return str(tmp_path / "tiny")
+
+
+def _run(registry, dataset_dir, tmp_path, cache="cache", method="collm", options=None, **kw):
+    request = RunRequest(method=method, dataset=dataset_dir, backbone="tiny-llama", out=tmp_path / "runs",
+                         cache_dir=str(tmp_path / cache), options={**FAST, **(FAST_STEP2 if method == "collm" else {}), **(options or {})},
+                         encoder_options=FAST_MF if method == "collm" else {}, **kw)
+    return run(request, registry=registry, progress=lambda m: None)
+
+
+def test_collm_writes_its_row_and_the_encoder_and_tallrec_rows(registry, dataset_dir, tmp_path):
+    result = _run(registry, dataset_dir, tmp_path)
+    labels = {result.record["method"]} | {r["method"] for _, r in result.companions}
+    assert labels == {"collm", "mf", "tallrec"}
+    for run_dir, record in [(result.run_dir, result.record)] + result.companions:
+        assert metrics_match(record["metrics"], metrics_from_predictions(run_dir))
+    assert result.record["meaningless"] and result.record["backbone"] == "tiny-llama"
+    stages = result.record["timings"]["stages"]
+    assert {"encoder-mf", "llm-step1", "llm-step2", "scoring"} <= set(stages)
+
+
+def test_step2_leaves_every_lora_weight_bit_identical(registry, dataset_dir, tmp_path):
+    _run(registry, dataset_dir, tmp_path)
+    step1 = load_file(next((tmp_path / "cache" / "llm-step1").glob("*/step1.safetensors")))
+    step2 = load_file(next((tmp_path / "cache" / "llm-step2").glob("*/step2.safetensors")))
+    lora = [k for k in step1 if "lora_" in k]
+    assert lora and all(k in step2 for k in lora)
+    for key in lora:
+        assert step1[key].dtype == step2[key].dtype and bool((step1[key] == step2[key]).all()), key
+    assert any(k.startswith("cie.") for k in step2)
+    # the comparison is not between zeros: LoRA A starts random
+    assert all(bool(step1[k].abs().sum() > 0) for k in lora if "lora_A" in k)
+
+
+def test_same_seed_same_metrics(registry, dataset_dir, tmp_path):
+    a = _run(registry, dataset_dir, tmp_path, cache="a", method="tallrec")
+    b = _run(registry, dataset_dir, tmp_path, cache="b", method="tallrec")
+    assert not b.record["timings"]["stages"]["llm-step1"]["cached"]
+    assert a.record["metrics"] == b.record["metrics"]
+
+
+def test_step1_is_shared_across_encoders_and_with_tallrec(registry, dataset_dir, tmp_path):
+    first = _run(registry, dataset_dir, tmp_path)
+    assert not first.record["timings"]["stages"]["llm-step1"]["cached"]
+    other = run(RunRequest(method="collm", encoder="lightgcn", dataset=dataset_dir, backbone="tiny-llama",
+                           out=tmp_path / "runs", cache_dir=str(tmp_path / "cache"), options={**FAST, **FAST_STEP2},
+                           encoder_options={"max_epochs": "2", "dim": "8"}),
+                registry=registry, progress=lambda m: None)
+    stages = other.record["timings"]["stages"]
+    assert stages["llm-step1"]["cached"] and not stages["llm-step2"]["cached"]
+    assert "encoder-lightgcn" in stages
+    tallrec = _run(registry, dataset_dir, tmp_path, method="tallrec")
+    assert tallrec.record["timings"]["stages"]["llm-step1"]["cached"]
+    assert tallrec.record["timings"]["stages"]["scoring"]["cached"]  # scored already as a companion
+
+
+def test_interrupted_run_resumes_at_the_first_unfinished_stage(registry, dataset_dir, tmp_path, monkeypatch):
+    import collm_bench_plugins.methods.llm_runs as llm_runs
+
+    real = llm_runs.train_prompts
+
+    def dies_in_step2(*args, with_ids, **kwargs):
+        if with_ids:
+            raise KeyboardInterrupt  # the user pressed Ctrl-C during step 2
+        return real(*args, with_ids=with_ids, **kwargs)
+
+    monkeypatch.setattr(llm_runs, "train_prompts", dies_in_step2)
+    with pytest.raises(KeyboardInterrupt):
+        _run(registry, dataset_dir, tmp_path)
+    monkeypatch.setattr(llm_runs, "train_prompts", real)
+    resumed = _run(registry, dataset_dir, tmp_path)
+    stages = resumed.record["timings"]["stages"]
+    assert stages["encoder-mf"]["cached"] and stages["llm-step1"]["cached"]
+    assert not stages["llm-step2"]["cached"] and not stages["scoring"]["cached"]
+
+
+@pytest.mark.parametrize("strategy", ["t1", "t2", "t3"])
+def test_strategies_run(registry, dataset_dir, tmp_path, strategy):
+    result = _run(registry, dataset_dir, tmp_path, options={"strategy": strategy})
+    stages = result.record["timings"]["stages"]
+    assert ("llm-step1" in stages) == (strategy != "t3")
+    assert ("encoder-mf" in stages) == (strategy != "t2")
+    assert np.isfinite(result.record["metrics"]["overall"]["auc"])
+
+
+def test_sampled_cpu_preset_is_stated(registry, dataset_dir, tmp_path):
+    result = _run(registry, dataset_dir, tmp_path, method="tallrec", eval_sample=6)
+    assert result.record["evaluation"]["sampled"] and result.record["evaluation"]["total_rows"] == 24
