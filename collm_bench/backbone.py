@@ -14,10 +14,12 @@ Conventions fixed here (every scorer relies on them):
 - The placeholder of ``<UserID>`` / ``<TargetItemID>`` is the tokenizer's unk token, as in
   the official CoLLM code; tokenizers without one (Qwen2) use their pad, else eos token. Its
   identity does not matter: the embedding at a placeholder position is always overwritten.
-- ``yes_token_id`` (causal only): the first non-blank token of ``" Yes"``, i.e. "Yes" as the
-  word the model would write after ``#Answer:``. For Llama/Vicuna's SentencePiece vocabulary
-  this is ``▁Yes`` (3869), the token the official code reads (it encodes ``"Yes"``, which
-  SentencePiece prefixes with ``▁``); for byte-level BPE (Qwen2) it is ``ĠYes``.
+- ``yes_token_id`` (causal only): the first non-blank token of ``" Yes"`` as tokenized right
+  after ``#Answer:``, i.e. "Yes" as the word the model would write there. For Llama/Vicuna's
+  SentencePiece vocabulary this is ``▁Yes``, the token the official code reads (it encodes
+  ``"Yes"`` alone, which SentencePiece prefixes with ``▁``); for byte-level BPE (Qwen2) it is
+  ``ĠYes`` where the official rule would give the space-less ``Yes``. (Not checked against
+  the real Llama tokenizer here: no copy of it is offline.)
 
 Nothing heavy is imported at module level: torch and transformers load inside the functions.
 """
@@ -175,9 +177,15 @@ def detect_kind(config: Any) -> str:
     return "encoder"
 
 
+ANSWER_PREFIX = "#Answer:"
+
+
 def yes_token_id(tokenizer: Any) -> int:
-    """The first non-blank token of ``" Yes"`` (see the module docstring)."""
-    ids = tokenizer.encode(" Yes", add_special_tokens=False)
+    """The first non-blank token of ``" Yes"`` as tokenized after ``#Answer:`` (see the module
+    docstring); tokenizing ``" Yes"`` alone could split SentencePiece's ``▁▁Yes`` otherwise."""
+    prefix = tokenizer.encode(ANSWER_PREFIX, add_special_tokens=False)
+    full = tokenizer.encode(ANSWER_PREFIX + " Yes", add_special_tokens=False)
+    ids = full[len(prefix):] if full[:len(prefix)] == prefix else tokenizer.encode(" Yes", add_special_tokens=False)
     for tid in ids:
         if tokenizer.decode([tid]).strip():
             return int(tid)

@@ -82,3 +82,20 @@ def test_unreachable_hub_id_says_how_to_use_local_weights():
 def test_quantization_needs_cuda():
     with pytest.raises(UserError, match="CUDA"):
         _load("qwen2-1.5b", quantization="8bit", device="cpu")
+
+
+def test_yes_token_is_read_after_the_answer_prefix():
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    from collm_bench.backbone import yes_token_id
+
+    # A SentencePiece-style (Metaspace) vocabulary, as Llama/Vicuna: the answer is "▁Yes".
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="first")
+    tok.train_from_iterator(["#Answer: Yes", "#Answer: No", "Yes or No"] * 20,
+                            trainers.BpeTrainer(vocab_size=120, special_tokens=["<unk>", "<s>"], show_progress=False))
+    sp = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", unk_token="<unk>")
+    assert sp.convert_ids_to_tokens(yes_token_id(sp)) == "\u2581Yes"
+    tiny = _load("tiny-qwen2").tokenizer  # byte-level BPE, as Qwen2: "ĠYes"
+    assert tiny.convert_ids_to_tokens(yes_token_id(tiny)) == "\u0120Yes"
