@@ -44,6 +44,13 @@ class PreparedDataset:
         return str(self.manifest.get("item_noun", "item"))
 
     @property
+    def sequence_len(self) -> int | None:
+        """How many past positives sequence encoders (SASRec, DIN) read on this dataset, when
+        the dataset says (the paper: 25 on ML-1M, 20 on Amazon-Book)."""
+        value = self.manifest.get("sequence_len")
+        return int(value) if value else None
+
+    @property
     def sha256(self) -> str:
         """One digest for the whole dataset: the hash of its manifest's file digests."""
         files = self.manifest.get("files", {})
@@ -198,6 +205,7 @@ def write_prepared(
     protocol: dict[str, Any] | str,
     description: str = "",
     item_noun: str = "item",
+    sequence_len: int | None = None,
 ) -> Path:
     """Write a prepared dataset atomically (each file via temp + rename) and return its path."""
     target = Path(target)
@@ -226,6 +234,7 @@ def write_prepared(
         "name": name,
         "description": description,
         "item_noun": item_noun,
+        **({"sequence_len": int(sequence_len)} if sequence_len else {}),
         "protocol": protocol,
         "files": {p: sha256_file(target / p) for p in ("interactions.csv.gz", "items.csv")},
         "counts": counts,

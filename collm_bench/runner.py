@@ -104,6 +104,17 @@ def resolve(request: RunRequest, registry: Registry) -> Resolved:
                     eval_sample)
 
 
+def _dataset_defaults(resolved: Resolved, request: RunRequest, dataset) -> Resolved:
+    """Sequence encoders read the dataset's own history length (25 on ML, 20 on Amazon) unless
+    the user set ``history_len``."""
+    options = resolved.encoder_options
+    user_set = {**request.encoder_options, **(request.options if resolved.encoder == resolved.method else {})}
+    if (options is None or dataset.sequence_len is None or "history_len" in user_set
+            or not getattr(options, "history_len", 0)):
+        return resolved
+    return dataclasses.replace(resolved, encoder_options=dataclasses.replace(options, history_len=dataset.sequence_len))
+
+
 def _options(options_cls: type | None, overrides: dict[str, str], owner: str) -> Any:
     if options_cls is None:
         if overrides:
@@ -137,6 +148,7 @@ def run(request: RunRequest, *, registry: Registry | None = None,
     registry = registry or get_registry()
     resolved = resolve(request, registry)   # every name and option checked before any work
     dataset = resolve_dataset(request.dataset, root=request.data_dir, registry=registry)
+    resolved = _dataset_defaults(resolved, request, dataset)
     data = build_interactions(dataset)
     eval_rows, evaluation = evaluation_rows(data, resolved.eval_sample)
     if evaluation["sampled"]:

@@ -70,7 +70,7 @@ def register_datasets(register):
 def prepare(target: Path, source: str | None) -> None:
     reviews_path, meta_path = locate(source)
     frame, items = build(reviews_path, meta_path)
-    write_prepared(target, frame, items, name=NAME, protocol=PROTOCOL, item_noun="book",
+    write_prepared(target, frame, items, name=NAME, protocol=PROTOCOL, item_noun="book", sequence_len=20,
                    description="Amazon Books (2018 release, 5-core), CoLLM protocol")
 
 

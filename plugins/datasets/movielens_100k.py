@@ -74,7 +74,7 @@ def register_datasets(register):
 def prepare(target: Path, source: str | None) -> None:
     ratings, items, origin = load_raw(source)
     frame, items = build(ratings, items)
-    write_prepared(target, frame, items, name=NAME, protocol=PROTOCOL, item_noun="movie",
+    write_prepared(target, frame, items, name=NAME, protocol=PROTOCOL, item_noun="movie", sequence_len=25,
                    description=f"MovieLens-100K by month (collm-bench protocol 1), from {origin}")
 
 
