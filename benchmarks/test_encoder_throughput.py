@@ -3,16 +3,16 @@
 Each benchmark runs ``STEPS`` optimizer steps (BCE, Adam) over shuffled train rows with the
 encoder's default batch size, on one torch thread (the reference machine has 2 shared cores,
 where 2 threads can be far slower than 1), and records samples/s in ``extra_info``.
-Skipped when the prepared data is absent (``COLLM_BENCH_ML1M_DIR`` overrides its path).
+Skipped when the prepared data is absent (``COLLM_BENCH_SHARED_DATA`` names another folder holding it).
 """
-import os
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-DATA = Path(os.environ.get("COLLM_BENCH_ML1M_DIR", Path(__file__).resolve().parents[2] / "shared/data/ml-1m-collm"))
+from collm_bench.testing import shared_dataset_dir
+
+DATA = shared_dataset_dir("ml-1m-collm")
 STEPS = 200
 
 pytestmark = pytest.mark.skipif(not (DATA / "manifest.json").exists(), reason=f"no prepared ml-1m-collm at {DATA}")

@@ -13,3 +13,14 @@ def _private_caches(tmp_path_factory, monkeypatch):
     """Tests never read or write the user's dataset or stage caches."""
     monkeypatch.setenv("COLLM_BENCH_CACHE", str(tmp_path_factory.mktemp("stages")))
     monkeypatch.setenv("COLLM_BENCH_DATA", str(tmp_path_factory.mktemp("datasets")))
+
+
+@pytest.fixture(scope="session")
+def ml1m_collm():
+    """The official CoLLM ML-1M release (kept outside the project, see ../shared/data)."""
+    from collm_bench.testing import shared_dataset_dir
+
+    path = shared_dataset_dir("ml-1m-collm")
+    if not (path / "manifest.json").exists():
+        pytest.skip(f"{path} is absent (the official CoLLM ML-1M release lives in shared/, not in the project)")
+    return path

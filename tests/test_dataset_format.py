@@ -228,11 +228,6 @@ def test_sha256_mismatch_names_the_file(tmp_path, name):
     load_prepared(tmp_path, verify=False)  # the content itself is valid
 
 
-def test_the_real_release_loads():
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-1m-collm"
-    if not path.is_dir():
-        pytest.skip(f"{path} is not here (the official ML-1M release, kept outside the project)")
-    data = load_prepared(path)
+def test_the_real_release_loads(ml1m_collm):
+    data = load_prepared(ml1m_collm)
     assert data.manifest["counts"]["train"] == 33_891

@@ -2,7 +2,6 @@
 import calendar
 import io
 import zipfile
-from pathlib import Path
 
 import pytest
 
@@ -156,13 +155,11 @@ def test_bad_sources(tmp_path):
         ml1m.prepare(tmp_path / "out", str(tmp_path / "other.zip"))
 
 
-def test_release_orders_same_second_ratings_by_one_global_movie_order():
+def test_release_orders_same_second_ratings_by_one_global_movie_order(ml1m_collm):
     """Why ``build`` groups ratings by movie before the stable sort: in the official release,
     the movies of every same-second group follow one global order (the notebook's merge
     grouped rows by movie), never the per-user order of ratings.dat."""
-    release = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-1m-collm"
-    if not release.is_dir():
-        pytest.skip(f"{release} is absent (the official CoLLM ML-1M release lives in shared/)")
+    release = ml1m_collm
     import pandas as pd
 
     frame = pd.read_csv(release / "interactions.csv.gz", usecols=["user", "item", "timestamp"])

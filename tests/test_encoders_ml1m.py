@@ -2,16 +2,16 @@
 paper's ML-1M test AUC (Table II) minus 0.01. Slow (minutes, SASRec most of it): ``-m slow``.
 
 Options are chosen on valid AUC only; test AUC is read once, here. Set
-``COLLM_BENCH_ML1M_DIR`` to use another copy of the prepared ``ml-1m-collm`` data.
+``COLLM_BENCH_SHARED_DATA`` to the folder holding another copy of ``ml-1m-collm``.
 """
 import json
-import os
 import time
-from pathlib import Path
 
 import pytest
 
-DATA = Path(os.environ.get("COLLM_BENCH_ML1M_DIR", Path(__file__).resolve().parents[2] / "shared/data/ml-1m-collm"))
+from collm_bench.testing import shared_dataset_dir
+
+DATA = shared_dataset_dir("ml-1m-collm")
 PAPER_AUC = {"mf": 0.6482, "lightgcn": 0.5959, "sasrec": 0.7078, "din": 0.7166}
 TOLERANCE = 0.01
 

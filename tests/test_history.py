@@ -1,14 +1,9 @@
 """History rule (DESIGN.md): rows sorted by (user, timestamp), stable over file order; a row's
 history is the items its user labelled 1 in earlier rows, oldest first."""
-from pathlib import Path
 
 import numpy as np
-import pytest
 
 from collm_bench.history import derive_histories, parse_history_column
-
-RELEASE = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-1m-collm"
-
 
 def histories(rows):
     user, item, label, ts = (np.array(col) for col in zip(*rows))
@@ -70,12 +65,10 @@ def test_parse_history_column():
     assert parse_history_column(["", "1 2 3", np.nan, "7"]) == [[], [1, 2, 3], [], [7]]
 
 
-def test_reproduces_the_official_release_history_column():
-    if not RELEASE.is_dir():
-        pytest.skip(f"{RELEASE} is absent (the official CoLLM ML-1M release lives in shared/, not in the project)")
+def test_reproduces_the_official_release_history_column(ml1m_collm):
     import pandas as pd
 
-    frame = pd.read_csv(RELEASE / "interactions.csv.gz", dtype={"history": str}, keep_default_na=False)
+    frame = pd.read_csv(ml1m_collm / "interactions.csv.gz", dtype={"history": str}, keep_default_na=False)
     assert len(frame) == 51_623
     h = derive_histories(frame["user"].to_numpy(), frame["item"].to_numpy(), frame["label"].to_numpy(),
                          frame["timestamp"].to_numpy())

@@ -105,3 +105,13 @@ def check_encoder(spec: EncoderSpec, *, steps: int = 30, seed: int = 0) -> None:
     assert first[-1] < first[0], f"training did not lower the loss ({first[0]:.4f} -> {first[-1]:.4f})"
     again = train_losses(build())
     assert np.allclose(first, again), "the same seed must give the same training losses"
+
+
+def shared_dataset_dir(name: str = "ml-1m-collm") -> Path:
+    """Where reference data kept outside the project lives: ``$COLLM_BENCH_SHARED_DATA/<name>``,
+    else ``<checkout>/../shared/data/<name>`` (may not exist: tests using it skip)."""
+    import os
+
+    root = os.environ.get("COLLM_BENCH_SHARED_DATA")
+    base = Path(root) if root else Path(__file__).resolve().parents[3] / "shared" / "data"
+    return base / name
