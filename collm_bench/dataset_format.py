@@ -52,9 +52,10 @@ class PreparedDataset:
 
     @property
     def sha256(self) -> str:
-        """One digest for the whole dataset: the hash of its manifest's file digests."""
-        files = self.manifest.get("files", {})
-        blob = json.dumps(files, sort_keys=True).encode()
+        """One digest for the whole dataset: its files' digests and what prompts and encoders
+        read from the manifest (item noun, sequence length). Stage cache keys use it."""
+        blob = json.dumps({"files": self.manifest.get("files", {}), "item_noun": self.item_noun,
+                           "sequence_len": self.sequence_len}, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()
 
 
@@ -103,6 +104,9 @@ def load_prepared(path: str | Path, *, verify: bool = True) -> PreparedDataset:
     files = manifest.get("files") or {}
     if not isinstance(files, dict):
         raise DataError(path / "manifest.json", "'files' must map file names to sha256 digests")
+    unlisted = [p.name for p in (inter_path, items_path) if p.name not in files]
+    if unlisted:  # the dataset's identity (stage cache keys) is made of these digests
+        raise DataError(path / "manifest.json", f"'files' lacks the sha256 of {', '.join(unlisted)}")
     if verify:
         for fname, expected in files.items():
             fpath = path / fname

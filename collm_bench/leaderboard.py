@@ -5,6 +5,7 @@ several seeds a cell shows ``mean ± std`` (sample standard deviation).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import statistics
@@ -26,6 +27,13 @@ def row_label(record: dict[str, Any]) -> str:
     return method if not encoder or encoder == method else f"{method}-{encoder}"
 
 
+def _config_key(record: dict[str, Any]) -> str:
+    """A short digest of the record's configuration without its seed: runs that differ only
+    by seed are one row."""
+    config = {k: v for k, v in (record.get("config") or {}).items() if k != "seed"}
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:6]
+
+
 def _evaluated(record: dict[str, Any]) -> str:
     ev = record.get("evaluation") or {}
     if ev.get("sampled"):
@@ -40,10 +48,17 @@ def collect(records: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]
         backbone = record.get("backbone") or ""
         if backbone and record.get("meaningless"):
             backbone += " (random weights: meaningless)"
-        key = (record["dataset"]["name"], row_label(record), backbone, _evaluated(record))
+        key = (record["dataset"]["name"], row_label(record), backbone, _evaluated(record), _config_key(record))
         groups[key].append(record)
+    # Rows that share a name but not a configuration (another strategy, other options) are told
+    # apart by their configuration key.
+    names = defaultdict(set)
+    for dataset, label, backbone, _, config in groups:
+        names[(dataset, label, backbone)].add(config)
     tables: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for (dataset, label, backbone, evaluated), runs in sorted(groups.items()):
+    for (dataset, label, backbone, evaluated, config), runs in sorted(groups.items()):
+        if len(names[(dataset, label, backbone)]) > 1:
+            label = f"{label} [{config}]"
         row: dict[str, Any] = {"Method": label, "Backbone": backbone or "-", "evaluated": evaluated}
         for column, (subset, metric) in CELLS.items():
             row[column] = [r["metrics"].get(subset, {}).get(metric) for r in runs]

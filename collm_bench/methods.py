@@ -52,6 +52,7 @@ class MethodOutput:
     encoder: str | None = None
     backbone: str | None = None
     meaningless: bool = False        # e.g. random-weight backbones: numbers mean nothing
+    options: dict[str, Any] | None = None   # the resolved options defining this row (presets applied)
     companions: list[tuple[str, "MethodOutput"]] = field(default_factory=list)
 
 

@@ -162,26 +162,32 @@ def run(request: RunRequest, *, registry: Registry | None = None,
     )
     output = resolved.run(context)
 
-    config = {
-        "method": resolved.method, "dataset": dataset.name, "dataset_sha256": dataset.sha256,
-        "seed": request.seed, "evaluation": {k: v for k, v in evaluation.items() if k != "rows"},
-        "options": options_dict(resolved.options) if resolved.options is not None else None,
-        "encoder": resolved.encoder,
-        "encoder_options": options_dict(resolved.encoder_options) if resolved.encoder_options is not None else None,
-        "backbone": resolved.backbone,
-        "backbone_options": options_dict(resolved.backbone_options) if resolved.backbone_options is not None else None,
-    }
-    main = _write_run(request.out, resolved.method, config, output, context, evaluation, registry, progress)
+    base = {"dataset": dataset.name, "dataset_sha256": dataset.sha256, "seed": request.seed,
+            "evaluation": {k: v for k, v in evaluation.items() if k != "rows"}}
+
+    def config_of(method: str, out, main: bool) -> dict[str, Any]:
+        """What defines a row: a companion's config is the one its own run would have, so
+        that it and a direct run of that method share a run id."""
+        options = out.options
+        if options is None and main and resolved.options is not None:
+            options = options_dict(resolved.options)
+        return {**base, "method": method, "options": options, "encoder": out.encoder,
+                "encoder_options": options_dict(resolved.encoder_options) if out.encoder else None,
+                "backbone": out.backbone,
+                "backbone_options": options_dict(resolved.backbone_options) if out.backbone else None}
+
+    main = _write_run(request.out, resolved.method, config_of(resolved.method, output, True), output,
+                      context, evaluation, registry, progress)
     companions = [
-        _write_run(request.out, label, {**config, "method": label, "produced_by": resolved.method}, out,
-                   context, evaluation, registry, progress)
+        _write_run(request.out, label, config_of(label, out, False), out, context, evaluation, registry,
+                   progress, produced_by=resolved.method)
         for label, out in output.companions
     ]
     return RunResult(main[0], main[1], companions)
 
 
 def _write_run(out_root: Path, method: str, config: dict[str, Any], output, context, evaluation,
-               registry: Registry, progress) -> tuple[Path, dict[str, Any]]:
+               registry: Registry, progress, produced_by: str | None = None) -> tuple[Path, dict[str, Any]]:
     from collm_bench import records
 
     key = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:10]
@@ -196,7 +202,8 @@ def _write_run(out_root: Path, method: str, config: dict[str, Any], output, cont
     # Metrics come from the saved predictions, so that record and file always agree.
     metrics = records.metrics_from_predictions(run_dir)
     plugins = {}
-    for kind, name in (("method", config["method"]), ("encoder", output.encoder), ("backbone", output.backbone)):
+    for kind, name in (("method", config["method"]), ("encoder", output.encoder), ("backbone", output.backbone),
+                       ("dataset", context.dataset.name)):
         if name and name in registry.components[kind]:
             entry = registry.entry(kind, name)
             plugins[entry.plugin] = entry.version
@@ -212,6 +219,7 @@ def _write_run(out_root: Path, method: str, config: dict[str, Any], output, cont
                     "path": str(context.dataset.path), "counts": context.dataset.manifest.get("counts")},
         "config": config,
         "config_key": key,
+        "produced_by": produced_by,
         "seed": config["seed"],
         "evaluation": evaluation,
         "metrics": metrics,

@@ -35,7 +35,8 @@ def cache_root(override: str | Path | None = None) -> Path:
 
 
 def source_fingerprint(*modules: str) -> str:
-    """A digest of the source files of the named modules (packages: every .py below them).
+    """A digest of the source files of the named modules (packages: every .py below them;
+    a single module: itself and the ``<module>_*.py`` files beside it).
 
     Part of every stage key, so that changed code never reuses a stale stage, even while
     a version number stays the same during development.
@@ -49,7 +50,10 @@ def source_fingerprint(*modules: str) -> str:
             digest.update(f"{name}:missing".encode())
             continue
         origin = Path(spec.origin)
-        files = sorted(origin.parent.rglob("*.py")) if origin.name == "__init__.py" else [origin]
+        if origin.name == "__init__.py":
+            files = sorted(origin.parent.rglob("*.py"))
+        else:  # a top-level module plugin: itself and its ``<name>_*.py`` siblings (its model files)
+            files = [origin] + sorted(origin.parent.glob(f"{origin.stem}_*.py"))
         for path in files:
             digest.update(str(path.relative_to(origin.parent)).encode())
             digest.update(path.read_bytes())
@@ -57,13 +61,20 @@ def source_fingerprint(*modules: str) -> str:
 
 
 def code_identity(*plugin_modules: str) -> dict[str, Any]:
-    """Versions and source fingerprints of the core and of the given plugin modules."""
+    """Versions and source fingerprints of the core and of the given plugin modules, and the
+    versions of the numerical libraries."""
     try:
         version = metadata.version("collm-bench")
     except metadata.PackageNotFoundError:
         version = "unknown"
+    libraries = {}
+    for dist in ("torch", "transformers", "peft", "numpy"):  # numerics change with them
+        try:
+            libraries[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            libraries[dist] = None
     return {"collm-bench": version, "core": source_fingerprint("collm_bench"),
-            "plugins": {m: source_fingerprint(m) for m in plugin_modules}}
+            "plugins": {m: source_fingerprint(m) for m in plugin_modules}, "libraries": libraries}
 
 
 @dataclass(frozen=True)

@@ -52,3 +52,17 @@ def test_random_weight_backbones_are_labelled(tmp_path):
     record.update(backbone="tiny-llama", meaningless=True, encoder=None)
     path.write_text(json.dumps(record))
     assert "tiny-llama (random weights: meaningless)" in render(tmp_path, "md")
+
+
+def test_same_name_other_configuration_is_another_row(tmp_path):
+    import json
+
+    for name, strategy in (("a", "default"), ("b", "t1")):
+        _record(tmp_path / name, "collm", 0, 0.6, 1.0)
+        path = tmp_path / name / "record.json"
+        record = json.loads(path.read_text())
+        record["config"] = {"method": "collm", "options": {"strategy": strategy}, "seed": 0}
+        path.write_text(json.dumps(record))
+    md = render(tmp_path, "md")
+    rows = [line for line in md.splitlines() if line.startswith("| collm [")]
+    assert len(rows) == 2 and all("| 0       |" in r for r in rows)

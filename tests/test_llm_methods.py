@@ -74,6 +74,9 @@ def test_step1_is_shared_across_encoders_and_with_tallrec(registry, dataset_dir,
     assert stages["llm-step1"]["cached"] and not stages["llm-step2"]["cached"]
     assert "encoder-lightgcn" in stages
     tallrec = _run(registry, dataset_dir, tmp_path, method="tallrec")
+    # the direct run is the same row as the companion: same config, same run directory
+    assert tallrec.run_dir in [path for path, r in first.companions if r["method"] == "tallrec"]
+    assert tallrec.record["config"]["options"]["preset"] == "cpu"  # recorded resolved, not "auto"
     assert tallrec.record["timings"]["stages"]["llm-step1"]["cached"]
     assert tallrec.record["timings"]["stages"]["scoring"]["cached"]  # scored already as a companion
 

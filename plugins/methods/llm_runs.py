@@ -7,6 +7,7 @@ a freshly initialised encoder in step 2; t3 is one step tuning LoRA and CIE toge
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from pathlib import Path
@@ -24,7 +25,7 @@ from collm_bench.stages import StageResult, code_identity
 from collm_bench_plugins.methods.llm_pipeline import (
     CIE, PromptMaker, id_embedder, inference_scorer, score_rows, train_prompts, tune_meta,
 )
-from collm_bench_plugins.methods.options import resolved
+from collm_bench_plugins.methods.options import LLMOptions, resolved
 
 STEP1_FIELDS = ("history_titles", "batch_size", "lr", "max_steps", "eval_every", "patience", "warmup_steps",
                 "valid_rows", "weight_decay", "lora_r", "lora_alpha", "lora_dropout")
@@ -48,6 +49,8 @@ class LLMRun:
         self.base_inputs = {
             "dataset": context.dataset.sha256, "seed": context.seed, "backbone": context.backbone,
             "backbone_options": options_dict(context.backbone_options),
+            # what "auto" resolved to: a bf16 GPU stage must not serve a CPU fp32 run
+            "backbone_loaded": {k: self.backbone.summary()[k] for k in ("source", "device", "dtype", "parameters")},
             "code": code_identity(plugin_source_module(registry, "method", method),
                                   plugin_source_module(registry, "backbone", context.backbone)),
         }
@@ -96,13 +99,18 @@ class LLMRun:
         return np.load(stage.path / SCORES_FILE), stage
 
     def output(self, scores: np.ndarray, score_stage: StageResult, stages: list[StageResult],
-               encoder: str | None = None) -> MethodOutput:
+               encoder: str | None = None, options_cls: type | None = None) -> MethodOutput:
+        """``options_cls`` restricts the recorded options to a method's own (TALLRec's row from
+        a CoLLM run records the options a TALLRec run would have)."""
+        names = [f.name for f in dataclasses.fields(options_cls or self.opts)]
+        options = {k: v for k, v in options_dict(self.opts).items() if k in names}
         train_seconds = sum(float(s.meta.get("train_seconds", 0.0)) for s in stages)
         return MethodOutput(
             scores=scores, train_seconds=train_seconds,
             inference_seconds=float(score_stage.meta["inference_seconds"]),
             stages={**{s.name: _stage_summary(s) for s in stages}, "scoring": _stage_summary(score_stage)},
-            details={"options": options_dict(self.opts), "backbone": self.backbone.summary(),
+            options=options,
+            details={"backbone": self.backbone.summary(),
                      **{s.name: {k: v for k, v in s.meta.items() if k != "seconds"} for s in stages}},
             encoder=encoder, backbone=self.backbone.name, meaningless=self.backbone.meaningless,
         )
@@ -155,7 +163,7 @@ def run_collm(context: MethodContext) -> MethodOutput:
         step1 = run.step1()
         stages.append(step1)
         tallrec_scores, tallrec_scored = run.scores({"step1": step1.key}, with_ids=False)
-        companions.append(("tallrec", run.output(tallrec_scores, tallrec_scored, [step1])))
+        companions.append(("tallrec", run.output(tallrec_scores, tallrec_scored, [step1], options_cls=LLMOptions)))
         set_lora_trainable(run.scorer, False)
         if run.scorer.head is not None:  # the encoder backbone's answer head is frozen with the LLM
             run.scorer.head.requires_grad_(False)
