@@ -193,15 +193,14 @@ def data_info(
 
 
 def _add_plugin_commands() -> None:
-    from collm_bench.plugins import _fail, get_registry
+    from collm_bench.plugins import describe, disable_plugin, get_registry
 
     registry = get_registry()
     for impl in registry.manager.hook.register_commands.get_hookimpls():
         try:
             impl.function(app=app)
         except Exception as exc:  # noqa: BLE001 - a broken plugin must never be fatal
-            _fail(registry, impl.plugin_name, registry.plugins.get(impl.plugin_name, "unknown"),
-                  f"failed in register_commands: {type(exc).__name__}: {exc}")
+            disable_plugin(registry, impl.plugin_name, f"failed in register_commands: {describe(exc)}")
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -224,6 +223,13 @@ def main(argv: Optional[List[str]] = None) -> None:
     except click.exceptions.Abort:
         print("aborted", file=sys.stderr)
         sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - one line for the user; --debug shows the traceback
+        if _DEBUG["on"]:
+            raise
+        from collm_bench.plugins import describe
+
+        print(f"error: {describe(exc)} (run with --debug for the traceback)", file=sys.stderr)
+        sys.exit(1)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)

@@ -55,7 +55,8 @@ class EncoderSpec:
 
 @dataclass(frozen=True)
 class BackboneSpec:
-    """An LLM backbone. ``load(**options)`` returns a loaded backbone object."""
+    """An LLM backbone. ``load(options)`` takes an instance of ``options`` (by default
+    ``collm_bench.backbone.BackboneOptions``) and returns a ``collm_bench.backbone.Backbone``."""
 
     name: str
     load: Callable[..., Any]

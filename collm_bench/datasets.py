@@ -11,21 +11,14 @@ import shutil
 import sys
 from pathlib import Path
 
+from collm_bench.cache_dirs import cache_dir
 from collm_bench.dataset_format import PreparedDataset, load_prepared, read_manifest, write_json
 from collm_bench.errors import UserError
 
 
 def data_dir(override: str | Path | None = None) -> Path:
     """Where prepared (and downloaded raw) datasets live."""
-    if override:
-        return Path(override).expanduser()
-    env = os.environ.get("COLLM_BENCH_DATA")
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("collm-bench")) / "datasets"
-
+    return cache_dir(override, "COLLM_BENCH_DATA", "datasets")
 
 def looks_like_path(name: str) -> bool:
     return os.sep in name or name.startswith(".") or Path(name).is_dir()
@@ -58,7 +51,8 @@ def prepare_dataset(name: str, *, root: str | Path | None = None, source: str | 
     staging.mkdir(parents=True)
     print(f"preparing dataset {name!r} into {target} ...", file=sys.stderr)
     try:
-        spec.prepare(staging, source)
+        with _data_dir_override(root):  # raw downloads follow --data-dir too
+            spec.prepare(staging, source)
         load_prepared(staging)  # never cache what does not validate
         if source is not None:  # a different --source later prepares again
             manifest = read_manifest(staging)
@@ -83,10 +77,34 @@ def _prepared_source(target: Path) -> str | None:
 def resolve_dataset(name_or_dir: str | Path, *, root: str | Path | None = None,
                     source: str | None = None, registry=None) -> PreparedDataset:
     """A prepared dataset from a registered name or a directory in the prepared format."""
+    from collm_bench.plugins import get_registry
+
+    registry = registry or get_registry()
     text = str(name_or_dir)
     path = Path(text).expanduser()
-    if path.is_dir():
+    # A folder in the prepared format wins; otherwise a registered name wins over a folder of the
+    # same name (say, ./ml-100k/ left by unzipping GroupLens).
+    if (path / "manifest.json").exists() or (path.is_dir() and text not in registry.components["dataset"]):
         return load_prepared(path)
-    if looks_like_path(text):
+    if looks_like_path(text) and text not in registry.components["dataset"]:
         raise UserError(f"{text}: no such directory")
     return load_prepared(prepare_dataset(text, root=root, source=source, registry=registry))
+
+
+class _data_dir_override:
+    """Point ``data_dir()`` (used by dataset plugins for their raw-download cache) at ``root``
+    while a dataset is prepared."""
+
+    def __init__(self, root: str | Path | None) -> None:
+        self.root = root
+
+    def __enter__(self) -> None:
+        self.saved = os.environ.get("COLLM_BENCH_DATA")
+        if self.root:
+            os.environ["COLLM_BENCH_DATA"] = str(Path(self.root).expanduser())
+
+    def __exit__(self, *exc) -> None:
+        if self.saved is None:
+            os.environ.pop("COLLM_BENCH_DATA", None)
+        else:
+            os.environ["COLLM_BENCH_DATA"] = self.saved

@@ -94,11 +94,11 @@ def _entry_points() -> list[metadata.EntryPoint]:
     eps = list(metadata.entry_points(group=PROJECT))
     # Built-ins first, so that a third-party name clash is the one that gets skipped.
     eps.sort(key=lambda ep: (getattr(ep.dist, "name", "") != "collm-bench", ep.name))
-    seen: set[str] = set()
+    seen: set[tuple[str, str]] = set()
     unique = []
-    for ep in eps:  # an editable install can list the same entry point twice
-        if ep.name not in seen:
-            seen.add(ep.name)
+    for ep in eps:  # an editable install can list the very same entry point twice
+        if (ep.name, ep.value) not in seen:
+            seen.add((ep.name, ep.value))
             unique.append(ep)
     return unique
 
@@ -128,6 +128,9 @@ def load_registry(extra: Iterable[tuple[str, Any]] = (), *, entry_points: bool =
         if (only is not None and name not in only) or name in disabled:
             _trace(f"{name}: not loaded (environment switch)")
             continue
+        if name in registry.plugins:
+            _fail(registry, name, version, f"plugin name clash: {name!r} is already loaded from another package")
+            continue
         started = time.perf_counter()
         try:
             plugin = load()
@@ -137,7 +140,7 @@ def load_registry(extra: Iterable[tuple[str, Any]] = (), *, entry_points: bool =
             pm.register(plugin, name=name)
             _check_known_hooks(pm, plugin)
         except Exception as exc:  # noqa: BLE001 - a broken plugin must never be fatal
-            _fail(registry, name, version, f"failed to load: {_describe(exc)}")
+            _fail(registry, name, version, f"failed to load: {describe(exc)}")
             continue
         registry.plugins[name] = version
         _trace(f"{name} {version}: loaded in {time.perf_counter() - started:.3f}s")
@@ -179,13 +182,22 @@ def _register_components(registry: Registry, pm: pluggy.PluginManager, plugin_na
                 if impl.plugin is plugin:
                     impl.function(register=register)
     except Exception as exc:  # noqa: BLE001
-        pm.unregister(plugin)
-        del registry.plugins[plugin_name]
-        _fail(registry, plugin_name, version, f"failed to register: {_describe(exc)}")
+        disable_plugin(registry, plugin_name, f"failed to register: {describe(exc)}")
         return
     for entry in added:
         registry.components[entry.kind][entry.name] = entry
         _trace(f"{plugin_name}: registered {entry.kind} {entry.name!r}")
+
+
+def disable_plugin(registry: Registry, plugin_name: str, error: str) -> None:
+    """Take a plugin out (its components too) and report it; used when it fails after loading."""
+    version = registry.plugins.pop(plugin_name, "unknown")
+    for table in registry.components.values():
+        for name in [n for n, r in table.items() if r.plugin == plugin_name]:
+            del table[name]
+    if registry.manager is not None and registry.manager.get_plugin(plugin_name) is not None:
+        registry.manager.unregister(name=plugin_name)
+    _fail(registry, plugin_name, version, error)
 
 
 def _fail(registry: Registry, name: str, version: str, error: str) -> None:
@@ -195,7 +207,8 @@ def _fail(registry: Registry, name: str, version: str, error: str) -> None:
         traceback.print_exc(file=sys.stderr)
 
 
-def _describe(exc: BaseException) -> str:
+def describe(exc: BaseException) -> str:
+    """``Type: first line of the message``."""
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 

@@ -233,13 +233,6 @@ def collate(tokenized: TokenizedPrompts, rows: np.ndarray, *, pad_id: int,
     return {"rows": rows, "input_ids": input_ids, "attention_mask": mask, "placeholder_positions": positions}
 
 
-def collate_batches(tokenized: TokenizedPrompts, batches: Sequence[np.ndarray], *, pad_id: int,
-                    padding_side: str = "left"):
-    """``collate`` over a list of row batches (e.g. from ``bucket_batches``), lazily."""
-    for rows in batches:
-        yield collate(tokenized, rows, pad_id=pad_id, padding_side=padding_side)
-
-
 def bucket_batches(lengths: np.ndarray, batch_size: int, *, seed: int | None = None,
                    window: int = 50) -> list[np.ndarray]:
     """Batches of indices into ``lengths`` whose prompts have similar token lengths.

@@ -17,6 +17,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
 
+from collm_bench.cache_dirs import cache_dir
 from collm_bench.dataset_format import write_json
 
 STAGE_FILE = "stage.json"
@@ -24,15 +25,7 @@ STAGE_FILE = "stage.json"
 
 def cache_root(override: str | Path | None = None) -> Path:
     """``--cache-dir``, else ``$COLLM_BENCH_CACHE``, else the user cache directory."""
-    if override:
-        return Path(override).expanduser()
-    env = os.environ.get("COLLM_BENCH_CACHE")
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("collm-bench")) / "stages"
-
+    return cache_dir(override, "COLLM_BENCH_CACHE", "stages")
 
 def source_fingerprint(*modules: str) -> str:
     """A digest of the source files of the named modules (packages: every .py below them;

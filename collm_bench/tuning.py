@@ -68,7 +68,6 @@ def tune(
     eval_every: int,
     patience: int,
     progress: Callable[[str], None] | None = None,
-    grad_clip: float | None = None,
 ) -> TuneResult:
     """Optimise ``loss_of(rows)`` over ``batches`` (arrays of row indices).
 
@@ -76,9 +75,6 @@ def tune(
     trainable state, so that the loop ends in the best evaluated state (or the initial one
     if no step ever beat it: an evaluation at step 0 is the baseline).
     """
-    import torch
-
-    params = [p for _, p in named_parameters if p.requires_grad]
     optimizer = adamw(named_parameters, lr=lr, weight_decay=weight_decay)
     scheduler = warmup_cosine(optimizer, warmup_steps=warmup_steps, total_steps=max_steps)
     result = TuneResult(best_step=0, best_valid_auc=-math.inf, steps_run=0)
@@ -105,8 +101,6 @@ def tune(
         loss = loss_of(rows)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        if grad_clip:
-            torch.nn.utils.clip_grad_norm_(params, grad_clip)
         optimizer.step()
         scheduler.step()
         result.train_seconds += time.perf_counter() - started

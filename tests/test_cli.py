@@ -90,3 +90,29 @@ def test_score_reports_match(capsys, tmp_path):
     records.write_record(run_dir, {"metrics": {"overall": {"auc": 0.5}}})
     code, _, err = run_cli(["score", str(run_dir)], capsys)
     assert code == 1 and "DIFFER" in err
+
+
+def test_unexpected_errors_are_one_line_without_traceback(capsys, tmp_path, monkeypatch):
+    import collm_bench.leaderboard as lb
+
+    def boom(*a, **k):
+        raise RuntimeError("something broke\nsecond line")
+
+    monkeypatch.setattr(lb, "render", boom)
+    code, _, err = run_cli(["leaderboard", "--runs", str(tmp_path)], capsys)
+    assert code == 1 and "Traceback" not in err
+    assert err.strip() == "error: RuntimeError: something broke (run with --debug for the traceback)"
+
+
+def test_registered_name_wins_over_a_same_named_folder(tmp_path, monkeypatch):
+    from collm_bench.datasets import resolve_dataset
+    from collm_bench.testing import tiny_dataset
+
+    (tmp_path / "ml-100k").mkdir()  # e.g. what unzipping GroupLens leaves
+    tiny_dataset(tmp_path / "prepared")
+    monkeypatch.chdir(tmp_path)
+    import collm_bench.datasets as ds
+
+    monkeypatch.setattr(ds, "prepare_dataset", lambda name, **kw: tmp_path / "prepared")
+    assert resolve_dataset("ml-100k").name == "tiny"
+    assert resolve_dataset(str(tmp_path / "prepared")).name == "tiny"

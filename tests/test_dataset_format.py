@@ -231,3 +231,16 @@ def test_sha256_mismatch_names_the_file(tmp_path, name):
 def test_the_real_release_loads(ml1m_collm):
     data = load_prepared(ml1m_collm)
     assert data.manifest["counts"]["train"] == 33_891
+
+
+def test_manifest_must_list_both_files(tmp_path):
+    import json
+
+    from collm_bench.testing import tiny_dataset
+
+    tiny_dataset(tmp_path / "d")
+    manifest = json.loads((tmp_path / "d" / "manifest.json").read_text())
+    del manifest["files"]["items.csv"]
+    (tmp_path / "d" / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(DataError, match="'files' lacks the sha256 of items.csv"):
+        load_prepared(tmp_path / "d")

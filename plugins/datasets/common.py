@@ -39,11 +39,6 @@ def month_number(year: int, month: int) -> int:
     return (year - 1970) * 12 + month - 1
 
 
-def year_of(timestamp: np.ndarray) -> np.ndarray:
-    seconds = np.asarray(timestamp).astype("int64")
-    return seconds.astype("datetime64[s]").astype("datetime64[Y]").astype("int64") + 1970
-
-
 def sample_flags(n: int, frac: float, seed: int = VALID_SMALL_SEED) -> np.ndarray:
     """0/1 flags of ``pandas.DataFrame.sample(frac=frac, random_state=seed)`` over ``n`` rows."""
     import pandas as pd

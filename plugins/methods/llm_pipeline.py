@@ -2,6 +2,7 @@
 steps and scoring. Imported only when an LLM method runs (torch, transformers, peft)."""
 from __future__ import annotations
 
+import time
 from typing import Any, Callable
 
 import numpy as np
@@ -11,7 +12,7 @@ from torch import nn
 from collm_bench.encoder import make_batch
 from collm_bench.llm import bce_loss, quantize_int8, score_batches, to_device
 from collm_bench.metrics import auc
-from collm_bench.prompts import bucket_batches, build_prompts, collate, titles_by_index, tokenize_for
+from collm_bench.prompts import bucket_batches, collate, row_prompts, titles_by_index, tokenize_for
 from collm_bench.tuning import TuneResult, cycle_batches, tune
 
 
@@ -24,9 +25,8 @@ class PromptMaker:
         self.titles = titles_by_index(items_frame, data.item_ids)
 
     def prompts(self, rows: np.ndarray, with_ids: bool):
-        return build_prompts(self.titles, self.data.history_matrix(rows, max(1, self.history_titles)),
-                             self.data.item[rows], item_noun=self.item_noun, with_ids=with_ids,
-                             placeholder=self.backbone.placeholder_token, history_len=self.history_titles)
+        return row_prompts(self.titles, self.data, rows, item_noun=self.item_noun, with_ids=with_ids,
+                           placeholder=self.backbone.placeholder_token, history_len=self.history_titles)
 
     def lengths(self, rows: np.ndarray, with_ids: bool) -> np.ndarray:
         """Character lengths: a cheap proxy of token lengths for bucketing."""
@@ -67,9 +67,20 @@ def id_embedder(encoder: nn.Module, cie: CIE, data, history_len: int) -> Callabl
 
 
 def score_rows(scorer: nn.Module, maker: PromptMaker, rows: np.ndarray, *, with_ids: bool, batch_size: int,
-               embed: Callable[[dict], torch.Tensor] | None = None) -> np.ndarray:
-    """Scores of ``rows`` in order; batches of similar length, longest first."""
+               embed: Callable[[dict], torch.Tensor] | None = None,
+               progress: Callable[[str], None] | None = None) -> np.ndarray:
+    """Scores of ``rows`` in order; batches of similar length, longest first. ``progress``
+    hears about every tenth of the rows."""
     lengths = maker.lengths(rows, with_ids)
+    done = [0, 0]  # rows scored, tenths reported
+    started = time.perf_counter()
+
+    def report(n: int) -> None:
+        done[0] += n
+        if progress is not None and done[0] * 10 // len(rows) > done[1]:
+            done[1] = done[0] * 10 // len(rows)
+            rate = done[0] / (time.perf_counter() - started)
+            progress(f"scored {done[0]}/{len(rows)} prompts ({rate:.1f}/s)")
 
     def batches():
         for idx in bucket_batches(lengths, batch_size, seed=None):
@@ -77,7 +88,7 @@ def score_rows(scorer: nn.Module, maker: PromptMaker, rows: np.ndarray, *, with_
             batch["rows"] = idx
             yield batch
 
-    return score_batches(scorer, batches(), n=len(rows), embed_fn=embed)
+    return score_batches(scorer, batches(), n=len(rows), embed_fn=embed, progress=report)
 
 
 def valid_rows(data, limit: int | None, seed: int) -> np.ndarray:
@@ -97,11 +108,10 @@ def train_prompts(
     validation AUC on ``valid_small``; ends in the best state."""
     train = data.rows("train")
     lengths = maker.lengths(train, with_ids)
-    index_of = {int(r): k for k, r in enumerate(train)}
 
     def order(rows: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
-        idx = np.fromiter((index_of[int(r)] for r in rows), dtype=np.int64, count=len(rows))
-        return [rows[b] for b in bucket_batches(lengths[idx], opts.batch_size, seed=int(rng.integers(1 << 31)))]
+        # ``rows`` is always ``train``: batches of similar prompt length, reshuffled every pass
+        return [rows[b] for b in bucket_batches(lengths, opts.batch_size, seed=int(rng.integers(1 << 31)))]
 
     check_rows = valid_rows(data, opts.valid_rows, seed)
     labels = torch.from_numpy(data.label.astype(np.float32))

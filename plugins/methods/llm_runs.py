@@ -87,7 +87,7 @@ class LLMRun:
             scorer = inference_scorer(self.scorer, int8)
             started = time.perf_counter()
             scores = score_rows(scorer, self.maker, rows, with_ids=with_ids, batch_size=self.opts.score_batch_size,
-                                embed=embed)
+                                embed=embed, progress=self.ctx.progress)
             seconds = time.perf_counter() - started
             np.save(path / SCORES_FILE, scores)
             return {"inference_seconds": round(seconds, 3), "rows": int(len(rows)),
