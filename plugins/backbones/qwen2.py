@@ -17,6 +17,6 @@ def load(options: BackboneOptions | None = None, **overrides):
 @hookimpl
 def register_backbones(register):
     register(BackboneSpec(
-        name="qwen2-1.5b", load=load, options=BackboneOptions,
+        name="qwen2-1.5b", load=load, options=BackboneOptions, kind="causal",
         description=f"Qwen2-1.5B ({HUB_ID}; --backbone-path overrides)",
     ))

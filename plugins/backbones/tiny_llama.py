@@ -17,6 +17,6 @@ def load(options: BackboneOptions | None = None, **overrides):
 @hookimpl
 def register_backbones(register):
     register(BackboneSpec(
-        name="tiny-llama", load=load, options=BackboneOptions,
+        name="tiny-llama", load=load, options=BackboneOptions, kind="causal",
         description="Random tiny Llama (2 layers, hidden 64), offline: tests and smoke runs, results meaningless",
     ))

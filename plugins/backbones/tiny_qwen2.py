@@ -18,6 +18,6 @@ def load(options: BackboneOptions | None = None, **overrides):
 @hookimpl
 def register_backbones(register):
     register(BackboneSpec(
-        name="tiny-qwen2", load=load, options=BackboneOptions,
+        name="tiny-qwen2", load=load, options=BackboneOptions, kind="causal",
         description="Random tiny Qwen2 (2 layers, hidden 64), offline: tests and smoke runs, results meaningless",
     ))

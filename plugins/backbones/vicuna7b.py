@@ -24,6 +24,6 @@ def load(options: BackboneOptions | None = None, **overrides):
 @hookimpl
 def register_backbones(register):
     register(BackboneSpec(
-        name="vicuna7b", load=load, options=BackboneOptions,
+        name="vicuna7b", load=load, options=BackboneOptions, kind="causal",
         description=f"Vicuna-7B ({HUB_ID}; --backbone-path overrides), the paper's backbone: a GPU one",
     ))
