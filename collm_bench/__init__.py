@@ -27,6 +27,7 @@ PUBLIC_MODULES = (
     "collm_bench.methods",
     "collm_bench.metrics",
     "collm_bench.prompts",
+    "collm_bench.records",
     "collm_bench.stages",
     "collm_bench.subsets",
     "collm_bench.testing",

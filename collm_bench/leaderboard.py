@@ -23,6 +23,8 @@ CELLS = {
 
 
 def row_label(record: dict[str, Any]) -> str:
+    if record.get("label"):  # set by methods whose name alone does not say the row (ensembles)
+        return record["label"]
     method, encoder = record.get("method"), record.get("encoder")
     return method if not encoder or encoder == method else f"{method}-{encoder}"
 
@@ -46,8 +48,8 @@ def collect(records: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]
     groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
     for record in records:
         backbone = record.get("backbone") or ""
-        if backbone and record.get("meaningless"):
-            backbone += " (random weights: meaningless)"
+        if record.get("meaningless"):  # a random-weight backbone, or an ensemble with such a member
+            backbone = f"{backbone} (random weights: meaningless)" if backbone else "random weights: meaningless"
         key = (record["dataset"]["name"], row_label(record), backbone, _evaluated(record), _config_key(record))
         groups[key].append(record)
     # Rows that share a name but not a configuration (another strategy, other options) are told

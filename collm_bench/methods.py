@@ -7,6 +7,7 @@ dataset), and turns the output into predictions, metrics and a run record.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -34,6 +35,7 @@ class MethodContext:
     registry: Any                    # collm_bench.plugins.Registry
     stages: StageCache
     progress: Callable[[str], None] = print
+    out: Path | None = None          # the output root, for methods that read other runs (ensemble)
 
 
 @dataclass
@@ -53,6 +55,7 @@ class MethodOutput:
     backbone: str | None = None
     meaningless: bool = False        # e.g. random-weight backbones: numbers mean nothing
     options: dict[str, Any] | None = None   # the resolved options defining this row (presets applied)
+    label: str | None = None         # display name when the method name alone does not say it
     companions: list[tuple[str, "MethodOutput"]] = field(default_factory=list)
 
 

@@ -1,7 +1,7 @@
 """One run, top to bottom as the paper's pipeline:
 
-resolve names and options -> dataset -> prepared split and histories -> evaluation rows ->
-method (encoder pretraining, LLM stages, scoring; cached stage by stage) -> predictions ->
+resolve names and options -> dataset -> prepared split and histories -> evaluation rows
+(together: the plan, which fixes the run id before anything is trained) -> method (encoder pretraining, LLM stages, scoring; cached stage by stage) -> predictions ->
 metrics -> run record, for the method and for each companion row it produced.
 """
 from __future__ import annotations
@@ -138,43 +138,114 @@ def _split_hf(backbone: str, overrides: dict[str, str]) -> tuple[str, dict[str, 
     return backbone, overrides
 
 
-def run(request: RunRequest, *, registry: Registry | None = None,
-        progress: Callable[[str], None] = _say) -> RunResult:
+@dataclass(frozen=True)
+class Plan:
+    """A request resolved down to its dataset, evaluation rows and the configuration (hence the
+    run id) of its main row: all known before any model is trained, so that a suite can tell
+    which runs already exist."""
+
+    request: RunRequest
+    resolved: Resolved
+    dataset: Any                  # collm_bench.dataset_format.PreparedDataset
+    data: Any                     # collm_bench.interactions.Interactions
+    eval_rows: Any                # np.ndarray of row indices into ``data``
+    evaluation: dict[str, Any]
+    config: dict[str, Any]
+    run_id: str
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.request.out) / self.run_id
+
+
+def config_key(config: dict[str, Any]) -> str:
+    """The digest of a row's configuration that names its run directory."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def run_id_of(config: dict[str, Any]) -> str:
+    return f"{config['dataset']}__{config['method']}__seed{config['seed']}__{config_key(config)}"
+
+
+def row_config(base: dict[str, Any], method: str, options: dict[str, Any] | None, encoder: str | None,
+               backbone: str | None, resolved: Resolved) -> dict[str, Any]:
+    """What defines a row. A companion's config is the one its own run would have, so that it
+    and a direct run of that method share a run id."""
+    return {**base, "method": method, "options": options, "encoder": encoder,
+            "encoder_options": options_dict(resolved.encoder_options) if encoder else None,
+            "backbone": backbone,
+            "backbone_options": options_dict(resolved.backbone_options) if backbone else None}
+
+
+def _recorded_options(resolved: Resolved, registry: Registry) -> dict[str, Any] | None:
+    """The method's options as its record will state them (presets applied where the method
+    says how), without running it."""
+    if resolved.options is None:
+        return None
+    spec = registry.components["method"].get(resolved.method)
+    finish = getattr(spec.spec, "resolve_options", None) if spec else None
+    return options_dict(finish(resolved.options) if finish else resolved.options)
+
+
+def plan(request: RunRequest, *, registry: Registry | None = None,
+         loaded: dict[tuple[str, str | None], tuple[Any, Any]] | None = None) -> Plan:
+    """Resolve names and options, load the dataset and pick the evaluation rows; trains nothing.
+
+    ``loaded`` caches (dataset, interactions) by (dataset name, data dir) across plans, so that a
+    suite builds each dataset's histories once.
+    """
     from collm_bench.datasets import resolve_dataset
     from collm_bench.interactions import build_interactions
-    from collm_bench.methods import MethodContext, evaluation_rows
-    from collm_bench.stages import StageCache, cache_root
+    from collm_bench.methods import evaluation_rows
 
     registry = registry or get_registry()
     resolved = resolve(request, registry)   # every name and option checked before any work
-    dataset = resolve_dataset(request.dataset, root=request.data_dir, registry=registry)
+    cache_key = (str(request.dataset), request.data_dir)
+    if loaded is not None and cache_key in loaded:
+        dataset, data = loaded[cache_key]
+    else:
+        dataset = resolve_dataset(request.dataset, root=request.data_dir, registry=registry)
+        data = build_interactions(dataset)
+        if loaded is not None:
+            loaded[cache_key] = (dataset, data)
     resolved = _dataset_defaults(resolved, request, dataset)
-    data = build_interactions(dataset)
     eval_rows, evaluation = evaluation_rows(data, resolved.eval_sample)
+    config = row_config(_base_config(dataset, request.seed, evaluation), resolved.method,
+                        _recorded_options(resolved, registry), resolved.encoder, resolved.backbone, resolved)
+    return Plan(request, resolved, dataset, data, eval_rows, evaluation, config, run_id_of(config))
+
+
+def _base_config(dataset, seed: int, evaluation: dict[str, Any]) -> dict[str, Any]:
+    return {"dataset": dataset.name, "dataset_sha256": dataset.sha256, "seed": seed,
+            "evaluation": {k: v for k, v in evaluation.items() if k != "rows"}}
+
+
+def run(request: RunRequest, *, registry: Registry | None = None,
+        progress: Callable[[str], None] = _say, planned: Plan | None = None) -> RunResult:
+    """Run a request (or an already made ``plan`` of it) and write its records."""
+    from collm_bench.methods import MethodContext
+    from collm_bench.stages import StageCache, cache_root
+
+    registry = registry or get_registry()
+    p = planned or plan(request, registry=registry)
+    request, resolved, evaluation = p.request, p.resolved, p.evaluation
     if evaluation["sampled"]:
         progress(f"evaluating on a sample: {evaluation['rows']} of {evaluation['total_rows']} test rows "
                  f"({evaluation['sample']['users']} whole users, seed {evaluation['sample']['seed']})")
     context = MethodContext(
-        dataset=dataset, data=data, eval_rows=eval_rows, seed=request.seed, options=resolved.options,
+        dataset=p.dataset, data=p.data, eval_rows=p.eval_rows, seed=request.seed, options=resolved.options,
         encoder=resolved.encoder, encoder_options=resolved.encoder_options, backbone=resolved.backbone,
         backbone_options=resolved.backbone_options, registry=registry,
-        stages=StageCache(cache_root(request.cache_dir)), progress=progress,
+        stages=StageCache(cache_root(request.cache_dir)), progress=progress, out=Path(request.out),
     )
     output = resolved.run(context)
-
-    base = {"dataset": dataset.name, "dataset_sha256": dataset.sha256, "seed": request.seed,
-            "evaluation": {k: v for k, v in evaluation.items() if k != "rows"}}
+    base = _base_config(p.dataset, request.seed, evaluation)
 
     def config_of(method: str, out, main: bool) -> dict[str, Any]:
-        """What defines a row: a companion's config is the one its own run would have, so
-        that it and a direct run of that method share a run id."""
         options = out.options
-        if options is None and main and resolved.options is not None:
-            options = options_dict(resolved.options)
-        return {**base, "method": method, "options": options, "encoder": out.encoder,
-                "encoder_options": options_dict(resolved.encoder_options) if out.encoder else None,
-                "backbone": out.backbone,
-                "backbone_options": options_dict(resolved.backbone_options) if out.backbone else None}
+        if options is None and main:
+            options = p.config["options"]
+        return row_config(base, method, options, out.encoder, out.backbone, resolved)
 
     main = _write_run(request.out, resolved.method, config_of(resolved.method, output, True), output,
                       context, evaluation, registry, progress)
@@ -190,8 +261,7 @@ def _write_run(out_root: Path, method: str, config: dict[str, Any], output, cont
                registry: Registry, progress, produced_by: str | None = None) -> tuple[Path, dict[str, Any]]:
     from collm_bench import records
 
-    key = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:10]
-    run_id = f"{config['dataset']}__{method}__seed{config['seed']}__{key}"
+    key, run_id = config_key(config), run_id_of(config)
     run_dir = Path(out_root) / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     data, rows = context.data, context.eval_rows
@@ -212,6 +282,7 @@ def _write_run(out_root: Path, method: str, config: dict[str, Any], output, cont
         "schema_version": records.SCHEMA_VERSION,
         "run_id": run_id,
         "method": method,
+        "label": output.label,
         "encoder": output.encoder,
         "backbone": output.backbone,
         "meaningless": output.meaningless,

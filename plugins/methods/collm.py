@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collm_bench import MethodSpec, hookimpl
 
-from collm_bench_plugins.methods.options import CoLLMOptions, default_eval_sample
+from collm_bench_plugins.methods.options import CoLLMOptions, default_eval_sample, resolved
 
 
 def run(context):
@@ -20,6 +20,6 @@ def run(context):
 def register_methods(register):
     register(MethodSpec(
         name="collm", run=run, options=CoLLMOptions, encoder="mf", backbone="minilm",
-        eval_sample=default_eval_sample,
+        eval_sample=default_eval_sample, resolve_options=resolved,
         description="CoLLM: collaborative embeddings (CIE) in a LoRA-tuned LLM; rows for the encoder and TALLRec too",
     ))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collm_bench import MethodSpec, hookimpl
 
-from collm_bench_plugins.methods.options import LLMOptions, default_eval_sample
+from collm_bench_plugins.methods.options import LLMOptions, default_eval_sample, resolved
 
 
 def run(context):
@@ -20,5 +20,6 @@ def run(context):
 def register_methods(register):
     register(MethodSpec(
         name="tallrec", run=run, options=LLMOptions, backbone="minilm", eval_sample=default_eval_sample,
+        resolve_options=resolved,
         description="TALLRec: LoRA-tuned LLM on text prompts (CoLLM's step 1)",
     ))
