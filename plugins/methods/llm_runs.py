@@ -11,7 +11,7 @@ import dataclasses
 import hashlib
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -37,13 +37,17 @@ STEP1_FILE, STEP2_FILE, SCORES_FILE = "step1.safetensors", "step2.safetensors", 
 class LLMRun:
     """One method's view of a run: backbone, scorer, prompts and the stage keys' common part."""
 
-    def __init__(self, context: MethodContext, method: str) -> None:
+    def __init__(self, context: MethodContext, method: str,
+                 scorer_factory: Callable[[Any], LLMScorer] = LLMScorer) -> None:
+        """``scorer_factory(backbone)`` builds the scorer (ICL reads Yes and No: a subclass)."""
         self.ctx = context
         self.opts = resolved(context.options)
         registry = context.registry
         seed_everything(context.seed)
+        started = time.perf_counter()
         self.backbone = registry.get("backbone", context.backbone).load(context.backbone_options)
-        self.scorer = LLMScorer(self.backbone)
+        self.load_seconds = time.perf_counter() - started
+        self.scorer = scorer_factory(self.backbone)
         self.maker = PromptMaker(context.data, context.dataset.items, context.dataset.item_noun, self.backbone,
                                  self.opts.history_titles)
         self.base_inputs = {
