@@ -1,0 +1,52 @@
+"""``icl``: in-context learning, the untuned LLM asked with the text prompt (paper [17]).
+
+No training: the causal backbone reads the TALLRec-style text prompt and the score is the
+log-odds of "Yes" against "No" at the last position, ``logit(Yes) - logit(No)``: it is what
+TALLRec's softmax over the two answers ranks by (sigmoid of it = that softmax's P(Yes)), it
+stays a logit like every other row's score (ensembles average like with like), and unlike
+the raw Yes logit it cancels what an untuned model's logits share at a position (their
+overall level, which moves from prompt to prompt and says nothing of the answer).
+``--set readout=yes`` gives CoLLM's raw Yes logit instead. A backbone without an LM head
+(``minilm``) has no answer to read: the method refuses it before loading any weights.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from collm_bench import MethodSpec, hookimpl
+
+from collm_bench_plugins.methods.options import PRESETS, default_eval_sample
+
+READOUTS = ("yes-no", "yes")
+
+
+@dataclass(frozen=True)
+class ICLOptions:
+    """Scoring options only (None: the preset's value, as the tuned LLM methods)."""
+
+    preset: str = "auto"                  # auto | paper | cpu (history length and test sample)
+    history_titles: int | None = None     # last N positive titles in the prompt
+    eval_sample: int | None = None        # default test sample (whole users); None: all test rows
+    int8_inference: bool | None = None    # score with an int8 dynamic-quantized copy (CPU)
+    readout: str = "yes-no"               # yes-no: logit(Yes) - logit(No); yes: raw Yes logit
+    score_batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        if self.preset not in ("auto", *PRESETS):
+            raise ValueError(f"preset must be auto, {', '.join(PRESETS)}; got {self.preset!r}")
+        if self.readout not in READOUTS:
+            raise ValueError(f"readout must be one of {', '.join(READOUTS)}; got {self.readout!r}")
+
+
+def run(context):
+    from collm_bench_plugins.methods.llm_baselines import run_icl
+
+    return run_icl(context)
+
+
+@hookimpl
+def register_methods(register):
+    register(MethodSpec(
+        name="icl", run=run, options=ICLOptions, backbone="minilm", eval_sample=default_eval_sample,
+        description="ICL: the untuned causal LLM asked with the text prompt, logit(Yes) - logit(No); needs a causal backbone",
+    ))

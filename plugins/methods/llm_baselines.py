@@ -1,0 +1,208 @@
+"""The LLM baselines on the TALLRec/CoLLM machinery (``llm_runs.LLMRun``): ICL (no training),
+Prompt4NR (soft prompt + LoRA) and the UI-token ablation (per-user / per-item token
+embeddings instead of the CIE). Each stage is cached like TALLRec's and CoLLM's; the
+registration modules (``icl``, ``prompt4nr``, ``ui_token``) say what each method is and why.
+Imported only when one of them runs (torch, transformers, peft).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from collm_bench.backbone import answer_token_id
+from collm_bench.encoder import seed_everything
+from collm_bench.errors import UserError
+from collm_bench.llm import LLMScorer, add_lora, load_trainable, save_trainable, set_lora_trainable
+from collm_bench.methods import MethodContext, MethodOutput
+from collm_bench.prompts import TokenizedPrompts, collate, special_tokens, tokenize_for
+
+from collm_bench_plugins.methods.llm_pipeline import PromptMaker, train_prompts, tune_meta
+from collm_bench_plugins.methods.llm_runs import STEP1_FIELDS, LLMRun
+
+PROMPT4NR_FILE, UI_TOKEN_FILE = "prompt4nr.safetensors", "ui-token.safetensors"
+UI_STEP2_FIELDS = ("history_titles", "batch_size", "step2_lr", "step2_max_steps", "eval_every", "patience",
+                   "warmup_steps", "valid_rows", "weight_decay")
+
+
+def _with_load_time(output: MethodOutput, run: LLMRun) -> MethodOutput:
+    output.stages = {"backbone-load": {"seconds": round(run.load_seconds, 3)}, **output.stages}
+    return output
+
+
+# --- ICL ------------------------------------------------------------------------------------
+
+def needs_lm_head(method: str, backbone: str, kind: str | None) -> None:
+    """The one-line refusal of a backbone without an LM head (``kind`` known or loaded)."""
+    if kind is not None and kind != "causal":
+        raise UserError(
+            f"method {method} reads the answer from a language-model head, and backbone {backbone} is an "
+            f"{kind} without one: pick a causal backbone (--backbone vicuna7b, qwen2-1.5b or hf:<id>; "
+            f"tiny-llama for a smoke test with random weights)")
+
+
+class YesNoScorer(LLMScorer):
+    """``logit(Yes) - logit(No)`` at the last position (``readout="yes-no"``), or the raw Yes
+    logit (``"yes"``). The ``icl`` module docstring says why the difference."""
+
+    def __init__(self, backbone: Any, readout: str = "yes-no") -> None:
+        needs_lm_head("icl", backbone.name, backbone.kind)
+        super().__init__(backbone)
+        self.readout = readout
+        self.no_token_id = answer_token_id(backbone.tokenizer, "No")
+        if self.no_token_id == self.yes_token_id:
+            raise UserError(f"backbone {backbone.name}: 'Yes' and 'No' read as the same token")
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                placeholder_embeds: torch.Tensor | None = None,
+                placeholder_positions: torch.Tensor | None = None) -> torch.Tensor:
+        embeds = self.embed(input_ids, placeholder_embeds, placeholder_positions)
+        position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+        out = self.model(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids,
+                         logits_to_keep=1, use_cache=False)
+        last = out.logits[:, -1].float()
+        yes = last[:, self.yes_token_id]
+        return yes - last[:, self.no_token_id] if self.readout == "yes-no" else yes
+
+
+def run_icl(context: MethodContext) -> MethodOutput:
+    """Score the evaluation rows with the untuned backbone (one cached scoring stage)."""
+    spec = context.registry.get("backbone", context.backbone)
+    needs_lm_head("icl", context.backbone, getattr(spec, "kind", None))  # before any weights load
+    readout = context.options.readout
+    run = LLMRun(context, "icl", scorer_factory=lambda backbone: YesNoScorer(backbone, readout))
+    scores, scored = run.scores({"untuned": run.backbone.name, "readout": readout}, with_ids=False)
+    return _with_load_time(run.output(scores, scored, []), run)
+
+
+# --- Prompt4NR ------------------------------------------------------------------------------
+
+class SoftPromptMaker(PromptMaker):
+    """Text prompts with ``n_soft`` placeholder tokens right after the opening special token;
+    their positions are the batch's ``placeholder_positions`` (``[B, n_soft]``), where the
+    scorer writes the soft prompt. ``with_ids`` is ignored: the template is the text one."""
+
+    def __init__(self, *args: Any, n_soft: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.n_soft = n_soft
+
+    def lengths(self, rows: np.ndarray, with_ids: bool) -> np.ndarray:
+        return super().lengths(rows, False)
+
+    def batch(self, rows: np.ndarray, with_ids: bool) -> dict[str, np.ndarray]:
+        backbone = self.backbone
+        text = tokenize_for(backbone, self.prompts(rows, False))
+        start = len(special_tokens(backbone.tokenizer, backbone.kind)[0])
+        soft = np.full(self.n_soft, backbone.placeholder_token_id, dtype=np.int64)
+        ids = [np.concatenate([seq[:start], soft, seq[start:]]) for seq in text.ids]
+        positions = np.tile(np.arange(start, start + self.n_soft, dtype=np.int64), (len(ids), 1))
+        longest = max((len(x) for x in ids), default=0)
+        if backbone.max_length is not None and longest > backbone.max_length:
+            raise UserError(f"a prompt with its soft tokens is {longest} tokens long, over the backbone's limit "
+                            f"of {backbone.max_length}: use fewer history titles or soft tokens")
+        out = collate(TokenizedPrompts(ids, positions), np.arange(len(rows)), pad_id=backbone.pad_token_id,
+                      padding_side=backbone.padding_side)
+        out["data_rows"] = np.asarray(rows)
+        return out
+
+
+class SoftPrompt(nn.Module):
+    """``n`` trainable token embeddings, started from those of randomly drawn vocabulary tokens
+    (prompt tuning's vocabulary initialisation: they start where real tokens live)."""
+
+    def __init__(self, scorer: LLMScorer, n: int, seed: int) -> None:
+        super().__init__()
+        table = scorer.model.get_input_embeddings().weight
+        generator = torch.Generator().manual_seed(seed)
+        picks = torch.randint(0, table.shape[0], (n,), generator=generator)
+        self.tokens = nn.Parameter(table.detach()[picks.to(table.device)].float().clone())
+
+    def embed(self, batch: dict[str, Any]) -> torch.Tensor:
+        """The soft prompt for every row of ``batch``: ``[B, n, hidden]``."""
+        return self.tokens.unsqueeze(0).expand(batch["input_ids"].shape[0], -1, -1)
+
+
+def run_prompt4nr(context: MethodContext) -> MethodOutput:
+    """Tune LoRA and the soft prompt as TALLRec's step 1 (cached), then score."""
+    ctx = context
+    run = LLMRun(ctx, "prompt4nr")
+    opts = run.opts
+    run.maker = SoftPromptMaker(ctx.data, ctx.dataset.items, ctx.dataset.item_noun, run.backbone,
+                                opts.history_titles, n_soft=opts.soft_tokens)
+    soft = SoftPrompt(run.scorer, opts.soft_tokens, ctx.seed).to(run.scorer.device)
+
+    def compute(path: Path) -> dict[str, Any]:
+        seed_everything(ctx.seed)
+        add_lora(run.scorer, r=opts.lora_r, alpha=opts.lora_alpha, dropout=opts.lora_dropout)
+        initial = soft.tokens.detach().clone()
+        result = train_prompts(run.scorer, run.maker, ctx.data, with_ids=True, modules={"soft": soft},
+                               embed=soft.embed, opts=opts, lr=opts.lr, max_steps=opts.max_steps, seed=ctx.seed,
+                               progress=ctx.progress)
+        save_trainable(run.scorer, path / PROMPT4NR_FILE, extra={"soft": soft})
+        moved = (soft.tokens.detach() - initial).norm(dim=-1) / initial.norm(dim=-1).clamp(min=1e-12)
+        return {**tune_meta(result), "soft_tokens_relative_change": round(float(moved.mean()), 6)}
+
+    stage = run.stage("prompt4nr-tune", {"options": run.fields(STEP1_FIELDS + ("soft_tokens",))}, compute)
+    load_trainable(run.scorer, stage.path / PROMPT4NR_FILE, extra={"soft": soft})
+    scores, scored = run.scores({"prompt4nr": stage.key}, with_ids=True, embed=soft.embed)
+    return _with_load_time(run.output(scores, scored, [stage]), run)
+
+
+# --- UI-token ablation ----------------------------------------------------------------------
+
+class UITokens(nn.Module):
+    """One trainable input embedding per user and per item (the new vocabulary tokens), rows
+    drawn per dimension around the vocabulary embeddings' mean at their standard deviation."""
+
+    def __init__(self, scorer: LLMScorer, n_users: int, n_items: int) -> None:
+        super().__init__()
+        vocab = scorer.model.get_input_embeddings().weight.detach().float()
+        mean, std = vocab.mean(0), vocab.std(0)
+        self.users = nn.Embedding(n_users, vocab.shape[1], device=vocab.device)
+        self.items = nn.Embedding(n_items, vocab.shape[1], device=vocab.device)
+        with torch.no_grad():
+            for table in (self.users, self.items):
+                table.weight.copy_(mean + std * torch.randn_like(table.weight))
+
+    def embedder(self, data: Any) -> Callable[[dict[str, Any]], torch.Tensor]:
+        """``batch -> [B, 2, hidden]``: the batch rows' user and item tokens (user first)."""
+
+        def embed(batch: dict[str, Any]) -> torch.Tensor:
+            rows = batch["data_rows"]
+            rows = rows.cpu().numpy() if isinstance(rows, torch.Tensor) else np.asarray(rows)
+            device = self.users.weight.device
+            users = torch.from_numpy(data.user[rows].astype(np.int64)).to(device)
+            items = torch.from_numpy(data.item[rows].astype(np.int64)).to(device)
+            return torch.stack([self.users(users), self.items(items)], dim=1)
+
+        return embed
+
+
+def run_ui_token(context: MethodContext) -> MethodOutput:
+    """Step 1 (shared, cached), then step 2 on the two token tables with LoRA frozen, then score."""
+    ctx = context
+    run = LLMRun(ctx, "ui-token")
+    opts, data = run.opts, ctx.data
+    step1 = run.step1()
+    set_lora_trainable(run.scorer, False)
+    if run.scorer.head is not None:  # the encoder backbone's answer head is frozen with the LLM
+        run.scorer.head.requires_grad_(False)
+    seed_everything(ctx.seed)
+    tokens = UITokens(run.scorer, data.n_users, data.n_items)
+    embed = tokens.embedder(data)
+
+    def compute(path: Path) -> dict[str, Any]:
+        result = train_prompts(run.scorer, run.maker, data, with_ids=True, modules={"ui": tokens}, embed=embed,
+                               opts=opts, lr=opts.step2_lr, max_steps=opts.step2_max_steps, seed=ctx.seed,
+                               progress=ctx.progress)
+        save_trainable(run.scorer, path / UI_TOKEN_FILE, extra={"ui": tokens})
+        return tune_meta(result)
+
+    step2 = run.stage("ui-token-step2", {"upstream": {"step1": step1.key}, "options": run.fields(UI_STEP2_FIELDS)},
+                      compute)
+    load_trainable(run.scorer, step2.path / UI_TOKEN_FILE, extra={"ui": tokens})
+    scores, scored = run.scores({"ui-token-step2": step2.key}, with_ids=True, embed=embed)
+    return _with_load_time(run.output(scores, scored, [step1, step2]), run)

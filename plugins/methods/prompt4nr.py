@@ -1,0 +1,43 @@
+"""``prompt4nr``: Prompt4NR (paper [53]) extended to an LLM: learnable soft prompt tokens with
+the fixed text template, tuned together with LoRA.
+
+``soft_tokens`` virtual tokens (trainable embeddings of the LLM's hidden size, started from
+the embeddings of randomly drawn vocabulary tokens) are inserted right after the prompt's
+opening special token (``<s>`` / ``[CLS]``), before ``#Question:``: a task prefix that every
+later position, the answer's included, attends to (P-tuning / prompt-tuning style). They are
+tuned with LoRA exactly as TALLRec's step 1 (same loop, presets, scoring and loss), so that
+this row differs from ``tallrec`` by the soft prompt alone.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from collm_bench import MethodSpec, hookimpl
+
+from collm_bench_plugins.methods.options import LLMOptions, default_eval_sample
+
+
+@dataclass(frozen=True)
+class Prompt4NROptions(LLMOptions):
+    """TALLRec's options plus the number of soft prompt tokens."""
+
+    soft_tokens: int = 10
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.soft_tokens < 1:
+            raise ValueError(f"soft_tokens must be >= 1, got {self.soft_tokens}")
+
+
+def run(context):
+    from collm_bench_plugins.methods.llm_baselines import run_prompt4nr
+
+    return run_prompt4nr(context)
+
+
+@hookimpl
+def register_methods(register):
+    register(MethodSpec(
+        name="prompt4nr", run=run, options=Prompt4NROptions, backbone="minilm", eval_sample=default_eval_sample,
+        description="Prompt4NR (LLM): trainable soft prompt tokens before the fixed text template, tuned with LoRA",
+    ))
