@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 from collm_bench.errors import UserError
 from collm_bench.plugins import load_registry
 from collm_bench.records import metrics_from_predictions, metrics_match
-from collm_bench.runner import RunRequest, run
+from collm_bench.runner import RunRequest, plan, run
 from collm_bench.testing import tiny_dataset
 
 FAST = {"max_steps": "4", "eval_every": "2", "batch_size": "8", "history_titles": "3", "valid_rows": "12",
@@ -34,17 +34,22 @@ def dataset_dir(tmp_path_factory):
     return str(path)
 
 
-def _run(registry, dataset_dir, tmp_path, method, backbone="tiny-llama", **kw):
-    request = RunRequest(method=method, dataset=dataset_dir, backbone=backbone, out=tmp_path / "runs",
-                         cache_dir=str(tmp_path / "cache"), options=OPTIONS[method],
-                         encoder_options=ENCODER_OPTIONS.get(method, {}), **kw)
-    return run(request, registry=registry, progress=lambda m: None)
+def _request(dataset_dir, tmp_path, method, backbone="tiny-llama", **kw):
+    return RunRequest(method=method, dataset=dataset_dir, backbone=backbone, out=tmp_path / "runs",
+                      cache_dir=str(tmp_path / "cache"), options=OPTIONS[method],
+                      encoder_options=ENCODER_OPTIONS.get(method, {}), **kw)
+
+
+def _run(registry, dataset_dir, tmp_path, method, **kw):
+    return run(_request(dataset_dir, tmp_path, method, **kw), registry=registry, progress=lambda m: None)
 
 
 @pytest.mark.parametrize("method", ["icl", "prompt4nr", "ui-token", "ctrl"])
 def test_each_baseline_runs_and_its_record_matches_its_predictions(registry, dataset_dir, tmp_path, method):
+    planned = plan(_request(dataset_dir, tmp_path, method), registry=registry)
     result = _run(registry, dataset_dir, tmp_path, method)
     record = result.record
+    assert record["run_id"] == planned.run_id  # presets resolved alike: a suite can skip it
     assert record["method"] == method and record["backbone"] == "tiny-llama" and record["meaningless"]
     assert metrics_match(record["metrics"], metrics_from_predictions(result.run_dir))
     assert np.isfinite(record["metrics"]["overall"]["auc"])

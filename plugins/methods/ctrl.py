@@ -14,9 +14,12 @@ fine-tuned alone; the collaborative model predicts.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from collm_bench import MethodSpec, hookimpl
+
+from collm_bench_plugins.methods.options import preset_name
 
 # ``cpu``: a sample of train rows for the text stage keeps MiniLM's forward passes to ~1 min.
 CTRL_PRESETS = {"paper": {"history_titles": 10, "align_rows": None},
@@ -47,6 +50,13 @@ class CTRLOptions:
             raise ValueError("align_batch_size must be >= 2 (in-batch negatives)")
 
 
+def resolved(options: CTRLOptions) -> CTRLOptions:
+    """``options`` with ``preset`` resolved and every ``None`` set from it (what is recorded)."""
+    preset = preset_name(options)
+    changes = {k: v for k, v in CTRL_PRESETS[preset].items() if getattr(options, k) is None}
+    return dataclasses.replace(options, preset=preset, **changes)
+
+
 def run(context):
     from collm_bench_plugins.methods.ctrl_run import run_ctrl
 
@@ -56,7 +66,7 @@ def run(context):
 @hookimpl
 def register_methods(register):
     register(MethodSpec(
-        name="ctrl", run=run, options=CTRLOptions, encoder="din", backbone="minilm",
+        name="ctrl", run=run, options=CTRLOptions, encoder="din", backbone="minilm", resolve_options=resolved,
         description="CTRL(DIN): DIN aligned with a frozen LM's prompt representation (InfoNCE), "
                     "then fine-tuned with BCE; DIN predicts",
     ))

@@ -28,23 +28,14 @@ from collm_bench.methods import MethodContext, MethodOutput
 from collm_bench.prompts import bucket_batches
 from collm_bench.stages import StageResult, code_identity
 
-from collm_bench_plugins.methods.ctrl import CTRL_PRESETS, CTRLOptions
+from collm_bench_plugins.methods.ctrl import CTRLOptions, resolved
 from collm_bench_plugins.methods.llm_pipeline import PromptMaker
-from collm_bench_plugins.methods.options import preset_name
 
 TEXT_FILE, ALIGNED_FILE, TUNED_FILE = "text.npy", "aligned.safetensors", "encoder.safetensors"
 # How a prompt becomes one vector; part of the text stage's key.
 POOLING = {"encoder": "mean of last hidden states over real tokens",
            "causal": "final hidden state at the last position"}
 ALIGN_FIELDS = ("align_epochs", "align_lr", "align_batch_size", "temperature", "proj_dim")
-
-
-def resolved(options: CTRLOptions) -> CTRLOptions:
-    """``options`` with ``preset`` resolved and every ``None`` set from it."""
-    preset = preset_name(options)
-    values = CTRL_PRESETS[preset]
-    changes = {k: v for k, v in values.items() if getattr(options, k) is None}
-    return dataclasses.replace(options, preset=preset, **changes)
 
 
 def alignment_rows(data: Any, limit: int | None, seed: int) -> np.ndarray:

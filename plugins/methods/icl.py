@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from collm_bench import MethodSpec, hookimpl
 
-from collm_bench_plugins.methods.options import PRESETS, default_eval_sample
+from collm_bench_plugins.methods.options import PRESETS, default_eval_sample, resolved
 
 READOUTS = ("yes-no", "yes")
 
@@ -48,5 +48,6 @@ def run(context):
 def register_methods(register):
     register(MethodSpec(
         name="icl", run=run, options=ICLOptions, backbone="minilm", eval_sample=default_eval_sample,
+        resolve_options=resolved,
         description="ICL: the untuned causal LLM asked with the text prompt, logit(Yes) - logit(No); needs a causal backbone",
     ))

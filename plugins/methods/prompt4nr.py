@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from collm_bench import MethodSpec, hookimpl
 
-from collm_bench_plugins.methods.options import LLMOptions, default_eval_sample
+from collm_bench_plugins.methods.options import LLMOptions, default_eval_sample, resolved
 
 
 @dataclass(frozen=True)
@@ -39,5 +39,6 @@ def run(context):
 def register_methods(register):
     register(MethodSpec(
         name="prompt4nr", run=run, options=Prompt4NROptions, backbone="minilm", eval_sample=default_eval_sample,
+        resolve_options=resolved,
         description="Prompt4NR (LLM): trainable soft prompt tokens before the fixed text template, tuned with LoRA",
     ))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from collm_bench import MethodSpec, hookimpl
 
-from collm_bench_plugins.methods.options import LLMOptions, default_eval_sample
+from collm_bench_plugins.methods.options import LLMOptions, default_eval_sample, resolved
 
 
 @dataclass(frozen=True)
@@ -36,5 +36,6 @@ def run(context):
 def register_methods(register):
     register(MethodSpec(
         name="ui-token", run=run, options=UITokenOptions, backbone="minilm", eval_sample=default_eval_sample,
+        resolve_options=resolved,
         description="CoLLM ablation w/ UI-token: trainable per-user and per-item token embeddings instead of the CIE",
     ))
