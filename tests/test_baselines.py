@@ -10,6 +10,7 @@ from collm_bench.errors import UserError
 from collm_bench.plugins import load_registry
 from collm_bench.records import metrics_from_predictions, metrics_match
 from collm_bench.runner import RunRequest, plan, run
+from collm_bench.prompts import tokenize_for
 from collm_bench.testing import tiny_dataset
 
 FAST = {"max_steps": "4", "eval_every": "2", "batch_size": "8", "history_titles": "3", "valid_rows": "12",
@@ -131,3 +132,34 @@ def test_ui_token_reuses_collms_step1_and_trains_only_its_tables(registry, datas
     step2 = load_file(next((tmp_path / "cache" / "ui-token-step2").glob("*/ui-token.safetensors")))
     assert all(torch.equal(step1[k], step2[k]) for k in step1)  # LoRA frozen in step 2
     assert step2["ui.users.weight"].shape[1] == 64 and step2["ui.items.weight"].shape[1] == 64
+
+
+@pytest.mark.parametrize("method", ["prompt4nr", "ui-token", "ctrl"])
+def test_baselines_run_on_an_encoder_backbone(registry, dataset_dir, tmp_path, method):
+    """minilm (no LM head): the answer head reads [CLS]; CTRL mean-pools its prompt states."""
+    result = _run(registry, dataset_dir, tmp_path, method, backbone="minilm")
+    assert result.record["backbone"] == "minilm" and not result.record["meaningless"]
+    assert np.isfinite(result.record["metrics"]["overall"]["auc"])
+    if method == "ctrl":
+        assert result.record["training"]["pooling"].startswith("mean")
+
+
+@pytest.mark.parametrize("backbone", ["tiny-llama", "minilm"])
+def test_soft_prompt_tokens_sit_right_after_the_opening_token(registry, dataset_dir, backbone):
+    from collm_bench.dataset_format import load_prepared
+    from collm_bench.interactions import build_interactions
+    from collm_bench_plugins.methods.llm_baselines import SoftPromptMaker
+
+    dataset = load_prepared(dataset_dir)
+    data = build_interactions(dataset)
+    loaded = registry.get("backbone", backbone).load(None)
+    maker = SoftPromptMaker(data, dataset.items, dataset.item_noun, loaded, 3, n_soft=4)
+    rows = data.rows("train")[:5]
+    batch = maker.batch(rows, with_ids=True)
+    plain = tokenize_for(loaded, maker.prompts(rows, False))
+    for b, positions in enumerate(batch["placeholder_positions"]):
+        ids = batch["input_ids"][b][batch["attention_mask"][b] == 1]
+        start = positions[0] - (len(batch["input_ids"][b]) - len(ids) if loaded.padding_side == "left" else 0)
+        assert start == 1 and list(np.diff(positions)) == [1, 1, 1]
+        assert all(ids[1:5] == loaded.placeholder_token_id)
+        assert list(ids[[0, *range(5, len(ids))]]) == list(plain.ids[b])
