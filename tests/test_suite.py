@@ -1,0 +1,222 @@
+"""collm-bench suite: validation before any run, member ordering, skip logic, --limit."""
+import textwrap
+
+import pytest
+
+import collm_bench_plugins.methods.ensemble as ensemble
+from collm_bench import UserError
+from collm_bench.cli import main
+from collm_bench.plugins import load_registry, set_registry
+from collm_bench.records import read_record
+from collm_bench.suite import Runner, expand
+from collm_bench.suite_file import read_suite
+from collm_bench.testing import tiny_dataset
+from collm_bench.testing.fakes import FakePlugin
+
+# The ensemble is listed first: it must still run after its members.
+SUITE = """
+[suite]
+out = "runs"
+datasets = ["tiny"]
+seeds = [0, 1]
+full_test = true
+
+[encoder_options.dot]
+max_epochs = 2
+
+[[entry]]
+name = "both"
+method = "ensemble"
+members = ["dot4", "dot8"]
+
+[[entry]]
+name = "dot4"
+method = "dot"
+options = { dim = 4 }
+
+[[entry]]
+name = "dot8"
+method = "dot"
+options = { dim = 8 }
+"""
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return load_registry([("dot", FakePlugin()), ("ensemble", ensemble)], entry_points=False)
+
+
+@pytest.fixture
+def suite_dir(tmp_path):
+    tiny_dataset(tmp_path / "tiny")
+    return tmp_path
+
+
+def _write(directory, text, name="suite.toml"):
+    path = directory / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def _run(path, registry, **kw):
+    suite = read_suite(path)
+    cells = expand(suite, registry)
+    runner = Runner(suite, registry, out=suite.out, progress=lambda m: None)
+    return runner.run_all(cells, **kw)
+
+
+def test_members_run_first_and_a_second_invocation_runs_nothing(suite_dir, registry):
+    path = _write(suite_dir, SUITE)
+    first = _run(path, registry)
+    assert [o.cell.entry.name for o in first] == ["dot4", "dot8", "both"] * 2
+    assert [o.status for o in first] == ["ran"] * 6 and not any(o.note for o in first)
+    ens = read_record(first[2].run_dir)
+    assert ens["config"]["options"]["runs"] == [first[0].run_dir.name, first[1].run_dir.name]
+    assert ens["seed"] == 0 and ens["evaluation"]["sampled"] is False
+    second = _run(path, registry)
+    assert [o.status for o in second] == ["skipped"] * 6
+    assert [o.run_dir for o in second] == [o.run_dir for o in first]
+
+
+def test_dry_run_lists_what_would_run_and_what_is_skipped(suite_dir, registry):
+    path = _write(suite_dir, SUITE)
+    before = _run(path, registry, dry_run=True)
+    assert [o.status for o in before] == ["would run", "would run", "would run"] * 2
+    assert not (suite_dir / "runs").exists()
+    _run(path, registry)
+    assert [o.status for o in _run(path, registry, dry_run=True)] == ["would skip"] * 6
+
+
+def test_an_ensemble_is_rerun_when_a_member_is(suite_dir, registry):
+    import shutil
+
+    path = _write(suite_dir, SUITE)
+    first = _run(path, registry)
+    shutil.rmtree(first[0].run_dir)   # dot4 seed 0 is gone: it and its ensemble run again
+    again = _run(path, registry)
+    assert [o.status for o in again] == ["ran", "skipped", "ran", "skipped", "skipped", "skipped"]
+
+
+def test_another_option_is_another_run(suite_dir, registry):
+    path = _write(suite_dir, SUITE)
+    _run(path, registry)
+    changed = _write(suite_dir, SUITE.replace("max_epochs = 2", "max_epochs = 3"))
+    assert [o.status for o in _run(changed, registry)] == ["ran"] * 6
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda s: s.replace('method = "dot"\noptions = { dim = 8 }', 'methd = "dot"'), "unknown key 'methd' (did you mean 'method'"),
+    (lambda s: s.replace('options = { dim = 8 }', 'options = { dimm = 8 }'), "unknown option 'dimm' (did you mean 'dim'"),
+    (lambda s: s.replace('name = "dot8"\nmethod = "dot"', 'name = "dot8"\nmethod = "dott"'), "unknown method 'dott' (did you mean 'dot'"),
+    (lambda s: s.replace('datasets = ["tiny"]', 'datasets = ["tinyy"]'), "unknown dataset 'tinyy'"),
+    (lambda s: s.replace('members = ["dot4", "dot8"]', 'members = ["dot4", "dot9"]'), "member 'dot9' matches no entry"),
+    (lambda s: s.replace('options = { dim = 4 }', 'options = { dim = 4 }\nbackbones = ["minilm"]'), "takes no backbones"),
+    (lambda s: s.replace('[suite]', '[suit]'), "unknown key 'suit' (did you mean 'suite'"),
+    (lambda s: s.replace('name = "dot8"', 'name = "dot4"'), "two entries are named 'dot4'"),
+    (lambda s: s.replace('full_test = true', 'full_test = true\nsample_test = 5'), "exclude each other"),
+])
+def test_the_whole_file_is_checked_before_anything_runs(suite_dir, registry, edit, message):
+    path = _write(suite_dir, edit(SUITE))
+    with pytest.raises(UserError, match=message.replace("(", r"\(")) as err:
+        _run(path, registry)
+    assert "\n" not in str(err.value)
+    assert not (suite_dir / "runs").exists()
+
+
+def test_member_cycles_are_refused(suite_dir, registry):
+    text = SUITE.replace('name = "dot4"\nmethod = "dot"\noptions = { dim = 4 }',
+                         'name = "dot4"\nmethod = "ensemble"\nmembers = ["both", "dot8"]')
+    with pytest.raises(UserError, match="cycle"):
+        _run(_write(suite_dir, text), registry)
+
+
+def test_members_are_entry_names_first_then_row_labels(suite_dir, registry):
+    by_label = SUITE.replace('members = ["dot4", "dot8"]', 'members = ["dot4", "dot"]')
+    with pytest.raises(UserError, match="member 'dot' matches 2 runs"):   # dot4 and dot8 are both 'dot'
+        _run(_write(suite_dir, by_label), registry, dry_run=True)
+    named = by_label + '\n[[entry]]\nname = "dot"\nmethod = "dot"\noptions = { dim = 2 }\n'
+    outcomes = _run(_write(suite_dir, named), registry, dry_run=True)
+    ensemble_cell = next(o.cell for o in outcomes if o.cell.entry.name == "both")
+    assert [m.entry.name for m in ensemble_cell.members] == ["dot4", "dot"]
+
+
+def _cli(args, capsys):
+    code = 0
+    try:
+        main(args)
+    except SystemExit as exc:
+        code = exc.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_cli_limit_says_the_numbers_are_partial(suite_dir, registry, capsys):
+    path = _write(suite_dir, SUITE)
+    set_registry(registry)
+    try:
+        code, out, _ = _cli(["suite", str(path), "--limit", "5", "--output", str(suite_dir / "table.md")], capsys)
+        assert code == 0
+        assert out.startswith("PARTIAL: --limit 5") and out.rstrip().endswith("not the full results")
+        assert "sampled" in out and "6 runs: 6 ran" in out
+        assert (suite_dir / "table.md").read_text().startswith("**PARTIAL")
+        code, out, _ = _cli(["suite", str(path), "--dry-run"], capsys)   # --limit runs are other runs
+        assert code == 0 and "6 runs: 6 would run" in out
+        code, out, err = _cli(["suite", str(path), "--dataset", "nope"], capsys)
+        assert code == 2 and "unknown dataset 'nope'" in err
+    finally:
+        set_registry(None)
+
+
+FAST_LLM = """
+[suite]
+out = "runs"
+datasets = ["tiny"]
+backbones = ["tiny-llama"]
+full_test = true
+table = 2
+
+[options.collm]
+max_steps = 4
+eval_every = 2
+batch_size = 8
+history_titles = 3
+valid_rows = 12
+warmup_steps = 1
+step2_max_steps = 4
+
+[options.tallrec]
+max_steps = 4
+eval_every = 2
+batch_size = 8
+history_titles = 3
+valid_rows = 12
+warmup_steps = 1
+
+[encoder_options.mf]
+max_epochs = 2
+dim = 8
+
+[[entry]]
+method = "collm"
+
+[[entry]]
+method = "mf"
+
+[[entry]]
+method = "tallrec"
+
+[[entry]]
+name = "mf+collm"
+method = "ensemble"
+members = ["mf", "collm-mf"]
+"""
+
+
+def test_a_tiny_llm_suite_reuses_companion_rows_and_skips_on_rerun(suite_dir, capsys):
+    path = _write(suite_dir, FAST_LLM)
+    code, out, _ = _cli(["suite", str(path)], capsys)
+    assert code == 0, out
+    assert "4 runs: 2 ran, 2 skipped" in out      # mf and tallrec were written by the CoLLM run
+    assert "### Table II: overall performance (backbone tiny-llama)" in out
+    code, out, _ = _cli(["suite", str(path)], capsys)
+    assert code == 0 and "4 runs: 4 skipped" in out
