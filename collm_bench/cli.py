@@ -90,23 +90,119 @@ def run(
 def leaderboard(
     runs: Path = typer.Option(Path("runs"), help="Directory searched (recursively) for record.json files."),
     format: str = typer.Option("md", "--format", help="md, csv or json."),
-    output: Optional[Path] = typer.Option(None, help="Write to this file instead of standard output."),
+    output: Optional[Path] = typer.Option(None, help="Write to this file instead of standard output "
+                                          "(with --figure: the PNG file, required)."),
+    table: Optional[int] = typer.Option(None, "--table", help="The paper's Table N (2..7) in its layout."),
+    figure: Optional[int] = typer.Option(None, "--figure", help="The paper's Figure N (3 or 4) as PNG."),
+    backbone: Optional[str] = typer.Option(None, help="With --table/--figure: only this backbone's LLM rows "
+                                           "(default: one table per backbone found)."),
 ) -> None:
-    """Build leaderboards (one table per dataset) from run records alone."""
-    from collm_bench.leaderboard import render
-
+    """Build leaderboards (one table per dataset, or a paper table / figure) from run records alone."""
     if format not in ("md", "csv", "json"):
         raise UserError(f"--format must be md, csv or json, got {format!r}")
     if not runs.is_dir():
         raise UserError(f"{runs}: no such directory")
-    text = render(runs, format)
+    if table is not None and figure is not None:
+        raise UserError("--table and --figure exclude each other")
+    if figure is not None:
+        from collm_bench.paper_figures import write_figure
+        from collm_bench.records import iter_records
+
+        if output is None:
+            raise UserError("--figure needs --output FILE.png")
+        typer.echo(str(write_figure(figure, (r for _, r in iter_records(runs)), output, backbone)))
+        return
+    if table is not None:
+        from collm_bench.paper_tables import render_tables
+        from collm_bench.records import iter_records
+
+        text = render_tables(table, (r for _, r in iter_records(runs)), format, backbone)
+    else:
+        from collm_bench.leaderboard import render
+
+        if backbone is not None:
+            raise UserError("--backbone goes with --table or --figure")
+        text = render(runs, format)
+    _emit(text, output)
+
+
+def _emit(text: str, output: Optional[Path]) -> None:
     if output:
         from collm_bench.dataset_format import atomic_path
 
+        output.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(output) as tmp:
             Path(tmp).write_text(text)
     else:
         typer.echo(text, nl=False)
+
+
+@app.command()
+def suite(
+    file: Path = typer.Argument(..., help="A suite file (TOML); see leaderboards/*.toml."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List what would run and what is skipped; run nothing."),
+    limit: Optional[int] = typer.Option(None, help="Score only a seeded sample of whole test users with at least "
+                                        "N rows, whatever the file says: quick, PARTIAL numbers (said so)."),
+    out: Optional[Path] = typer.Option(None, help="Output root (default: the file's [suite] out)."),
+    dataset: List[str] = typer.Option([], "--dataset", help="Replace the datasets axis (repeatable)."),
+    backbone: List[str] = typer.Option([], "--backbone", help="Replace the backbones axis (repeatable)."),
+    seed: List[int] = typer.Option([], "--seed", help="Replace the seeds axis (repeatable)."),
+    data_dir: Optional[str] = typer.Option(None, help="Dataset cache (default $COLLM_BENCH_DATA or the user cache)."),
+    cache_dir: Optional[str] = typer.Option(None, help="Stage cache (default $COLLM_BENCH_CACHE or the user cache)."),
+    keep_going: bool = typer.Option(False, help="Go on after a failed run (entries using it are blocked)."),
+    output: Optional[Path] = typer.Option(None, help="Write the suite's table (markdown) to this file."),
+) -> None:
+    """Run a matrix of runs from a TOML file, skipping those whose records exist; print its table."""
+    import time
+
+    from collm_bench.plugins import get_registry
+    from collm_bench.suite import Overrides, Runner, expand, report
+    from collm_bench.suite_file import read_suite
+
+    if limit is not None and limit < 1:
+        raise UserError("--limit must be a positive number of test rows")
+    registry = get_registry()
+    spec = read_suite(file)
+    # a directory named on the command line is relative to the current one, not to the file
+    datasets = tuple(str(Path(d).resolve()) if d not in registry.components["dataset"] and Path(d).exists()
+                     else d for d in dataset)
+    cells = expand(spec, registry, Overrides(datasets, tuple(backbone), tuple(seed), limit, out))
+    root = out or spec.out
+    partial = (f"PARTIAL: --limit {limit} scores a sample of whole test users (at least {limit} rows) "
+               "instead of the suite's evaluation; these numbers are not the full results") if limit else ""
+    if partial:
+        typer.echo(partial)
+    started = time.perf_counter()
+    runner = Runner(spec, registry, out=root, data_dir=data_dir, cache_dir=cache_dir)
+    outcomes = runner.run_all(cells, dry_run=dry_run, keep_going=keep_going)
+    typer.echo(report(outcomes))
+    counts = {s: sum(o.status == s for o in outcomes) for s in dict.fromkeys(o.status for o in outcomes)}
+    typer.echo(f"{len(outcomes)} runs: " + ", ".join(f"{n} {s}" for s, n in counts.items())
+               + f"; output root {root}; {time.perf_counter() - started:.0f} s")
+    if dry_run:
+        typer.echo("(a run listed to run may still be skipped when an earlier entry writes it as a companion "
+                   "row: CoLLM writes its encoder's and TALLRec's rows)")
+        return
+    from collm_bench.records import read_record
+
+    records = [read_record(o.run_dir) for o in outcomes if o.run_dir is not None and (o.run_dir / "record.json").exists()]
+    if spec.table is not None:
+        from collm_bench.paper_tables import render_tables
+
+        text = render_tables(spec.table, records)
+    else:
+        from collm_bench.leaderboard import render_records
+
+        text = render_records(records, "md")
+    if partial:
+        text = f"**{partial}.**\n\n{text}"
+    typer.echo(text)
+    if output:
+        _emit(text, output)
+    if partial:
+        typer.echo(partial)
+    if any(o.status in ("failed", "blocked") for o in outcomes):
+        raise typer.Exit(1)
 
 
 @app.command()
