@@ -1,9 +1,10 @@
 """``collm-bench suite FILE.toml``: a matrix of runs, checked whole before anything runs, run in
 an order where every ensemble's members come first, skipping runs whose records exist.
 
-A run is skipped when ``<out>/<run-id>/`` holds its record and predictions, the run id being
-the runner's digest of the resolved configuration (``collm_bench.runner.plan``), so a suite
-reruns exactly what changed: another option, seed, dataset version or evaluation sample.
+A run is skipped when ``<out>/<run-id>/`` holds its record (and its predictions, when an
+ensemble of the suite reads them), the run id being the runner's digest of the resolved
+configuration (``collm_bench.runner.plan``), so a suite reruns exactly what changed: another
+option, seed, dataset version or evaluation sample.
 An entry with ``members`` (an ensemble) gets its members' run ids as its ``runs`` option and
 is evaluated on their rows; it is rerun whenever a member was (re)run after it.
 """
@@ -227,6 +228,7 @@ class Runner:
         self.progress = progress or (lambda m: print(m, file=sys.stderr, flush=True))
         self.loaded: dict = {}
         self.outcomes: dict[int, Outcome] = {}
+        self.needed: set[int] = set()    # cells whose predictions another cell reads
 
     def request(self, cell: Cell):
         from collm_bench.runner import RunRequest
@@ -275,7 +277,7 @@ class Runner:
             return Outcome(cell, "would run", note="after its members")
         planned = self.plan(cell)
         outcome = Outcome(cell, "", planned.run_dir, evaluation=planned.evaluation)
-        fresh = _exists(planned.run_dir) and not self._stale(cell, planned.run_dir)
+        fresh = _exists(planned.run_dir, predictions=id(cell) in self.needed) and not self._stale(cell, planned.run_dir)
         if dry_run:
             outcome.status = "would skip" if fresh else "would run"
             return outcome
@@ -307,6 +309,7 @@ class Runner:
         return False
 
     def run_all(self, cells: list[Cell], *, dry_run: bool = False, keep_going: bool = False) -> list[Outcome]:
+        self.needed = {id(m) for c in cells for m in c.members}
         results = []
         for number, cell in enumerate(cells, 1):
             try:
@@ -328,8 +331,10 @@ class Runner:
         return results
 
 
-def _exists(run_dir: Path) -> bool:
-    return (run_dir / "record.json").exists() and (run_dir / "predictions.csv").exists()
+def _exists(run_dir: Path, predictions: bool) -> bool:
+    """A run exists when its record does; its predictions too when an ensemble reads them (a
+    committed leaderboard may keep records without predictions, e.g. under MovieLens' terms)."""
+    return (run_dir / "record.json").exists() and (not predictions or (run_dir / "predictions.csv").exists())
 
 
 def report(outcomes: list[Outcome]) -> str:

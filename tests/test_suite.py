@@ -220,3 +220,15 @@ def test_a_tiny_llm_suite_reuses_companion_rows_and_skips_on_rerun(suite_dir, ca
     assert "### Table II: overall performance (backbone tiny-llama)" in out
     code, out, _ = _cli(["suite", str(path)], capsys)
     assert code == 0 and "4 runs: 4 skipped" in out
+
+
+@pytest.mark.parametrize("name", ["ml-100k", "table2", "table3", "table4", "table5", "table6", "table7"])
+def test_committed_suite_files_are_valid(name):
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "leaderboards" / f"{name}.toml"
+    suite = read_suite(path)
+    cells = expand(suite, load_registry())
+    assert cells and suite.out.parent == path.parent / "runs"
+    if name != "ml-100k":
+        assert suite.full_test and suite.table == int(name[-1])
