@@ -43,6 +43,8 @@ class Cell:
     def label(self) -> str:
         """How members name it: the leaderboard's row label, with a strategy other than default."""
         base = self.method if not self.encoder or self.encoder == self.method else f"{self.method}-{self.encoder}"
+        if self.entry.members:
+            base += f"({'+'.join(self.entry.members)})"
         return base + (f"/{self.strategy}" if self.strategy not in (None, "default") else "")
 
     def describe(self) -> str:
