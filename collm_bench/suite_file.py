@@ -34,12 +34,16 @@ would pass them, so that a suite and the command line give the same run ids.
 """
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from collm_bench.errors import UserError, did_you_mean
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 AXES = {"datasets": "dataset", "methods": "method", "encoders": "encoder", "backbones": "backbone",
         "seeds": "seed", "strategies": "strategy"}
