@@ -166,7 +166,7 @@ def suite(
     # a directory named on the command line is relative to the current one, not to the file
     datasets = tuple(str(Path(d).resolve()) if d not in registry.components["dataset"] and Path(d).exists()
                      else d for d in dataset)
-    cells = expand(spec, registry, Overrides(datasets, tuple(backbone), tuple(seed), limit, out))
+    cells = expand(spec, registry, Overrides(datasets, tuple(backbone), tuple(seed), limit))
     root = out or spec.out
     partial = (f"PARTIAL: --limit {limit} scores a sample of whole test users (at least {limit} rows) "
                "instead of the suite's evaluation; these numbers are not the full results") if limit else ""

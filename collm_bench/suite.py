@@ -69,7 +69,6 @@ class Overrides:
     backbones: tuple[str, ...] = ()
     seeds: tuple[int, ...] = ()
     limit: int | None = None          # score a sample of >= limit test rows: partial numbers
-    out: Path | None = None
 
 
 def expand(suite: SuiteFile, registry, overrides: Overrides = Overrides()) -> list[Cell]:
