@@ -80,11 +80,13 @@ def write_figure(number: int, records: Iterable[dict[str, Any]], output: str | P
             ax.set_ylim(low, high)
             ax.set_title(f"{dataset}, {subset}")
             ax.grid(axis="y", alpha=0.3)
-    axes[0][0].legend(fontsize="small")
     notes = cells.footer()
     fig.suptitle(title + (f" (backbone {backbone})" if backbone else ""))
+    top = 1 - 0.16 / len(datasets)   # room for the title and, under it, one legend for all panels
+    fig.legend(*axes[0][0].get_legend_handles_labels(), loc="upper center", ncol=len(names), fontsize="small",
+               frameon=False, bbox_to_anchor=(0.5, top + 0.06 / len(datasets)))
     fig.text(0.01, 0.005, "\n".join(notes), fontsize=6, va="bottom")
-    fig.tight_layout(rect=(0, 0.03 + 0.012 * len(notes), 1, 0.97))
+    fig.tight_layout(rect=(0, 0.03 + 0.012 * len(notes), 1, top))
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(output, format="png", dpi=120)

@@ -45,7 +45,7 @@ def _strategy(record: dict[str, Any]) -> str | None:
 def _evaluated(record: dict[str, Any]) -> str:
     ev = record.get("evaluation") or {}
     if ev.get("sampled"):
-        return f"a sample of {ev.get('rows')} of {ev.get('total_rows')} test rows (partial numbers)"
+        return f"a sample of {ev.get('rows')} of {ev.get('total_rows')} test rows (not the whole test split)"
     return f"all {ev.get('rows')} test rows"
 
 
