@@ -300,8 +300,8 @@ def _write_run(out_root: Path, method: str, config: dict[str, Any], output, cont
             "train_seconds": round(output.train_seconds, 3),
             "inference_seconds": round(inference, 3),
             "rows_per_second": round(len(rows) / inference, 1) if inference else None,
-            # for LLM rows every scored row is one prompt (paper Table VI)
-            "prompts_per_second": round(len(rows) / inference, 2) if inference and output.backbone else None,
+            # only where an LLM scored the rows (paper Table VI); CTRL names a backbone but DIN predicts
+            "prompts_per_second": (output.stages.get("scoring") or {}).get("prompts_per_second"),
         },
         "peak_memory": records.peak_memory_mb(),
         "device": records.device_description(),

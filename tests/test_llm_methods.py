@@ -41,6 +41,10 @@ def test_collm_writes_its_row_and_the_encoder_and_tallrec_rows(registry, dataset
     assert result.record["meaningless"] and result.record["backbone"] == "tiny-llama"
     stages = result.record["timings"]["stages"]
     assert {"encoder-mf", "llm-step1", "llm-step2", "scoring"} <= set(stages)
+    timings = result.record["timings"]
+    assert timings["prompts_per_second"] == stages["scoring"]["prompts_per_second"] > 0
+    mf = next(r for _, r in result.companions if r["method"] == "mf")
+    assert mf["timings"]["prompts_per_second"] is None  # MF scores no prompts
 
 
 def test_step2_leaves_every_lora_weight_bit_identical(registry, dataset_dir, tmp_path):
