@@ -24,3 +24,20 @@ def ml1m_collm():
     if not (path / "manifest.json").exists():
         pytest.skip(f"{path} is absent (the official CoLLM ML-1M release lives in shared/, not in the project)")
     return path
+
+
+@pytest.fixture
+def cli(capsys):
+    """``cli(args) -> (exit code, stdout, stderr)`` of ``collm-bench args`` run in-process."""
+    from collm_bench.cli import main
+
+    def run(args):
+        code = 0
+        try:
+            main(args)
+        except SystemExit as exc:
+            code = exc.code
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run

@@ -4,17 +4,6 @@ import sys
 
 import pytest
 
-from collm_bench.cli import main
-
-
-def run_cli(args, capsys):
-    code = 0
-    try:
-        main(args)
-    except SystemExit as exc:
-        code = exc.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_help_imports_nothing_heavy():
@@ -26,37 +15,37 @@ def test_help_imports_nothing_heavy():
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
-def test_unknown_dataset_is_one_line_exit_2(capsys, tmp_path):
-    code, _, err = run_cli(["data", "info", "ml-1mm", "--data-dir", str(tmp_path)], capsys)
+def test_unknown_dataset_is_one_line_exit_2(cli, tmp_path):
+    code, _, err = cli(["data", "info", "ml-1mm", "--data-dir", str(tmp_path)])
     assert code == 2
     assert err.count("\n") == 1 and "unknown dataset 'ml-1mm'" in err and "did you mean" in err
 
 
-def test_missing_directory_is_one_line(capsys):
-    code, _, err = run_cli(["data", "info", "./no/such/dir"], capsys)
+def test_missing_directory_is_one_line(cli):
+    code, _, err = cli(["data", "info", "./no/such/dir"])
     assert code == 2 and "no such directory" in err and "Traceback" not in err
 
 
-def test_bad_set_option(capsys):
-    code, _, err = run_cli(["run", "--method", "mf", "--set", "lr"], capsys)
+def test_bad_set_option(cli):
+    code, _, err = cli(["run", "--method", "mf", "--set", "lr"])
     assert code == 2 and "KEY=VALUE" in err
 
 
-def test_unknown_option_key_is_rejected_before_any_work(capsys, tmp_path):
-    code, _, err = run_cli(["run", "--method", "mf", "--set", "lrr=0.1", "--dataset", str(tmp_path)], capsys)
+def test_unknown_option_key_is_rejected_before_any_work(cli, tmp_path):
+    code, _, err = cli(["run", "--method", "mf", "--set", "lrr=0.1", "--dataset", str(tmp_path)])
     assert code == 2 and "unknown option 'lrr'" in err and "did you mean 'lr'" in err
 
 
-def test_data_info_on_prepared_dir(capsys, tmp_path):
+def test_data_info_on_prepared_dir(cli, tmp_path):
     from collm_bench.testing import tiny_dataset
 
     tiny_dataset(tmp_path / "tiny")
-    code, out, _ = run_cli(["data", "info", str(tmp_path / "tiny")], capsys)
+    code, out, _ = cli(["data", "info", str(tmp_path / "tiny")])
     assert code == 0
     assert "#train" in out and "| 96 " in out and "test warm" in out
 
 
-def test_plugins_text_lists_failures(capsys, monkeypatch):
+def test_plugins_text_lists_failures(cli, monkeypatch):
     import collm_bench.plugins as p
 
     class FakeEP:
@@ -69,14 +58,14 @@ def test_plugins_text_lists_failures(capsys, monkeypatch):
     monkeypatch.setattr(p, "_entry_points", lambda: [FakeEP()])
     p.set_registry(None)
     try:
-        code, out, _ = run_cli(["plugins"], capsys)
+        code, out, _ = cli(["plugins"])
     finally:
         p.set_registry(None)
     assert code == 0
     assert "broken-one" in out and "nope" in out
 
 
-def test_score_reports_match(capsys, tmp_path):
+def test_score_reports_match(cli, tmp_path):
     from collm_bench import records
 
     run_dir = tmp_path / "run"
@@ -84,22 +73,22 @@ def test_score_reports_match(capsys, tmp_path):
     records.write_predictions(run_dir, [1, 1, 2, 2], [5, 6, 5, 6], [1, 0, 0, 1], [0.9, 0.2, 0.4, 0.3],
                               ["warm", "warm", "cold", "cold"])
     records.write_record(run_dir, {"metrics": records.metrics_from_predictions(run_dir)})
-    code, out, _ = run_cli(["score", str(run_dir)], capsys)
+    code, out, _ = cli(["score", str(run_dir)])
     assert code == 0 and "metrics match record.json" in out
     assert json.loads(out.split("metrics match")[0])["overall"]["auc"] == pytest.approx(0.75)
     records.write_record(run_dir, {"metrics": {"overall": {"auc": 0.5}}})
-    code, _, err = run_cli(["score", str(run_dir)], capsys)
+    code, _, err = cli(["score", str(run_dir)])
     assert code == 1 and "DIFFER" in err
 
 
-def test_unexpected_errors_are_one_line_without_traceback(capsys, tmp_path, monkeypatch):
+def test_unexpected_errors_are_one_line_without_traceback(cli, tmp_path, monkeypatch):
     import collm_bench.leaderboard as lb
 
     def boom(*a, **k):
         raise RuntimeError("something broke\nsecond line")
 
     monkeypatch.setattr(lb, "render", boom)
-    code, _, err = run_cli(["leaderboard", "--runs", str(tmp_path)], capsys)
+    code, _, err = cli(["leaderboard", "--runs", str(tmp_path)])
     assert code == 1 and "Traceback" not in err
     assert err.strip() == "error: RuntimeError: something broke (run with --debug for the traceback)"
 

@@ -5,7 +5,6 @@ import pytest
 
 import collm_bench_plugins.methods.ensemble as ensemble
 from collm_bench import UserError
-from collm_bench.cli import main
 from collm_bench.plugins import load_registry, set_registry
 from collm_bench.records import read_record
 from collm_bench.suite import Runner, expand
@@ -140,28 +139,18 @@ def test_members_are_entry_names_first_then_row_labels(suite_dir, registry):
     assert [m.entry.name for m in ensemble_cell.members] == ["dot4", "dot"]
 
 
-def _cli(args, capsys):
-    code = 0
-    try:
-        main(args)
-    except SystemExit as exc:
-        code = exc.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def test_cli_limit_says_the_numbers_are_partial(suite_dir, registry, capsys):
+def test_cli_limit_says_the_numbers_are_partial(suite_dir, registry, cli):
     path = _write(suite_dir, SUITE)
     set_registry(registry)
     try:
-        code, out, _ = _cli(["suite", str(path), "--limit", "5", "--output", str(suite_dir / "table.md")], capsys)
+        code, out, _ = cli(["suite", str(path), "--limit", "5", "--output", str(suite_dir / "table.md")])
         assert code == 0
         assert out.startswith("PARTIAL: --limit 5") and out.rstrip().endswith("not the full results")
         assert "sampled" in out and "6 runs: 6 ran" in out
         assert (suite_dir / "table.md").read_text().startswith("**PARTIAL")
-        code, out, _ = _cli(["suite", str(path), "--dry-run"], capsys)   # --limit runs are other runs
+        code, out, _ = cli(["suite", str(path), "--dry-run"])   # --limit runs are other runs
         assert code == 0 and "6 runs: 6 would run" in out
-        code, out, err = _cli(["suite", str(path), "--dataset", "nope"], capsys)
+        code, out, err = cli(["suite", str(path), "--dataset", "nope"])
         assert code == 2 and "unknown dataset 'nope'" in err
     finally:
         set_registry(None)
@@ -212,13 +201,13 @@ members = ["mf", "collm-mf"]
 """
 
 
-def test_a_tiny_llm_suite_reuses_companion_rows_and_skips_on_rerun(suite_dir, capsys):
+def test_a_tiny_llm_suite_reuses_companion_rows_and_skips_on_rerun(suite_dir, cli):
     path = _write(suite_dir, FAST_LLM)
-    code, out, _ = _cli(["suite", str(path)], capsys)
+    code, out, _ = cli(["suite", str(path)])
     assert code == 0, out
     assert "4 runs: 2 ran, 2 skipped" in out      # mf and tallrec were written by the CoLLM run
     assert "### Table II: overall performance (backbone tiny-llama)" in out
-    code, out, _ = _cli(["suite", str(path)], capsys)
+    code, out, _ = cli(["suite", str(path)])
     assert code == 0 and "4 runs: 4 skipped" in out
 
 
