@@ -5,7 +5,6 @@ import sys
 import pytest
 
 
-
 def test_help_imports_nothing_heavy():
     code = ("import sys\nfrom collm_bench.cli import main\n"
             "try: main(['--help'])\nexcept SystemExit: pass\n"
