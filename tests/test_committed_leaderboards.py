@@ -4,19 +4,35 @@ from pathlib import Path
 import pytest
 
 from collm_bench.leaderboard import render
+from collm_bench.records import iter_records
 
 ROOT = Path(__file__).resolve().parents[1] / "leaderboards"
-BOARDS = {"ml-100k.md": "runs/ml-100k"}
+# board file -> (records folder, paper table number or None for the plain leaderboard)
+BOARDS = {
+    "ml-100k.md": ("runs/ml-100k", None),
+    "table2-ml-100k.md": ("runs/paper", 2),
+}
 
 
-@pytest.mark.parametrize("board,runs", sorted(BOARDS.items()))
-def test_committed_leaderboard_matches_its_records(board, runs):
-    expected = render(ROOT / runs, "md")
-    assert (ROOT / board).read_text() == expected, (
+def _expected(runs: str, table: int | None) -> str:
+    if table is None:
+        return render(ROOT / runs, "md")
+    from collm_bench.paper_tables import render_tables
+
+    return render_tables(table, (r for _, r in iter_records(ROOT / runs)), "md", None)
+
+
+@pytest.mark.parametrize("board", sorted(BOARDS))
+def test_committed_leaderboard_matches_its_records(board):
+    runs, table = BOARDS[board]
+    if not (ROOT / board).exists():
+        pytest.fail(f"leaderboards/{board} is missing")
+    how = f"--table {table} " if table else ""
+    assert (ROOT / board).read_text() == _expected(runs, table), (
         f"leaderboards/{board} is stale: regenerate it with "
-        f"collm-bench leaderboard --runs leaderboards/{runs} --output leaderboards/{board}")
+        f"collm-bench leaderboard --runs leaderboards/{runs} {how}--output leaderboards/{board}")
 
 
 def test_every_committed_record_has_a_leaderboard():
     record_dirs = {p.parent.parent.relative_to(ROOT).as_posix() for p in ROOT.glob("runs/*/*/record.json")}
-    assert record_dirs <= set(BOARDS.values())
+    assert record_dirs <= {runs for runs, _ in BOARDS.values()}
