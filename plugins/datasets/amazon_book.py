@@ -150,6 +150,18 @@ def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
         raise DataError(path, f"truncated or corrupt gzip file ({exc})") from None
 
 
+def _object_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """(line number, stripped line) of every non-blank line, each checked to look like one JSON
+    object (the full parse is left to ``_parse``, which most lines are spared)."""
+    for number, line in _lines(path):
+        line = line.strip()
+        if not line:
+            continue
+        if not (line.startswith(b"{") and line.endswith(b"}")):
+            raise DataError(path, f"line {number}: not a JSON object")
+        yield number, line
+
+
 def _parse(path: Path, number: int, line: bytes) -> dict:
     try:
         obj = json.loads(line)
@@ -166,12 +178,7 @@ def read_reviews(path: Path) -> tuple[dict[str, np.ndarray], list[str]]:
     users: dict[str, int] = {}
     asins: dict[str, int] = {}
     cols = {"user": array("q"), "asin": array("q"), "rating": array("d"), "timestamp": array("q")}
-    for number, line in _lines(path):
-        line = line.strip()
-        if not line:
-            continue
-        if not (line.startswith(b"{") and line.endswith(b"}")):
-            raise DataError(path, f"line {number}: not a JSON object")
+    for number, line in _object_lines(path):
         match = _TIME.search(line)
         if match and not YEAR_START <= int(match.group(1)) < YEAR_END:
             continue  # another year: skip the JSON parse (most lines)
@@ -204,12 +211,7 @@ def read_meta(path: Path, wanted: set[str]) -> dict[str, tuple[int, str]]:
     notebook; a missing title is an empty one.
     """
     meta: dict[str, tuple[int, str]] = {}
-    for number, line in _lines(path):
-        line = line.strip()
-        if not line:
-            continue
-        if not (line.startswith(b"{") and line.endswith(b"}")):
-            raise DataError(path, f"line {number}: not a JSON object")
+    for number, line in _object_lines(path):
         match = _ASIN.search(line)
         if match and b"\\" not in match.group(1) and match.group(1).decode("utf-8", "replace") not in wanted:
             continue  # a book no 2017 review names: skip the JSON parse
