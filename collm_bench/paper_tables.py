@@ -20,13 +20,16 @@ from collm_bench.errors import UserError
 
 @dataclass(frozen=True)
 class Row:
-    """A table row: which records fill it (``encoder``/``strategy`` None: any)."""
+    """A table row: which records fill it (``encoder``/``strategy`` None: any). ``borrow``: why
+    some backbones cannot run the row; on such a backbone the table shows, marked, the row's run
+    on another one."""
 
     name: str
     method: str
     encoder: str | None = None
     strategy: str | None = None
     group: str = ""
+    borrow: str = ""
 
 
 @dataclass
@@ -62,6 +65,7 @@ class Cells:
         self.used: list[dict[str, Any]] = []
         self.notes: list[str] = []
         self.meaningless: set[str] = set()   # rows filled from random-weight backbones
+        self.borrowed: dict[Row, dict[str, str]] = {}  # row -> {dataset: the backbone shown}
 
     def datasets(self, rows: Iterable[Row] = ()) -> list[str]:
         """Datasets with a record of one of ``rows``' methods (all datasets when none given)."""
@@ -69,18 +73,33 @@ class Cells:
         return sorted({r["dataset"]["name"] for r in self.records if not methods or r.get("method") in methods})
 
     def backbones(self, rows: Iterable[Row]) -> list[str | None]:
-        methods = {row.method for row in rows}
-        found = sorted({r["backbone"] for r in self.records if r.get("backbone") and r.get("method") in methods})
-        return found or [None]
+        """The backbones to draw a table for: those with runs of the rows' methods, not counting
+        borrowing rows' runs (an ICL-only backbone is shown inside the others' tables)."""
+        rows = list(rows)
+
+        def found(rows: list[Row]) -> list[str]:
+            methods = {row.method for row in rows}
+            return sorted({r["backbone"] for r in self.records if r.get("backbone") and r.get("method") in methods})
+
+        return found([row for row in rows if not row.borrow]) or found(rows) or [None]
+
+    def _matching(self, dataset: str, row: Row, backbone: str | None, extra: Any) -> list[dict[str, Any]]:
+        return [r for r in self.records if r["dataset"]["name"] == dataset and r.get("method") == row.method
+                and (row.encoder is None or r.get("encoder") == row.encoder)
+                and (row.strategy is None or (_strategy(r) or "default") == row.strategy)
+                and (not r.get("backbone") or r.get("backbone") == backbone)
+                and (extra is None or extra(r))]
 
     def runs(self, dataset: str, row: Row, backbone: str | None,
              extra: Any = None) -> list[dict[str, Any]]:
         """The records of one cell: the newest configuration's runs (one per seed)."""
-        found = [r for r in self.records if r["dataset"]["name"] == dataset and r.get("method") == row.method
-                 and (row.encoder is None or r.get("encoder") == row.encoder)
-                 and (row.strategy is None or (_strategy(r) or "default") == row.strategy)
-                 and (not r.get("backbone") or r.get("backbone") == backbone)
-                 and (extra is None or extra(r))]
+        found = self._matching(dataset, row, backbone, extra)
+        if not found and row.borrow:
+            others = sorted({r["backbone"] for r in self.records if r.get("backbone") and r.get("backbone") != backbone
+                             and r["dataset"]["name"] == dataset and r.get("method") == row.method})
+            if others:
+                self.borrowed.setdefault(row, {})[dataset] = others[0]
+                found = self._matching(dataset, row, others[0], extra)
         if not found:
             return []
         groups: dict[str, list[dict[str, Any]]] = {}
@@ -107,6 +126,10 @@ class Cells:
                              "not comparable")
             else:
                 notes.append(f"{dataset}: evaluated on {evaluated[0]}")
+        for row, shown in sorted(self.borrowed.items(), key=lambda item: item[0].name):
+            where = "; ".join(f"{d}: {b}" for d, b in sorted(shown.items()))
+            notes.append(f"† {row.name}: no run on this table's backbone ({row.borrow}); shown from another "
+                         f"backbone ({where}), not comparable, no Rel. Imp.")
         if self.meaningless:
             notes.append(f"random-weight backbone, numbers meaningless: {', '.join(sorted(self.meaningless))}")
         return notes + sorted(set(self.notes))
@@ -157,7 +180,7 @@ TABLE2 = [
     (Row("SASRec", "sasrec", group="Collab."), COLLM["sasrec"]),
     (Row("DIN", "din", group="Collab."), COLLM["din"]),
     (Row("CTRL (DIN)", "ctrl", group="LM+Collab."), COLLM["din"]),
-    (Row("ICL", "icl", group="LLMRec"), COLLM["mf"]),
+    (Row("ICL", "icl", group="LLMRec", borrow="it needs a language-model head"), COLLM["mf"]),
     (Row("Prompt4NR", "prompt4nr", group="LLMRec"), COLLM["mf"]),
     (Row("TALLRec", "tallrec", group="LLMRec"), COLLM["mf"]),
 ] + [(row, None) for row in COLLM.values()]
@@ -190,7 +213,10 @@ def table2(cells: Cells, backbone: str | None) -> Table:
         for dataset in datasets:
             runs = cells.runs(dataset, row, backbone)
             line += [cell(metric_values(runs, m)) for m in ("auc", "uauc", "ndcg")]
-            line.append(relative_improvement(cells.runs(dataset, reference, backbone), runs) if reference else "-")
+            comparable = reference and dataset not in cells.borrowed.get(row, {})
+            line.append(relative_improvement(cells.runs(dataset, reference, backbone), runs) if comparable else "-")
+        if row in cells.borrowed:
+            line[0] += " †"
         rows.append(line)
         groups.append(row.group)
     return Table(f"Table II: overall performance{_on(backbone)}", headers, _grouped(rows, groups),

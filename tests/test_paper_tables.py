@@ -83,6 +83,25 @@ def test_table_ii_seeds_missing_cells_and_one_table_per_backbone():
     assert rows["TALLRec"] == ["0.6500", "0.6100", "0.8200", "-"] and rows["DIN"] == ["-"] * 4
 
 
+def test_table_ii_shows_icl_from_another_backbone_marked_when_its_own_cannot_run_it():
+    tiny = record(ML, "icl", 0.51, 0.50, 0.81, backbone="tiny-llama")
+    tiny["meaningless"] = True
+    records = [record(ML, "tallrec", 0.65, 0.61, 0.82, backbone="minilm"),
+               record(ML, "collm", 0.70, 0.66, 0.85, encoder="mf", backbone="minilm", strategy="default"), tiny]
+    (table,) = build_tables(2, records)  # one table: tiny-llama only ran the borrowing row
+    assert table.title == "Table II: overall performance (backbone minilm)"
+    rows = {r[1]: r[2:] for r in table.rows}
+    assert rows["ICL †"] == ["0.5100", "0.5000", "0.8100", "-"]  # not comparable: no Rel. Imp.
+    assert rows["TALLRec"][3] == "7.9%"  # ((0.70-0.65)/0.65 + (0.66-0.61)/0.61) / 2
+    assert ("† ICL: no run on this table's backbone (it needs a language-model head); shown from another "
+            "backbone (ml-1m: tiny-llama), not comparable, no Rel. Imp.") in table.notes
+    assert "random-weight backbone, numbers meaningless: ICL †" not in table.notes
+    assert "random-weight backbone, numbers meaningless: ICL" in table.notes
+    # a backbone that ran ICL itself shows its own run, unmarked
+    own = build_tables(2, records + [record(ML, "icl", 0.55, 0.54, 0.80, backbone="minilm")], "minilm")[0]
+    assert {r[1]: r[2:] for r in own.rows}["ICL"][:3] == ["0.5500", "0.5400", "0.8000"]
+
+
 def test_table_iii_ensembles():
     def members(*pairs):
         return [{"label": label, "backbone": backbone} for label, backbone in pairs]
