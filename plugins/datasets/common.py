@@ -8,12 +8,12 @@ sample of the valid block drawn as ``DataFrame.sample(frac=..., random_state=see
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from collm_bench.datasets import data_dir
-from collm_bench.errors import UserError, did_you_mean
+from collm_bench.errors import UserError
 from collm_bench.history import derive_histories
 
 if TYPE_CHECKING:
@@ -82,35 +82,16 @@ def first_appearance_ids(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return codes.astype(np.int64) + 1, np.asarray(uniques)
 
 
-def parse_options(text: str | None, defaults: dict[str, Any], *, owner: str) -> dict[str, Any]:
-    """``"rows=5000,seed=1"`` -> a dict over ``defaults`` (values converted to their types)."""
-    options = dict(defaults)
-    if not text:
-        return options
-    for part in text.split(","):
+def source_options(text: str | None, *, owner: str) -> dict[str, str]:
+    """``"rows=5000,seed=1"`` -> ``{"rows": "5000", "seed": "1"}``, for
+    ``collm_bench.components.parse_options`` to check and convert."""
+    options: dict[str, str] = {}
+    for part in (text or "").split(","):
         part = part.strip()
         if not part:
             continue
         key, sep, value = part.partition("=")
-        key = key.strip()
         if not sep:
-            raise UserError(f"{owner}: option {part!r} must look like key=value "
-                            f"(options: {', '.join(defaults)})")
-        if key not in defaults:
-            raise UserError(f"{owner}: unknown option {key!r}{did_you_mean(key, defaults)}; "
-                            f"options: {', '.join(defaults)}")
-        default = defaults[key]
-        kind: Callable[[str], Any] = type(default) if default is not None else str
-        try:
-            if kind is bool:
-                lowered = value.strip().lower()
-                if lowered not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
-                    raise ValueError(value)
-                options[key] = lowered in ("1", "true", "yes", "on")
-            elif kind is int:
-                options[key] = int(float(value)) if "e" in value.lower() else int(value.replace("_", ""))
-            else:
-                options[key] = kind(value.strip())
-        except ValueError:
-            raise UserError(f"{owner}: option {key!r} expects {kind.__name__}, got {value!r}") from None
+            raise UserError(f"{owner}: option {part!r} must look like key=value")
+        options[key.strip()] = value.strip()
     return options

@@ -17,21 +17,22 @@ Generation is vectorised: 4M rows take a few seconds.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from collm_bench import DatasetSpec, UserError, hookimpl
+from collm_bench.components import parse_options
 from collm_bench.dataset_format import write_prepared
 
-from collm_bench_plugins.datasets.common import canonical_layout, parse_options
+from collm_bench_plugins.datasets.common import canonical_layout, source_options
 
 if TYPE_CHECKING:
     import pandas as pd
 
 NAME = "synthetic"
-DEFAULTS = {"rows": 20_000, "users": 0, "items": 0, "seed": 0, "history": "auto"}
 HISTORY_LIMIT = 10_000_000
 YEAR_START = 1609459200  # 2021-01-01T00:00:00Z
 DAY = 86_400
@@ -63,22 +64,34 @@ DESCRIPTION = ("Generated interactions with a planted collaborative signal (late
                "options: rows=20000,users=0,items=0,seed=0,history=auto (0 = scaled from rows).")
 
 
+@dataclass(frozen=True)
+class SyntheticOptions:
+    """What ``--source`` may set (0 users or items: scaled from rows)."""
+
+    rows: int = 20_000
+    users: int = 0
+    items: int = 0
+    seed: int = 0
+    history: str = "auto"  # auto: derived up to HISTORY_LIMIT rows; yes; no
+
+    def __post_init__(self) -> None:
+        if self.history.lower() not in ("auto", "yes", "no", "1", "0", "true", "false"):
+            raise ValueError(f"option 'history' expects auto, yes or no, got {self.history!r}")
+
+
 @hookimpl
 def register_datasets(register):
     register(DatasetSpec(name=NAME, prepare=prepare, description=DESCRIPTION, protocol="1"))
 
 
 def prepare(target: Path, source: str | None) -> None:
-    opts = parse_options(source, DEFAULTS, owner=NAME)
-    history = str(opts["history"]).lower()
-    if history not in ("auto", "yes", "no", "1", "0", "true", "false"):
-        raise UserError(f"{NAME}: option 'history' expects auto, yes or no, got {opts['history']!r}")
-    frame, items = generate_synthetic(opts["rows"], opts["users"] or None, opts["items"] or None,
-                                      opts["seed"])
+    opts = parse_options(SyntheticOptions, source_options(source, owner=NAME), owner=NAME)
+    history = opts.history.lower()
+    frame, items = generate_synthetic(opts.rows, opts.users or None, opts.items or None, opts.seed)
     frame = canonical_layout(frame, valid_small_frac=0.5, history=history not in ("no", "0", "false"),
                              max_history_items=HISTORY_LIMIT if history == "auto" else None)
-    options = {k: opts[k] for k in ("rows", "users", "items", "seed")}
-    options["users"], options["items"] = default_sizes(opts["rows"], opts["users"] or None, opts["items"] or None)
+    users, items_count = default_sizes(opts.rows, opts.users or None, opts.items or None)
+    options = {"rows": opts.rows, "users": users, "items": items_count, "seed": opts.seed}
     protocol = {
         "generator": "collm_bench_plugins.datasets.synthetic.generate_synthetic",
         "options": options,
