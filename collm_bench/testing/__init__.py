@@ -2,7 +2,8 @@
 
 Use from tests (``from collm_bench.testing import check_encoder, tiny_dataset``) or through
 the pytest fixtures of ``collm_bench.testing.pytest_plugin`` (loaded automatically once
-collm-bench is installed): ``collm_tiny_dataset``.
+collm-bench is installed): ``collm_tiny_dataset``. ``check_dataset`` and ``check_method``
+(in ``collm_bench.testing.checks``) run a dataset or method plugin through the harness.
 """
 from __future__ import annotations
 
@@ -115,3 +116,9 @@ def shared_dataset_dir(name: str = "ml-1m-collm") -> Path:
     root = os.environ.get("COLLM_BENCH_SHARED_DATA")
     base = Path(root) if root else Path(__file__).resolve().parents[3] / "shared" / "data"
     return base / name
+
+
+from collm_bench.testing.checks import check_dataset, check_method  # noqa: E402  (re-exported)
+
+__all__ = ["check_dataset", "check_encoder", "check_method", "shared_dataset_dir", "tiny_dataset",
+           "tiny_frames"]

@@ -2,7 +2,7 @@
 import numpy as np
 
 from collm_bench.plugins import load_registry
-from collm_bench.testing import check_encoder
+from collm_bench.testing import check_encoder, check_method
 
 import collm_bench_popularity
 
@@ -10,6 +10,12 @@ import collm_bench_popularity
 def test_follows_the_encoder_contract():
     registry = load_registry([("popularity", collm_bench_popularity)], entry_points=False)
     check_encoder(registry.get("encoder", "popularity"))
+
+
+def test_runs_as_a_leaderboard_row():
+    registry = load_registry([("popularity", collm_bench_popularity)], entry_points=False)
+    record = check_method(registry, "popularity", encoder_options={"max_epochs": "3"})
+    assert record["method"] == "popularity"
 
 
 def test_popular_items_score_higher_for_a_default_user(collm_tiny_dataset):
