@@ -79,6 +79,10 @@ def run(
         options=_parse_sets(set_), encoder_options=_parse_sets(encoder_set), backbone_options=backbone_options,
         eval_sample=sample_test, full_test=full_test, out=out, data_dir=data_dir, cache_dir=cache_dir,
     ))
+    from collm_bench import distributed
+
+    if not distributed.is_main():  # under torchrun, rank 0 writes and reports
+        return
     from collm_bench.leaderboard import render_records
 
     typer.echo(render_records([result.record] + [record for _, record in result.companions], "md"))

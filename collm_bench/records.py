@@ -116,12 +116,16 @@ def peak_memory_mb() -> dict[str, float | None]:
 
 
 def device_description() -> str:
-    torch = sys.modules.get("torch")
-    if torch is not None and torch.cuda.is_available():
-        return f"cuda:{torch.cuda.get_device_name(0)}"
     import os
 
-    return f"cpu ({os.cpu_count()} cores, {platform.machine()}, torch threads {torch.get_num_threads() if torch else '?'})"
+    from collm_bench.distributed import world_size
+
+    torch = sys.modules.get("torch")
+    processes = f" x {world_size()} processes (torchrun)" if world_size() > 1 else ""
+    if torch is not None and torch.cuda.is_available():
+        return f"cuda:{torch.cuda.get_device_name(0)}{processes}"
+    threads = torch.get_num_threads() if torch else "?"
+    return f"cpu ({os.cpu_count()} cores, {platform.machine()}, torch threads {threads}){processes}"
 
 
 def now_iso() -> str:

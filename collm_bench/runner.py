@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from collm_bench import distributed
 from collm_bench.components import EncoderSpec, MethodSpec, options_dict, parse_options
 from collm_bench.errors import UserError, unknown_name
 from collm_bench.plugins import Registry, get_registry
@@ -59,6 +60,10 @@ class Resolved:
 
 def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def _silent(message: str) -> None:  # the other ranks under torchrun: rank 0 reports
+    pass
 
 
 def resolve(request: RunRequest, registry: Registry) -> Resolved:
@@ -204,7 +209,8 @@ def plan(request: RunRequest, *, registry: Registry | None = None,
     if loaded is not None and cache_key in loaded:
         dataset, data = loaded[cache_key]
     else:
-        dataset = resolve_dataset(request.dataset, root=request.data_dir, registry=registry)
+        with distributed.main_first():  # under torchrun, one download into the shared cache
+            dataset = resolve_dataset(request.dataset, root=request.data_dir, registry=registry)
         data = build_interactions(dataset)
         if loaded is not None:
             loaded[cache_key] = (dataset, data)
@@ -222,10 +228,13 @@ def _base_config(dataset, seed: int, evaluation: dict[str, Any]) -> dict[str, An
 
 def run(request: RunRequest, *, registry: Registry | None = None,
         progress: Callable[[str], None] = _say, planned: Plan | None = None) -> RunResult:
-    """Run a request (or an already made ``plan`` of it) and write its records."""
+    """Run a request (or an already made ``plan`` of it) and write its records. Under torchrun
+    every process runs the method (data parallel) and rank 0 alone writes and reports."""
     from collm_bench.methods import MethodContext
     from collm_bench.stages import StageCache, cache_root
 
+    if not distributed.is_main():
+        progress = _silent
     registry = registry or get_registry()
     p = planned or plan(request, registry=registry)
     request, resolved, evaluation = p.request, p.resolved, p.evaluation
@@ -240,6 +249,8 @@ def run(request: RunRequest, *, registry: Registry | None = None,
     )
     output = resolved.run(context)
     base = _base_config(p.dataset, request.seed, evaluation)
+    if not distributed.is_main():
+        return RunResult(p.run_dir, {}, [])
 
     def config_of(method: str, out, main: bool) -> dict[str, Any]:
         options = out.options

@@ -106,9 +106,14 @@ class StageCache:
 
         ``compute`` writes its files into the given (empty) directory and returns metadata
         (timings, training curves) that is stored with them and returned on later hits.
+
+        Under ``torchrun`` every rank computes (the computation may be data parallel), and
+        rank 0's output is the one kept and returned to all.
         """
+        from collm_bench import distributed
+
         key = self.key(stage, inputs)
-        hit = self.lookup(stage, key)
+        hit = distributed.agree(self.lookup(stage, key))  # all ranks take the same branch
         if hit is not None:
             if progress:
                 progress(f"stage {stage}: reusing {hit.path}")
@@ -126,11 +131,17 @@ class StageCache:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         meta.setdefault("seconds", round(time.perf_counter() - started, 3))
+        if not distributed.is_main():  # rank 0 keeps its copy; wait for it
+            shutil.rmtree(staging, ignore_errors=True)
+            distributed.barrier()
+            return self.lookup(stage, key)  # type: ignore[return-value]
         write_json(staging / STAGE_FILE, {"stage": stage, "key": key, "inputs": inputs, "meta": meta})
         if final.exists():  # another process finished the same stage meanwhile: keep theirs
             shutil.rmtree(staging, ignore_errors=True)
+            distributed.barrier()
             return self.lookup(stage, key)  # type: ignore[return-value]
         os.replace(staging, final)
+        distributed.barrier()
         return StageResult(stage, key, final, meta, False)
 
 

@@ -3,6 +3,7 @@
 AdamW (no weight decay on biases and other 1-D weights), linear warmup then cosine decay,
 evaluation every ``eval_every`` steps on a validation AUC, the best trainable state kept,
 early stopping after ``patience`` evaluations without gain, and a hard ``max_steps`` budget.
+Under ``torchrun`` the loop is data parallel (``collm_bench.distributed``).
 The loop knows nothing of prompts or models: the method passes closures.
 """
 from __future__ import annotations
@@ -13,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 import numpy as np
+
+from collm_bench import distributed
 
 
 @dataclass
@@ -76,6 +79,7 @@ def tune(
     if no step ever beat it: an evaluation at step 0 is the baseline).
     """
     optimizer = adamw(named_parameters, lr=lr, weight_decay=weight_decay)
+    parameters = [p for _, p in named_parameters]
     scheduler = warmup_cosine(optimizer, warmup_steps=warmup_steps, total_steps=max_steps)
     result = TuneResult(best_step=0, best_valid_auc=-math.inf, steps_run=0)
 
@@ -96,11 +100,13 @@ def tune(
     check(0)
     evals_without_gain, seen = 0, 0
     for step in range(1, max_steps + 1):
-        rows = next(batches)
+        rows = next(batches)  # the global batch; under torchrun each rank takes its share
+        mine, weight = distributed.local_part(rows)
         started = time.perf_counter()
-        loss = loss_of(rows)
+        loss = loss_of(mine)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss * weight).backward()
+        distributed.average_gradients(parameters)
         optimizer.step()
         scheduler.step()
         result.train_seconds += time.perf_counter() - started

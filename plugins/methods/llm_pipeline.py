@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from collm_bench import distributed
 from collm_bench.encoder import make_batch
 from collm_bench.llm import bce_loss, quantize_int8, score_batches, to_device
 from collm_bench.metrics import auc
@@ -69,26 +70,31 @@ def id_embedder(encoder: nn.Module, cie: CIE, data, history_len: int) -> Callabl
 def score_rows(scorer: nn.Module, maker: PromptMaker, rows: np.ndarray, *, with_ids: bool, batch_size: int,
                embed: Callable[[dict], torch.Tensor] | None = None,
                progress: Callable[[str], None] | None = None) -> np.ndarray:
-    """Scores of ``rows`` in order; batches of similar length, longest first. ``progress``
-    hears about every tenth of the rows."""
+    """Scores of ``rows`` in order; batches of similar length, longest first; under torchrun
+    each process scores its shard. ``progress`` hears about every tenth of this process's rows."""
     lengths = maker.lengths(rows, with_ids)
     done = [0, 0]  # rows scored, tenths reported
     started = time.perf_counter()
+    total = max(1, -(-len(rows) // distributed.world_size()))
+    of = f"{total} (this process's share of {len(rows)})" if distributed.world_size() > 1 else f"{total}"
 
     def report(n: int) -> None:
         done[0] += n
-        if progress is not None and done[0] * 10 // len(rows) > done[1]:
-            done[1] = done[0] * 10 // len(rows)
+        if progress is not None and done[0] * 10 // total > done[1]:
+            done[1] = done[0] * 10 // total
             rate = done[0] / (time.perf_counter() - started)
-            progress(f"scored {done[0]}/{len(rows)} prompts ({rate:.1f}/s)")
+            progress(f"scored {done[0]}/{of} prompts ({rate:.1f}/s)")
 
-    def batches():
-        for idx in bucket_batches(lengths, batch_size, seed=None):
-            batch = maker.batch(rows[idx], with_ids)
-            batch["rows"] = idx
-            yield batch
+    def score(positions: np.ndarray) -> np.ndarray:  # this process's share of the rows
+        def batches():
+            for idx in bucket_batches(lengths[positions], batch_size, seed=None):
+                batch = maker.batch(rows[positions[idx]], with_ids)
+                batch["rows"] = idx
+                yield batch
 
-    return score_batches(scorer, batches(), n=len(rows), embed_fn=embed, progress=report)
+        return score_batches(scorer, batches(), n=len(positions), embed_fn=embed, progress=report)
+
+    return distributed.sharded(len(rows), score)
 
 
 def valid_rows(data, limit: int | None, seed: int) -> np.ndarray:

@@ -1,0 +1,147 @@
+"""Data parallelism under ``torchrun`` (DDP semantics: every rank holds the same model).
+
+``torchrun --nproc_per_node N -m collm_bench run ...`` starts N processes. Each one runs the
+same pipeline with the same seed, so the models start equal; then
+
+- tuning: every rank takes its share of each global batch (``batch_size`` stays the global
+  batch, as the authors' 16 per GPU x 2 GPUs), and the gradients are averaged across ranks
+  before the optimiser step, so the models stay equal;
+- scoring: every rank scores its shard of the rows (``shard``: padded to a multiple of N as
+  ``DistributedSampler`` does), and ``gather`` assembles the scores by row position with the
+  padding dropped, so metrics at any world size equal those of one process;
+- only rank 0 writes the stage cache and the run records.
+
+Outside ``torchrun`` (no ``WORLD_SIZE`` above 1) every function here is a cheap no-op, and
+this module imports torch only when a process group is used.
+"""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+def is_main() -> bool:
+    return rank() == 0
+
+
+def active() -> bool:
+    """Whether this process is one of several (and the process group is up)."""
+    if world_size() <= 1:
+        return False
+    init()
+    return True
+
+
+def init() -> None:
+    """Join the process group torchrun describes (gloo on CPU, nccl on CUDA); idempotent."""
+    import torch
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        return
+    if torch.cuda.is_available():
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))  # "cuda" is then this rank's GPU
+        dist.init_process_group("nccl")
+    else:
+        dist.init_process_group("gloo")
+
+
+def barrier() -> None:
+    if active():
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+@contextmanager
+def main_first() -> Iterator[None]:
+    """Rank 0 runs the block first (e.g. a download into a shared cache), then the others."""
+    if is_main():
+        yield
+        barrier()
+    else:
+        barrier()
+        yield
+
+
+def agree(value: Any) -> Any:
+    """Rank 0's ``value`` on every rank (so that all ranks take the same branch)."""
+    if not active():
+        return value
+    import torch.distributed as dist
+
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def shard(n: int) -> np.ndarray:
+    """This rank's positions in ``range(n)``: padded to a multiple of the world size by
+    repeating the first positions, then every world-size-th one from this rank's."""
+    world = world_size()
+    if world <= 1:
+        return np.arange(n)
+    total = -(-n // world) * world
+    padded = np.resize(np.arange(n), total) if n else np.zeros(0, dtype=np.int64)
+    return padded[rank()::world]
+
+
+def gather(positions: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """The full array of ``n`` values from every rank's (positions, values); a padded
+    duplicate position carries the same value and is written once."""
+    if not active():
+        out = np.full(n, np.nan)
+        out[positions] = values
+        return out
+    import torch.distributed as dist
+
+    parts: list[Any] = [None] * world_size()
+    dist.all_gather_object(parts, (np.asarray(positions), np.asarray(values, dtype=np.float64)))
+    out = np.full(n, np.nan)
+    for part_positions, part_values in parts:
+        out[part_positions] = part_values
+    return out
+
+
+def sharded(n: int, compute: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """``compute(positions)`` over ``range(n)``, split across ranks and gathered in order."""
+    if not active():
+        return np.asarray(compute(np.arange(n)), dtype=np.float64)
+    positions = shard(n)
+    return gather(positions, compute(positions), n)
+
+
+def local_part(rows: np.ndarray) -> tuple[np.ndarray, float]:
+    """This rank's share of a global batch, and the weight that turns its mean loss into its
+    part of the global batch's mean once gradients are averaged across ranks."""
+    world = world_size()
+    if world <= 1:
+        return rows, 1.0
+    if len(rows) < world:
+        raise ValueError(f"a batch of {len(rows)} rows cannot be split across {world} processes")
+    mine = rows[rank()::world]
+    return mine, len(mine) * world / len(rows)
+
+
+def average_gradients(parameters: list[Any]) -> None:
+    """All-reduce the gradients of ``parameters`` to their mean across ranks."""
+    if not active():
+        return
+    import torch.distributed as dist
+
+    world = world_size()
+    for parameter in parameters:
+        if parameter.grad is not None:
+            dist.all_reduce(parameter.grad, op=dist.ReduceOp.SUM)
+            parameter.grad.div_(world)
