@@ -179,6 +179,10 @@ def suite(
     started = time.perf_counter()
     runner = Runner(spec, registry, out=root, data_dir=data_dir, cache_dir=cache_dir)
     outcomes = runner.run_all(cells, dry_run=dry_run, keep_going=keep_going)
+    from collm_bench import distributed
+
+    if not distributed.is_main():  # under torchrun, rank 0 reports
+        return
     typer.echo(report(outcomes))
     counts = {s: sum(o.status == s for o in outcomes) for s in dict.fromkeys(o.status for o in outcomes)}
     typer.echo(f"{len(outcomes)} runs: " + ", ".join(f"{n} {s}" for s, n in counts.items())

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from collm_bench import distributed
 from collm_bench.errors import UserError, unknown_name
 from collm_bench.suite_file import Entry, SuiteFile
 
@@ -226,7 +227,7 @@ class Runner:
                  cache_dir: str | None = None, progress: Callable[[str], None] | None = None) -> None:
         self.suite, self.registry, self.out = suite, registry, out
         self.data_dir, self.cache_dir = data_dir, cache_dir
-        self.progress = progress or (lambda m: print(m, file=sys.stderr, flush=True))
+        self.progress = progress or (lambda m: print(m, file=sys.stderr, flush=True) if distributed.is_main() else None)
         self.loaded: dict = {}
         self.outcomes: dict[int, Outcome] = {}
         self.needed: set[int] = set()    # cells whose predictions another cell reads
@@ -279,6 +280,7 @@ class Runner:
         planned = self.plan(cell)
         outcome = Outcome(cell, "", planned.run_dir, evaluation=planned.evaluation)
         fresh = _exists(planned.run_dir, predictions=id(cell) in self.needed) and not self._stale(cell, planned.run_dir)
+        fresh = distributed.agree(fresh)  # under torchrun, rank 0 (who writes the records) decides
         if dry_run:
             outcome.status = "would skip" if fresh else "would run"
             return outcome

@@ -66,3 +66,23 @@ def test_world_size_two_equals_one(tmp_path, method, args):
             assert two["metrics"][subset][metric] == pytest.approx(value, abs=1e-6), (subset, metric)
     assert two["device"].endswith("x 2 processes (torchrun)")
     assert done.stdout.count("runs written under") == 1  # rank 0 alone reports
+
+
+def test_a_suite_under_torchrun_writes_once_and_skips_alike(tmp_path):
+    dataset = str(tmp_path / "tiny")
+    tiny_dataset(dataset)
+    suite = tmp_path / "suite.toml"
+    suite.write_text(f'[suite]\nout = "runs"\ndatasets = ["{dataset}"]\nbackbones = ["tiny-llama"]\nfull_test = true\n\n'
+                     '[[entry]]\nmethod = "icl"\noptions = {history_titles = "3"}\n\n'
+                     '[[entry]]\nname = "m"\nmethods = ["mf"]\nencoder_options = {max_epochs = "2", dim = "8"}\n')
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE", "HF_HUB_OFFLINE": "1",
+           "COLLM_BENCH_CACHE": str(tmp_path / "cache")}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "--module",
+               "collm_bench", "suite", str(suite)]
+    first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert first.stdout.count("2 runs: 2 ran") == 1
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.count("2 runs: 2 skipped") == 1
+    assert len(list((tmp_path / "runs").glob("*/record.json"))) == 2
