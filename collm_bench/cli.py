@@ -165,6 +165,11 @@ def suite(
 
     if limit is not None and limit < 1:
         raise UserError("--limit must be a positive number of test rows")
+    from collm_bench import distributed
+
+    if keep_going and distributed.world_size() > 1:
+        raise UserError("--keep-going does not work under torchrun: a run failing on one process would "
+                        "leave the others waiting")
     registry = get_registry()
     spec = read_suite(file)
     # a directory named on the command line is relative to the current one, not to the file
@@ -179,8 +184,6 @@ def suite(
     started = time.perf_counter()
     runner = Runner(spec, registry, out=root, data_dir=data_dir, cache_dir=cache_dir)
     outcomes = runner.run_all(cells, dry_run=dry_run, keep_going=keep_going)
-    from collm_bench import distributed
-
     if not distributed.is_main():  # under torchrun, rank 0 reports
         return
     typer.echo(report(outcomes))

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from datetime import timedelta
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -50,11 +51,14 @@ def init() -> None:
 
     if dist.is_initialized():
         return
+    # The other ranks wait in a collective while rank 0 alone downloads or prepares a dataset:
+    # allow for that rather than the default 10 minutes.
+    timeout = timedelta(hours=2)
     if torch.cuda.is_available():
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))  # "cuda" is then this rank's GPU
-        dist.init_process_group("nccl")
+        dist.init_process_group("nccl", timeout=timeout)
     else:
-        dist.init_process_group("gloo")
+        dist.init_process_group("gloo", timeout=timeout)
 
 
 def barrier() -> None:
@@ -66,12 +70,21 @@ def barrier() -> None:
 
 @contextmanager
 def main_first() -> Iterator[None]:
-    """Rank 0 runs the block first (e.g. a download into a shared cache), then the others."""
-    if is_main():
+    """Rank 0 runs the block first (e.g. a download into a shared cache), then the others;
+    when it fails on rank 0, it fails on every rank."""
+    if not active():
         yield
-        barrier()
+        return
+    if is_main():
+        try:
+            yield
+        except BaseException:
+            agree(False)
+            raise
+        agree(True)
     else:
-        barrier()
+        if not agree(None):
+            raise RuntimeError("rank 0 failed in a step the other ranks wait for (see its error)")
         yield
 
 
@@ -124,24 +137,45 @@ def sharded(n: int, compute: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
 
 def local_part(rows: np.ndarray) -> tuple[np.ndarray, float]:
     """This rank's share of a global batch, and the weight that turns its mean loss into its
-    part of the global batch's mean once gradients are averaged across ranks."""
+    part of the global batch's mean once gradients are averaged across ranks. A batch smaller
+    than the world leaves some ranks an empty share (weight 0)."""
     world = world_size()
     if world <= 1:
         return rows, 1.0
-    if len(rows) < world:
-        raise ValueError(f"a batch of {len(rows)} rows cannot be split across {world} processes")
     mine = rows[rank()::world]
-    return mine, len(mine) * world / len(rows)
+    return mine, len(mine) * world / len(rows) if len(rows) else 0.0
 
 
 def average_gradients(parameters: list[Any]) -> None:
-    """All-reduce the gradients of ``parameters`` to their mean across ranks."""
+    """Average the gradients of ``parameters`` across ranks, in one all-reduce. A parameter
+    without a gradient on this rank (an empty share, a branch not taken) counts as zero, so
+    every rank reduces the same buffer."""
     if not active():
         return
+    import torch
     import torch.distributed as dist
 
-    world = world_size()
+    groups: dict[tuple[Any, Any], list[Any]] = {}  # one buffer per dtype and device
     for parameter in parameters:
-        if parameter.grad is not None:
-            dist.all_reduce(parameter.grad, op=dist.ReduceOp.SUM)
-            parameter.grad.div_(world)
+        if parameter.grad is None:
+            parameter.grad = torch.zeros_like(parameter)
+        groups.setdefault((parameter.dtype, parameter.device), []).append(parameter)
+    for group in groups.values():
+        flat = torch.cat([p.grad.reshape(-1) for p in group]) / world_size()
+        dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+        offset = 0
+        for parameter in group:
+            parameter.grad.copy_(flat[offset:offset + parameter.numel()].view_as(parameter.grad))
+            offset += parameter.numel()
+
+
+def broadcast_from_main(tensors: Iterable[Any]) -> None:
+    """Overwrite ``tensors`` (parameters, buffers such as batch-norm statistics) with rank 0's."""
+    if not active():
+        return
+    import torch
+    import torch.distributed as dist
+
+    with torch.no_grad():
+        for tensor in tensors:
+            dist.broadcast(tensor.data, src=0)

@@ -249,8 +249,8 @@ def run(request: RunRequest, *, registry: Registry | None = None,
     )
     output = resolved.run(context)
     base = _base_config(p.dataset, request.seed, evaluation)
-    if not distributed.is_main():
-        return RunResult(p.run_dir, {}, [])
+    if not distributed.is_main():  # rank 0 writes; the others learn where
+        return RunResult(Path(distributed.agree(None)), {}, [])
 
     def config_of(method: str, out, main: bool) -> dict[str, Any]:
         options = out.options
@@ -265,6 +265,7 @@ def run(request: RunRequest, *, registry: Registry | None = None,
                    progress, produced_by=resolved.method)
         for label, out in output.companions
     ]
+    distributed.agree(str(main[0]))
     return RunResult(main[0], main[1], companions)
 
 

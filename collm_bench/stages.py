@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from importlib import metadata
@@ -113,15 +114,18 @@ class StageCache:
         from collm_bench import distributed
 
         key = self.key(stage, inputs)
-        hit = distributed.agree(self.lookup(stage, key))  # all ranks take the same branch
+        hit = distributed.agree(self.lookup(stage, key) if distributed.is_main() else None)  # one branch for all
         if hit is not None:
             if progress:
                 progress(f"stage {stage}: reusing {hit.path}")
             return hit
         final = self.path(stage, key)
-        staging = final.parent / f".{key}.partial-{os.getpid()}"
-        _remove_dead_partials(final.parent, key)
-        staging.mkdir(parents=True)
+        if distributed.is_main():
+            staging = final.parent / f".{key}.partial-{os.getpid()}"
+            _remove_dead_partials(final.parent, key)
+            staging.mkdir(parents=True)
+        else:  # the other ranks under torchrun compute beside the cache, and keep rank 0's copy
+            staging = Path(tempfile.mkdtemp(prefix=f"collm-bench-{stage}-"))
         if progress:
             progress(f"stage {stage}: computing (key {key})")
         started = time.perf_counter()
@@ -131,18 +135,15 @@ class StageCache:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         meta.setdefault("seconds", round(time.perf_counter() - started, 3))
-        if not distributed.is_main():  # rank 0 keeps its copy; wait for it
+        if not distributed.is_main():
             shutil.rmtree(staging, ignore_errors=True)
-            distributed.barrier()
-            return self.lookup(stage, key)  # type: ignore[return-value]
+            return distributed.agree(None)  # rank 0's result, once it is in place
         write_json(staging / STAGE_FILE, {"stage": stage, "key": key, "inputs": inputs, "meta": meta})
         if final.exists():  # another process finished the same stage meanwhile: keep theirs
             shutil.rmtree(staging, ignore_errors=True)
-            distributed.barrier()
-            return self.lookup(stage, key)  # type: ignore[return-value]
+            return distributed.agree(self.lookup(stage, key))
         os.replace(staging, final)
-        distributed.barrier()
-        return StageResult(stage, key, final, meta, False)
+        return distributed.agree(StageResult(stage, key, final, meta, False))
 
 
 

@@ -80,6 +80,7 @@ def tune(
     """
     optimizer = adamw(named_parameters, lr=lr, weight_decay=weight_decay)
     parameters = [p for _, p in named_parameters]
+    distributed.broadcast_from_main(parameters)  # under torchrun: every rank starts from rank 0's state
     scheduler = warmup_cosine(optimizer, warmup_steps=warmup_steps, total_steps=max_steps)
     result = TuneResult(best_step=0, best_valid_auc=-math.inf, steps_run=0)
 
@@ -103,16 +104,18 @@ def tune(
         rows = next(batches)  # the global batch; under torchrun each rank takes its share
         mine, weight = distributed.local_part(rows)
         started = time.perf_counter()
-        loss = loss_of(mine)
         optimizer.zero_grad(set_to_none=True)
-        (loss * weight).backward()
+        loss = None  # an empty share (a batch smaller than the world) adds no loss here
+        if len(mine):
+            loss = loss_of(mine)
+            (loss * weight).backward()
         distributed.average_gradients(parameters)
         optimizer.step()
         scheduler.step()
         result.train_seconds += time.perf_counter() - started
         seen += len(rows)
         result.steps_run = step
-        if progress and step % max(1, eval_every // 5) == 0:
+        if progress and loss is not None and step % max(1, eval_every // 5) == 0:
             progress(f"step {step}/{max_steps}: loss {loss.item():.4f}")
         if step % eval_every == 0 or step == max_steps:
             evals_without_gain = 0 if check(step) else evals_without_gain + 1

@@ -139,6 +139,8 @@ def train_prompts(
     def evaluate() -> float:
         for module in modules.values():
             module.eval()
+        # under torchrun, a module trained here (DIN's batch-norm statistics) scores with rank 0's buffers
+        distributed.broadcast_from_main(b for module in modules.values() for b in module.buffers())
         scores = score_rows(scorer, maker, check_rows, with_ids=with_ids, batch_size=opts.score_batch_size,
                             embed=embed)
         return auc(data.label[check_rows], scores)
