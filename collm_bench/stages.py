@@ -18,6 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
 
+from collm_bench import distributed
 from collm_bench.cache_dirs import cache_dir
 from collm_bench.dataset_format import write_json
 
@@ -111,8 +112,6 @@ class StageCache:
         Under ``torchrun`` every rank computes (the computation may be data parallel), and
         rank 0's output is the one kept and returned to all.
         """
-        from collm_bench import distributed
-
         key = self.key(stage, inputs)
         hit = distributed.agree(self.lookup(stage, key) if distributed.is_main() else None)  # one branch for all
         if hit is not None:
