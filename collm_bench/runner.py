@@ -260,13 +260,35 @@ def run(request: RunRequest, *, registry: Registry | None = None,
 
     main = _write_run(request.out, resolved.method, config_of(resolved.method, output, True), output,
                       context, evaluation, registry, progress)
-    companions = [
-        _write_run(request.out, label, config_of(label, out, False), out, context, evaluation, registry,
-                   progress, produced_by=resolved.method)
-        for label, out in output.companions
-    ]
+    companions = []
+    for label, out in output.companions:
+        config = config_of(label, out, False)
+        kept = _same_row(Path(request.out) / run_id_of(config), out)
+        if kept is not None:
+            progress(f"kept {kept[0]}: it already records this row, from the same cached stages")
+            companions.append(kept)
+            continue
+        companions.append(_write_run(request.out, label, config, out, context, evaluation, registry, progress,
+                                     produced_by=resolved.method))
     distributed.agree(str(main[0]))
     return RunResult(main[0], main[1], companions)
+
+
+def _same_row(run_dir: Path, output) -> tuple[Path, dict[str, Any]] | None:
+    """The existing (run dir, record) of a companion row that this run only reproduced from
+    cached stages with the same keys, or None. Rewriting it would stamp the record with this
+    process's device and date while its timings are those of the run that computed the stages."""
+    from collm_bench.records import read_record
+
+    stages = {name: s for name, s in output.stages.items() if "key" in s}
+    if not stages or not all(s.get("cached") for s in stages.values()):
+        return None
+    if not ((run_dir / "record.json").exists() and (run_dir / "predictions.csv").exists()):
+        return None
+    record = read_record(run_dir)
+    recorded = {name: s.get("key") for name, s in ((record.get("timings") or {}).get("stages") or {}).items()
+                if "key" in s}
+    return (run_dir, record) if recorded == {name: s["key"] for name, s in stages.items()} else None
 
 
 def _write_run(out_root: Path, method: str, config: dict[str, Any], output, context, evaluation,

@@ -1,4 +1,5 @@
 """TALLRec and CoLLM end to end on tiny data with a random tiny Llama (numbers meaningless)."""
+import json
 import numpy as np
 import pytest
 from safetensors.torch import load_file
@@ -77,6 +78,11 @@ def test_step1_is_shared_across_encoders_and_with_tallrec(registry, dataset_dir,
     stages = other.record["timings"]["stages"]
     assert stages["llm-step1"]["cached"] and not stages["llm-step2"]["cached"]
     assert "encoder-lightgcn" in stages
+    # the TALLRec row it reproduced from cached stages keeps the record of the run that computed them
+    (tallrec_dir, kept), = [(d, r) for d, r in other.companions if r["method"] == "tallrec"]
+    written = next(r for _, r in first.companions if r["method"] == "tallrec")
+    on_disk = json.loads((tallrec_dir / "record.json").read_text())
+    assert kept["date"] == on_disk["date"] == written["date"] and kept["run_id"] == written["run_id"]
     tallrec = _run(registry, dataset_dir, tmp_path, method="tallrec")
     # the direct run is the same row as the companion: same config, same run directory
     assert tallrec.run_dir in [path for path, r in first.companions if r["method"] == "tallrec"]
