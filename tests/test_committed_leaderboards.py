@@ -11,6 +11,11 @@ ROOT = Path(__file__).resolve().parents[1] / "leaderboards"
 BOARDS = {
     "ml-100k.md": ("runs/ml-100k", None),
     "table2-ml-100k.md": ("runs/paper", 2),
+    "table3-ml-100k.md": ("runs/paper", 3),
+    "table4-ml-100k.md": ("runs/paper", 4),
+    "table5-ml-100k.md": ("runs/paper", 5),
+    "table6-ml-100k.md": ("runs/paper", 6),
+    "table2-ml-1m-collm.md": ("runs/paper-ml-1m-collm", 2),
 }
 
 
