@@ -120,6 +120,28 @@ def test_strategies_run(registry, dataset_dir, tmp_path, strategy):
     assert np.isfinite(result.record["metrics"]["overall"]["auc"])
 
 
+def test_layer_normed_cie_input_ignores_the_embeddings_scale(registry, dataset_dir, tmp_path):
+    import torch
+
+    from collm_bench.errors import UserError
+    from collm_bench_plugins.methods.llm_pipeline import CIE
+
+    torch.manual_seed(0)
+    x = torch.randn(3, 8)
+    normed, raw = CIE(8, 16, 2, layer_norm_input=True), CIE(8, 16, 2)
+    raw.load_state_dict(normed.state_dict())
+    assert torch.allclose(normed(x), normed(100 * x), atol=1e-5)  # SASRec's user/item scale gap vanishes
+    assert not torch.allclose(raw(x), raw(100 * x), atol=1e-2)
+    plain = _run(registry, dataset_dir, tmp_path)
+    normed_run = _run(registry, dataset_dir, tmp_path, options={"cie_input": "layernorm"})
+    plain_stages, normed_stages = (r.record["timings"]["stages"] for r in (plain, normed_run))
+    assert normed_stages["llm-step1"]["key"] == plain_stages["llm-step1"]["key"]  # step 1 shared
+    assert normed_stages["llm-step2"]["key"] != plain_stages["llm-step2"]["key"]
+    assert normed_run.record["config"]["options"]["cie_input"] == "layernorm"
+    with pytest.raises(UserError, match="cie_input must be one of raw, layernorm"):
+        _run(registry, dataset_dir, tmp_path, options={"cie_input": "batchnorm"})
+
+
 def test_sampled_cpu_preset_is_stated(registry, dataset_dir, tmp_path):
     result = _run(registry, dataset_dir, tmp_path, method="tallrec", eval_sample=6)
     assert result.record["evaluation"]["sampled"] and result.record["evaluation"]["total_rows"] == 24

@@ -7,6 +7,7 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from collm_bench import distributed
@@ -43,13 +44,17 @@ class PromptMaker:
 
 class CIE(nn.Module):
     """Collaborative information encoding: ``Linear(d1, f*d1) -> ReLU -> Linear(f*d1, d_llm)``,
-    one MLP shared by users and items (REFERENCE.md "CIE module")."""
+    one MLP shared by users and items (REFERENCE.md "CIE module"); ``layer_norm_input``: each
+    input embedding layer-normed first (no parameters), making the MLP blind to its scale."""
 
-    def __init__(self, d_in: int, d_llm: int, factor: int = 10) -> None:
+    def __init__(self, d_in: int, d_llm: int, factor: int = 10, layer_norm_input: bool = False) -> None:
         super().__init__()
+        self.layer_norm_input = layer_norm_input
         self.net = nn.Sequential(nn.Linear(d_in, factor * d_in), nn.ReLU(), nn.Linear(factor * d_in, d_llm))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.layer_norm_input:
+            x = F.layer_norm(x, x.shape[-1:])
         return self.net(x)
 
 

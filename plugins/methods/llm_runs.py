@@ -30,7 +30,7 @@ from collm_bench_plugins.methods.options import LLMOptions, resolved
 STEP1_FIELDS = ("history_titles", "batch_size", "lr", "max_steps", "eval_every", "patience", "warmup_steps",
                 "valid_rows", "weight_decay", "lora_r", "lora_alpha", "lora_dropout")
 STEP2_FIELDS = ("history_titles", "batch_size", "step2_lr", "step2_max_steps", "eval_every", "patience",
-                "warmup_steps", "valid_rows", "weight_decay", "cie_hidden_factor", "strategy")
+                "warmup_steps", "valid_rows", "weight_decay", "cie_hidden_factor", "strategy", "cie_input")
 STEP1_FILE, STEP2_FILE, SCORES_FILE = "step1.safetensors", "step2.safetensors", "scores.npy"
 
 
@@ -177,7 +177,8 @@ def run_collm(context: MethodContext) -> MethodOutput:
         upstream = {"step1_options": run.fields(STEP1_FIELDS), "encoder": encoder_key}
 
     seed_everything(ctx.seed)
-    cie = CIE(encoder.rep_dim, run.backbone.hidden_size, opts.cie_hidden_factor).to(run.scorer.device)
+    cie = CIE(encoder.rep_dim, run.backbone.hidden_size, opts.cie_hidden_factor,
+              layer_norm_input=opts.cie_input == "layernorm").to(run.scorer.device)
     modules = {"cie": cie, **({"encoder": encoder} if tune_encoder else {})}
     embed = id_embedder(encoder, cie, data, history_len)
 

@@ -21,6 +21,7 @@ PRESETS: dict[str, dict[str, Any]] = {
                 valid_rows=400, eval_sample=3000, int8_inference=False),
 }
 STRATEGIES = ("default", "t1", "t2", "t3")
+CIE_INPUTS = ("raw", "layernorm")
 
 
 @dataclass(frozen=True)
@@ -57,11 +58,17 @@ class CoLLMOptions(LLMOptions):
     step2_lr: float | None = None
     step2_max_steps: int | None = None
     cie_hidden_factor: int = 10           # MLP hidden = factor x encoder dimension
+    # raw: the encoder's embeddings enter the CIE as they are (the paper). layernorm: each one
+    # is first layer-normed without parameters, so that user and item embeddings of very
+    # different scales (SASRec on ml-100k: norms 11.1 vs 0.05) both reach the MLP at unit scale.
+    cie_input: str = "raw"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}; got {self.strategy!r}")
+        if self.cie_input not in CIE_INPUTS:
+            raise ValueError(f"cie_input must be one of {', '.join(CIE_INPUTS)}; got {self.cie_input!r}")
 
 
 def preset_name(options: LLMOptions) -> str:
