@@ -81,6 +81,7 @@ def run(
     ))
     from collm_bench import distributed
 
+    distributed.finish()
     if not distributed.is_main():  # under torchrun, rank 0 writes and reports
         return
     from collm_bench.leaderboard import render_records
@@ -184,6 +185,7 @@ def suite(
     started = time.perf_counter()
     runner = Runner(spec, registry, out=root, data_dir=data_dir, cache_dir=cache_dir)
     outcomes = runner.run_all(cells, dry_run=dry_run, keep_going=keep_going)
+    distributed.finish()
     if not distributed.is_main():  # under torchrun, rank 0 reports
         return
     typer.echo(report(outcomes))

@@ -61,6 +61,18 @@ def init() -> None:
         dist.init_process_group("gloo", timeout=timeout)
 
 
+def finish() -> None:
+    """End of a command: wait for every rank, then leave the process group (a rank exiting while
+    another still talks to it makes gloo abort the process)."""
+    if world_size() <= 1:
+        return
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def barrier() -> None:
     if active():
         import torch.distributed as dist
