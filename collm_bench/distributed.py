@@ -73,13 +73,6 @@ def finish() -> None:
         dist.destroy_process_group()
 
 
-def barrier() -> None:
-    if active():
-        import torch.distributed as dist
-
-        dist.barrier()
-
-
 @contextmanager
 def main_first() -> Iterator[None]:
     """Rank 0 runs the block first (e.g. a download into a shared cache), then the others;
