@@ -26,14 +26,19 @@ Nothing heavy is imported at module level: torch and transformers load inside th
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from collm_bench.components import option
 from collm_bench.errors import UserError
 
 KINDS = ("causal", "encoder")
 QUANTIZATION = ("none", "8bit", "4bit")
+_DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
+           "float16": "float16", "fp16": "float16", "half": "float16"}
+DTYPE_NAMES = ("auto", *_DTYPES)
 
 # Attention projections LoRA adapts, by ``config.model_type``.
 LORA_TARGETS: dict[str, tuple[str, ...]] = {
@@ -68,11 +73,15 @@ class BackboneOptions:
     ``trust_remote_code``: run model code shipped with the weights (off unless asked).
     """
 
-    device: str = "auto"
-    dtype: str = "auto"
-    path: str | None = None
-    quantization: str = "none"
-    trust_remote_code: bool = False
+    device: str = option("auto", help="auto, cpu, cuda, cuda:N or mps")
+    dtype: str = option("auto", choices=DTYPE_NAMES, help="weights' dtype (auto: fp32 on CPU, bf16/fp16 on CUDA)")
+    path: str | None = option(None, help="a local folder or hub id instead of the default weights")
+    quantization: str = option("none", choices=QUANTIZATION, help="bitsandbytes 8bit/4bit (CUDA only)")
+    trust_remote_code: bool = option(False, help="run model code shipped with the weights (command line only)")
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", self.device):
+            raise ValueError(f"option 'device' got {self.device!r}; allowed: auto, cpu, cuda, cuda:N, mps")
 
 
 @dataclass
@@ -137,8 +146,6 @@ def resolve_device(device: str = "auto") -> str:
     return device
 
 
-_DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
-           "float16": "float16", "fp16": "float16", "half": "float16"}
 
 
 def resolve_dtype(dtype: str, device: str) -> str:

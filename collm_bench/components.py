@@ -6,6 +6,7 @@ the harness validates options against the dataclass before anything is built.
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,13 +103,39 @@ KINDS = {
 }
 
 
-def parse_options(options_cls: type, overrides: Mapping[str, Any], *, owner: str) -> Any:
-    """Build an options dataclass from user overrides; unknown keys and bad types are errors.
+def option(default: Any = dataclasses.MISSING, *, ge: float | None = None, gt: float | None = None,
+           le: float | None = None, lt: float | None = None, choices: tuple[str, ...] | None = None, help: str = "") -> Any:
+    """A dataclass field with what ``parse_options`` checks and ``collm-bench plugins`` shows:
+    bounds (``ge``/``gt``/``le``/``lt``, applied to each element of a tuple and skipped for ``None``),
+    allowed ``choices`` of a string, and a one-line ``help``. Float values must be finite
+    whatever the bounds say (an ``inf`` learning rate trains NaNs for minutes before failing)."""
+    meta = {"ge": ge, "gt": gt, "le": le, "lt": lt, "choices": tuple(choices) if choices else None, "help": help}
+    return dataclasses.field(default=default, metadata={OPTION_META: meta})
+
+
+OPTION_META = "collm_bench.option"
+
+
+# The keyword arguments of ``collm_bench.encoder.fit`` that every encoder's options carry:
+# checked for every encoder, built-in or third-party, unless its own ``option(...)`` says more.
+ENCODER_TRAINING_BOUNDS: dict[str, dict[str, Any]] = {
+    "lr": {"gt": 0}, "weight_decay": {"ge": 0}, "batch_size": {"ge": 1}, "max_epochs": {"ge": 1},
+    "patience": {"ge": 1}, "history_len": {"ge": 0},
+}
+
+
+def parse_options(options_cls: type, overrides: Mapping[str, Any], *, owner: str,
+                  bounds: Mapping[str, Mapping[str, Any]] | None = None) -> Any:
+    """Build an options dataclass from user overrides; unknown keys, bad types and values out of
+    range are errors, all before anything is built.
 
     Strings (from the command line) are converted to the field's annotated type
     (``int``, ``float``, ``bool``, ``str``, ``tuple[...]``, or ``X | None`` where ``none``
-    gives ``None``). A dataclass may validate values further in ``__post_init__`` by raising
-    ``ValueError``; that becomes a one-line ``UserError`` too.
+    gives ``None``); other values must already have that type. Each field is then checked
+    against its ``option(...)`` bounds and choices, and floats for finiteness. A dataclass may
+    validate values further in ``__post_init__`` by raising ``ValueError``; that becomes a
+    one-line ``UserError`` too. ``bounds`` gives the checks of fields that declare none
+    (``ENCODER_TRAINING_BOUNDS`` for encoders).
     """
     fields = {f.name: f for f in dataclasses.fields(options_cls)}
     hints = typing.get_type_hints(options_cls)
@@ -120,22 +147,77 @@ def parse_options(options_cls: type, overrides: Mapping[str, Any], *, owner: str
                 f"options: {', '.join(fields)}"
             )
         kwargs[key] = _coerce(value, hints.get(key, str), owner=owner, key=key)
+    for key, value in kwargs.items():
+        meta = fields[key].metadata.get(OPTION_META) or (bounds or {}).get(key) or {}
+        _check_value(value, meta, owner=owner, key=key)
     try:
         return options_cls(**kwargs)
     except ValueError as exc:
         raise UserError(f"{owner}: {exc}") from None
 
 
+def _check_value(value: Any, meta: Mapping[str, Any], *, owner: str, key: str) -> None:
+    """Bounds, choices and finiteness of one option value (each element of a tuple)."""
+    for item in value if isinstance(value, tuple) else (value,):
+        if item is None or isinstance(item, bool):
+            continue
+        allowed = _allowed(meta)
+        if isinstance(item, float) and not math.isfinite(item):
+            raise UserError(f"{owner}: option {key!r} got {item!r}; allowed: a finite number"
+                            + (f" {allowed}" if allowed else ""))
+        if isinstance(item, (int, float)):
+            bad = ((meta.get("ge") is not None and item < meta["ge"])
+                   or (meta.get("gt") is not None and item <= meta["gt"])
+                   or (meta.get("le") is not None and item > meta["le"])
+                   or (meta.get("lt") is not None and item >= meta["lt"]))
+            if bad:
+                raise UserError(f"{owner}: option {key!r} got {item!r}; allowed: {allowed}")
+        elif meta.get("choices") and item not in meta["choices"]:
+            raise UserError(f"{owner}: option {key!r} got {item!r}; allowed: {allowed}")
+
+
+def _allowed(meta: Mapping[str, Any]) -> str:
+    if meta.get("choices"):
+        return "one of " + ", ".join(meta["choices"])
+    parts = [f"{op} {meta[k]:g}" for k, op in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")) if meta.get(k) is not None]
+    return " and ".join(parts)
+
+
+def describe_options(options_cls: type | None) -> list[dict[str, Any]]:
+    """Each option of a dataclass: name, type, default, allowed values and help (for listings)."""
+    if options_cls is None:
+        return []
+    hints = typing.get_type_hints(options_cls)
+    out = []
+    for f in dataclasses.fields(options_cls):
+        meta = f.metadata.get(OPTION_META) or {}
+        default = f.default if f.default is not dataclasses.MISSING else None
+        hint = hints.get(f.name, str)
+        out.append({"name": f.name, "type": getattr(hint, "__name__", None) or str(hint).replace("typing.", ""),
+                    "default": json_ready(default), "allowed": _allowed(meta), "help": meta.get("help", "")})
+    return out
+
+
 def _coerce(value: Any, hint: Any, *, owner: str, key: str) -> Any:
-    if not isinstance(value, str):
-        return value
     args = typing.get_args(hint)
     if type(None) in args:  # X | None
-        if value.lower() in ("none", "null", ""):
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "")):
             return None
         hint = next(a for a in args if a is not type(None))
         args = typing.get_args(hint)
     origin = typing.get_origin(hint)
+    name = getattr(hint, "__name__", str(hint))
+    if not isinstance(value, str):
+        if origin is tuple and isinstance(value, (list, tuple)):
+            kind = args[0] if args else str
+            return tuple(_coerce(v, kind, owner=owner, key=key) for v in value)
+        ok = (isinstance(value, bool) if hint is bool else
+              isinstance(value, int) and not isinstance(value, bool) if hint is int else
+              isinstance(value, (int, float)) and not isinstance(value, bool) if hint is float else
+              isinstance(value, hint) if isinstance(hint, type) else True)
+        if not ok:
+            raise UserError(f"{owner}: option {key!r} expects {name}, got {value!r}")
+        return float(value) if hint is float else value
     try:
         if hint is bool:
             if value.lower() in ("1", "true", "yes", "on"):
@@ -149,7 +231,6 @@ def _coerce(value: Any, hint: Any, *, owner: str, key: str) -> Any:
             kind = args[0] if args else str
             return tuple(kind(v.strip()) for v in value.split(",") if v.strip())
     except ValueError:
-        name = getattr(hint, "__name__", str(hint))
         raise UserError(f"{owner}: option {key!r} expects {name}, got {value!r}") from None
     return value
 

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from collm_bench.errors import DataError
+from collm_bench.errors import DataError, UserError
+from collm_bench.paths import WRITE_ERRNOS, check_name, write_error
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -151,7 +152,12 @@ def load_prepared(path: str | Path, *, verify: bool = True) -> PreparedDataset:
     if missing.any():
         raise DataError(items_path, f"{int(missing.sum())} interaction(s) have items without a title, "
                                     f"e.g. item {inter['item'][missing].iloc[0]}")
-    return PreparedDataset(path, str(manifest.get("name", path.name)), manifest, inter, items)
+    name = manifest.get("name", path.name)
+    try:  # the name goes into run ids, hence into paths
+        check_name("dataset name", name)
+    except UserError as exc:
+        raise DataError(path / "manifest.json", f"'name': {exc}") from None
+    return PreparedDataset(path, name, manifest, inter, items)
 
 
 def _read_csv(path: Path, dtype: dict[str, Any]) -> "pd.DataFrame":
@@ -259,18 +265,34 @@ class atomic_path:
         self.path = Path(path)
 
     def __enter__(self) -> str:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, self.tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, self.tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+        except OSError as exc:
+            raise write_error(self.path, exc) from exc
         os.close(fd)
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
-            # mkstemp creates the file 0600: give it the mode a plain open() would have.
-            os.chmod(self.tmp, 0o666 & ~_umask())
-            os.replace(self.tmp, self.path)
-        elif os.path.exists(self.tmp):
-            os.unlink(self.tmp)
+            try:
+                # mkstemp creates the file 0600: give it the mode a plain open() would have.
+                os.chmod(self.tmp, 0o666 & ~_umask())
+                os.replace(self.tmp, self.path)
+            except OSError as error:
+                _unlink_quietly(self.tmp)
+                raise write_error(self.path, error) from error
+            return
+        _unlink_quietly(self.tmp)
+        if isinstance(exc, OSError) and exc.errno in WRITE_ERRNOS:  # a full disk names the file
+            raise write_error(self.path, exc) from exc
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def _umask() -> int:

@@ -14,6 +14,7 @@ from pathlib import Path
 from collm_bench.cache_dirs import cache_dir
 from collm_bench.dataset_format import PreparedDataset, load_prepared, read_manifest, write_json
 from collm_bench.errors import UserError
+from collm_bench.paths import check_name, inside, remove_dead_partials, write_error
 
 
 def data_dir(override: str | Path | None = None) -> Path:
@@ -28,7 +29,8 @@ def prepared_path(name: str, *, root: str | Path | None = None, registry=None) -
     from collm_bench.plugins import get_registry
 
     spec = (registry or get_registry()).get("dataset", name)
-    return data_dir(root) / name / f"protocol-{spec.protocol}"
+    protocol = check_name(f"dataset {name!r}: protocol", f"protocol-{spec.protocol}")
+    return inside(data_dir(root), check_name("dataset", name), protocol)
 
 
 def prepare_dataset(name: str, *, root: str | Path | None = None, source: str | None = None,
@@ -47,8 +49,11 @@ def prepare_dataset(name: str, *, root: str | Path | None = None, source: str | 
             source is None or _prepared_source(target) == source):
         return target
     staging = target.parent / f".{target.name}.partial-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    remove_dead_partials(target.parent, f".{target.name}.partial-")  # a killed prepare's leftovers
+    try:
+        staging.mkdir(parents=True)
+    except OSError as exc:
+        raise write_error(staging, exc) from exc
     print(f"preparing dataset {name!r} into {target} ...", file=sys.stderr)
     try:
         with _data_dir_override(root):  # raw downloads follow --data-dir too

@@ -21,6 +21,7 @@ import pluggy
 from collm_bench import hookspecs
 from collm_bench.components import KINDS
 from collm_bench.errors import unknown_name
+from collm_bench.paths import check_name
 
 PROJECT = "collm_bench"
 hookimpl = pluggy.HookimplMarker(PROJECT)
@@ -170,6 +171,7 @@ def _register_components(registry: Registry, pm: pluggy.PluginManager, plugin_na
                             + ", ".join(t.__name__ for t in KINDS))
         if kind != expected_kind:
             raise TypeError(f"{hook_name} registered a {kind}")
+        check_name(f"{kind} name", spec.name, fix="rename it in the plugin")  # it reaches paths
         table = registry.components[kind]
         if spec.name in table or any(a.kind == kind and a.name == spec.name for a in added):
             owner = table[spec.name].plugin if spec.name in table else plugin_name

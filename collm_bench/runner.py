@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from collm_bench import distributed
-from collm_bench.components import EncoderSpec, MethodSpec, options_dict, parse_options
+from collm_bench.components import ENCODER_TRAINING_BOUNDS, EncoderSpec, MethodSpec, options_dict, parse_options
 from collm_bench.errors import UserError, unknown_name
+from collm_bench.paths import check_name, ensure_writable, inside, write_error
 from collm_bench.plugins import Registry, get_registry
 
 
@@ -68,6 +69,11 @@ def _silent(message: str) -> None:  # the other ranks under torchrun: rank 0 rep
 
 def resolve(request: RunRequest, registry: Registry) -> Resolved:
     """Look up the method, encoder and backbone and validate all options; builds nothing."""
+    if not 0 <= request.seed < 2**32:
+        raise UserError(f"--seed got {request.seed}; allowed: 0 <= seed < 2**32")
+    if request.eval_sample is not None and request.eval_sample < 1:
+        raise UserError(f"--sample-test got {request.eval_sample}; allowed: a positive number of test rows "
+                        "(or --full-test)")
     methods, encoders = registry.components["method"], registry.components["encoder"]
     if request.method in methods:
         spec: MethodSpec = registry.get("method", request.method)
@@ -91,7 +97,8 @@ def resolve(request: RunRequest, registry: Registry) -> Resolved:
     encoder_options = None
     if encoder is not None:
         encoder_spec: EncoderSpec = registry.get("encoder", encoder)
-        encoder_options = parse_options(encoder_spec.options, encoder_overrides, owner=f"encoder {encoder!r}")
+        encoder_options = parse_options(encoder_spec.options, encoder_overrides, owner=f"encoder {encoder!r}",
+                                        bounds=ENCODER_TRAINING_BOUNDS)
     elif request.encoder_options:
         raise UserError(f"method {request.method!r} takes no encoder options")
     backbone_options = None
@@ -136,6 +143,13 @@ def _component_choice(given: str | None, default: str | None, flag: str, method:
     return given or default
 
 
+def _backbone_label(backbone: str | None, resolved: Resolved) -> str | None:
+    """How records name a backbone: ``hf`` with its path is ``hf:<path>``, whether the method
+    reports it so or not, so that a plan foresees the run id of an ``hf:`` run."""
+    path = getattr(resolved.backbone_options, "path", None)
+    return f"hf:{path}" if backbone == "hf" and path else backbone
+
+
 def _split_hf(backbone: str, overrides: dict[str, str]) -> tuple[str, dict[str, str]]:
     """``hf:<id-or-path>`` is the ``hf`` backbone with ``path`` set."""
     if backbone.startswith("hf:"):
@@ -169,7 +183,9 @@ def config_key(config: dict[str, Any]) -> str:
 
 
 def run_id_of(config: dict[str, Any]) -> str:
-    return f"{config['dataset']}__{config['method']}__seed{config['seed']}__{config_key(config)}"
+    """``<dataset>__<method>__seed<N>__<config digest>``: the name of the run's folder."""
+    run_id = f"{config['dataset']}__{config['method']}__seed{config['seed']}__{config_key(config)}"
+    return check_name("run id", run_id)
 
 
 def row_config(base: dict[str, Any], method: str, options: dict[str, Any] | None, encoder: str | None,
@@ -178,7 +194,7 @@ def row_config(base: dict[str, Any], method: str, options: dict[str, Any] | None
     and a direct run of that method share a run id."""
     return {**base, "method": method, "options": options, "encoder": encoder,
             "encoder_options": options_dict(resolved.encoder_options) if encoder else None,
-            "backbone": backbone,
+            "backbone": _backbone_label(backbone, resolved),
             "backbone_options": options_dict(resolved.backbone_options) if backbone else None}
 
 
@@ -235,6 +251,8 @@ def run(request: RunRequest, *, registry: Registry | None = None,
 
     if not distributed.is_main():
         progress = _silent
+    elif planned is None:  # before any work: a run that cannot write its record never starts
+        ensure_writable(request.out, "output root", "--out")
     registry = registry or get_registry()
     p = planned or plan(request, registry=registry)
     request, resolved, evaluation = p.request, p.resolved, p.evaluation
@@ -296,8 +314,11 @@ def _write_run(out_root: Path, method: str, config: dict[str, Any], output, cont
     from collm_bench import records
 
     key, run_id = config_key(config), run_id_of(config)
-    run_dir = Path(out_root) / run_id
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = inside(out_root, run_id)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(run_dir, exc) from exc
     data, rows = context.data, context.eval_rows
     if len(output.scores) != len(rows):
         raise RuntimeError(f"method {method!r} returned {len(output.scores)} scores for {len(rows)} rows")

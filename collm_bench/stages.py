@@ -3,7 +3,8 @@
 A stage's inputs are everything its output depends on: dataset manifest digest, the stage's
 options, upstream stage keys, seed, and the versions and source fingerprints of the code and
 plugins involved. A rerun reuses what exists; an interrupted run resumes at the first
-missing stage. A stage directory appears only complete (built under a temp name, renamed).
+missing stage. A stage directory appears only complete (built under a temp name, renamed),
+and is reused only when its files match the checksums in its ``stage.json``.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -20,7 +22,9 @@ from typing import Any, Callable
 
 from collm_bench import distributed
 from collm_bench.cache_dirs import cache_dir
-from collm_bench.dataset_format import write_json
+from collm_bench.dataset_format import sha256_file, write_json
+from collm_bench.paths import (WRITE_ERRNOS, check_name, inside, is_safe_relative, remove_dead_partials,
+                               write_error)
 
 STAGE_FILE = "stage.json"
 
@@ -82,7 +86,13 @@ class StageResult:
 
 
 class StageCache:
-    """Stage outputs under ``root/<stage>/<key>/`` with a ``stage.json`` written last."""
+    """Stage outputs under ``root/<stage>/<key>/`` with a ``stage.json`` written last.
+
+    ``stage.json`` carries the sha256 of every file of the stage. A stage is used only when
+    each file is there and matches: a damaged or unreadable stage is reported in one line
+    naming the file, removed and computed again (a cache must never feed a run silently
+    corrupt weights under the same run id).
+    """
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
@@ -93,14 +103,19 @@ class StageCache:
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
     def path(self, stage: str, key: str) -> Path:
-        return self.root / stage / key
+        return inside(self.root, check_name("stage", stage), key)
 
-    def lookup(self, stage: str, key: str) -> StageResult | None:
+    def lookup(self, stage: str, key: str, report: Callable[[str], None] | None = None) -> StageResult | None:
+        """The verified stage, or None when it is absent or was damaged (then removed)."""
         path = self.path(stage, key)
-        marker = path / STAGE_FILE
-        if not marker.exists():
+        if not (path / STAGE_FILE).exists():
             return None
-        return StageResult(stage, key, path, json.loads(marker.read_text()).get("meta", {}), True)
+        meta, problem = _verified_meta(path)
+        if problem is None:
+            return StageResult(stage, key, path, meta, True)
+        (report or _warn)(f"stage {stage}: {problem}; computing it again")
+        _discard(path)
+        return None
 
     def run(self, stage: str, inputs: dict[str, Any], compute: Callable[[Path], dict[str, Any]],
             progress: Callable[[str], None] | None = None) -> StageResult:
@@ -113,16 +128,19 @@ class StageCache:
         rank 0's output is the one kept and returned to all.
         """
         key = self.key(stage, inputs)
-        hit = distributed.agree(self.lookup(stage, key) if distributed.is_main() else None)  # one branch for all
-        if hit is not None:
+        hit = distributed.agree(self.lookup(stage, key, progress) if distributed.is_main() else None)
+        if hit is not None:  # one branch for all ranks
             if progress:
                 progress(f"stage {stage}: reusing {hit.path}")
             return hit
         final = self.path(stage, key)
         if distributed.is_main():
             staging = final.parent / f".{key}.partial-{os.getpid()}"
-            _remove_dead_partials(final.parent, key)
-            staging.mkdir(parents=True)
+            remove_dead_partials(final.parent, f".{key}.partial-")
+            try:
+                staging.mkdir(parents=True)
+            except OSError as exc:
+                raise write_error(staging, exc) from exc
         else:  # the other ranks under torchrun compute beside the cache, and keep rank 0's copy
             staging = Path(tempfile.mkdtemp(prefix=f"collm-bench-{stage}-"))
         if progress:
@@ -130,35 +148,72 @@ class StageCache:
         started = time.perf_counter()
         try:
             meta = dict(compute(staging) or {})
-        except BaseException:
+        except BaseException as exc:
             shutil.rmtree(staging, ignore_errors=True)
+            if isinstance(exc, OSError) and exc.errno in WRITE_ERRNOS:  # a full disk names the folder
+                raise write_error(staging, exc) from exc
             raise
         meta.setdefault("seconds", round(time.perf_counter() - started, 3))
         if not distributed.is_main():
             shutil.rmtree(staging, ignore_errors=True)
             return distributed.agree(None)  # rank 0's result, once it is in place
-        write_json(staging / STAGE_FILE, {"stage": stage, "key": key, "inputs": inputs, "meta": meta})
-        if final.exists():  # another process finished the same stage meanwhile: keep theirs
+        files = {rel: sha256_file(staging / rel) for rel in _stage_files(staging)}
+        write_json(staging / STAGE_FILE, {"stage": stage, "key": key, "inputs": inputs, "meta": meta,
+                                          "files": files})
+        if final.exists():  # another process finished the same stage meanwhile: keep theirs if sound
             shutil.rmtree(staging, ignore_errors=True)
-            return distributed.agree(self.lookup(stage, key))
+            kept = self.lookup(stage, key, progress)
+            if kept is not None:
+                return distributed.agree(kept)
+            return self.run(stage, inputs, compute, progress)
         os.replace(staging, final)
         return distributed.agree(StageResult(stage, key, final, meta, False))
 
 
-
-def _remove_dead_partials(parent: Path, key: str) -> None:
-    """Remove what interrupted runs left of this stage (their process is gone)."""
-    for path in parent.glob(f".{key}.partial-*"):
-        pid = path.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and (int(pid) == os.getpid() or not _alive(int(pid))):
-            shutil.rmtree(path, ignore_errors=True)
+def _stage_files(path: Path) -> list[str]:
+    """Every file below a stage directory but ``stage.json``, as sorted relative POSIX paths."""
+    return sorted(p.relative_to(path).as_posix() for p in path.rglob("*")
+                  if p.is_file() and p.relative_to(path).as_posix() != STAGE_FILE)
 
 
-def _alive(pid: int) -> bool:
+def _verified_meta(path: Path) -> tuple[dict[str, Any], str | None]:
+    """(meta, None) when every file of the stage matches ``stage.json``, else ({}, the problem)."""
+    marker = path / STAGE_FILE
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        stage = json.loads(marker.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return {}, f"{marker}: unreadable ({getattr(exc, 'msg', None) or exc})"
+    files = stage.get("files") if isinstance(stage, dict) else None
+    meta = stage.get("meta", {}) if isinstance(stage, dict) else None
+    if not isinstance(files, dict) or not isinstance(meta, dict):
+        return {}, f"{marker}: no file checksums (written by an older collm-bench, or damaged)"
+    for rel, digest in files.items():
+        target = path / rel
+        if not is_safe_relative(rel):
+            return {}, f"{marker}: lists {rel!r}, a path outside the stage"
+        if not target.is_file():
+            return {}, f"{target}: missing"
+        try:
+            actual = sha256_file(target)
+        except OSError as exc:
+            return {}, f"{target}: unreadable ({exc.strerror or exc})"
+        if actual != digest:
+            return {}, f"{target}: sha256 mismatch (the cached file is damaged)"
+    extra = set(_stage_files(path)) - set(files)
+    if extra:
+        return {}, f"{path / sorted(extra)[0]}: not listed in {STAGE_FILE}"
+    return meta, None
+
+
+def _discard(path: Path) -> None:
+    """Move a damaged stage out of the way (atomically), then delete it."""
+    aside = path.parent / f".{path.name}.damaged-{os.getpid()}"
+    try:
+        os.replace(path, aside)
+    except OSError:
+        return
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)

@@ -116,8 +116,8 @@ def test_prepare_defaults_and_history_switch(tmp_path):
     ("rowz=10", r"unknown option 'rowz' \(did you mean 'rows'\?\)"),
     ("rows=many", r"option 'rows' expects int, got 'many'"),
     ("rows", r"option 'rows' must look like key=value"),
-    ("history=maybe", r"option 'history' expects auto, yes or no"),
-    ("rows=0", r"must be positive"),
+    ("history=maybe", r"option 'history' got 'maybe'; allowed: one of auto, yes, no"),
+    ("rows=0", r"option 'rows' got 0; allowed: >= 1"),
 ])
 def test_bad_options_are_clear_errors(tmp_path, source, match):
     with pytest.raises(UserError, match=match):

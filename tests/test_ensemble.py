@@ -105,5 +105,5 @@ def test_refuses_bad_member_lists(registry, members, tmp_path):
         _ensemble(registry, root, out, [runs[0], tmp_path / "nothing"])
     with pytest.raises(UserError, match="same run is named twice"):
         _ensemble(registry, root, out, [runs[0], runs[0].name])
-    with pytest.raises(UserError, match="normalize must be one of"):
+    with pytest.raises(UserError, match="option .normalize. got .*; allowed: one of sigmoid"):
         _ensemble(registry, root, out, runs, options={"normalize": "softmax"})

@@ -138,7 +138,7 @@ def test_layer_normed_cie_input_ignores_the_embeddings_scale(registry, dataset_d
     assert normed_stages["llm-step1"]["key"] == plain_stages["llm-step1"]["key"]  # step 1 shared
     assert normed_stages["llm-step2"]["key"] != plain_stages["llm-step2"]["key"]
     assert normed_run.record["config"]["options"]["cie_input"] == "layernorm"
-    with pytest.raises(UserError, match="cie_input must be one of raw, layernorm"):
+    with pytest.raises(UserError, match="option .cie_input. got .batchnorm.; allowed: one of raw, layernorm"):
         _run(registry, dataset_dir, tmp_path, options={"cie_input": "batchnorm"})
 
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from collm_bench import DatasetSpec, UserError, hookimpl
-from collm_bench.components import parse_options
+from collm_bench.components import option, parse_options
 from collm_bench.dataset_format import write_prepared
 
 from collm_bench_plugins.datasets.common import canonical_layout, source_options
@@ -68,15 +68,12 @@ DESCRIPTION = ("Generated interactions with a planted collaborative signal (late
 class SyntheticOptions:
     """What ``--source`` may set (0 users or items: scaled from rows)."""
 
-    rows: int = 20_000
-    users: int = 0
-    items: int = 0
-    seed: int = 0
-    history: str = "auto"  # auto: derived up to HISTORY_LIMIT rows; yes; no
-
-    def __post_init__(self) -> None:
-        if self.history.lower() not in ("auto", "yes", "no", "1", "0", "true", "false"):
-            raise ValueError(f"option 'history' expects auto, yes or no, got {self.history!r}")
+    rows: int = option(20_000, ge=1, help="interactions generated")
+    users: int = option(0, ge=0, help="users (0: scaled from rows)")
+    items: int = option(0, ge=0, help="items (0: scaled from rows)")
+    seed: int = option(0, ge=0, help="generator seed")
+    history: str = option("auto", choices=("auto", "yes", "no", "1", "0", "true", "false"),
+                          help="auto: derived up to HISTORY_LIMIT rows; yes; no")
 
 
 @hookimpl

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from collm_bench import EncoderSpec, hookimpl
+from collm_bench.components import option
 
 
 @dataclass(frozen=True)
@@ -20,10 +21,10 @@ class DINOptions:
     The best epoch is 2-5, hence patience 10. ``dim`` is the representation size: three
     fields of ``dim // 3`` (255 for 256), as in the CoLLM code."""
 
-    dim: int = 256
-    dropout: float = 0.2
-    attention_hidden: tuple[int, ...] = (64, 16)
-    mlp_hidden: tuple[int, ...] = (200, 80)
+    dim: int = option(256, ge=3, help="representation size: three fields of dim // 3")
+    dropout: float = option(0.2, ge=0, lt=1, help="dropout rate of the MLP")
+    attention_hidden: tuple[int, ...] = option((64, 16), ge=1, help="hidden sizes of the attention MLP")
+    mlp_hidden: tuple[int, ...] = option((200, 80), ge=1, help="hidden sizes of the prediction MLP")
     lr: float = 1e-3
     weight_decay: float = 1e-3
     batch_size: int = 1024

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from collm_bench import EncoderSpec, hookimpl
+from collm_bench.components import option
 
 
 @dataclass(frozen=True)
@@ -14,9 +15,9 @@ class LightGCNOptions:
     """LightGCN on ML-1M as in the authors' script: d=64, 2 layers, lr 1e-2, wd 1e-4,
     batch 1024, N(0, 0.1) init. Test AUC varies with the seed (0.58-0.60): report several."""
 
-    dim: int = 64
-    layers: int = 2
-    init_std: float = 0.1
+    dim: int = option(64, ge=1, help="embedding size")
+    layers: int = option(2, ge=0, help="propagation layers")
+    init_std: float = option(0.1, gt=0, help="std of the normal initialisation")
     lr: float = 1e-2
     weight_decay: float = 1e-4
     batch_size: int = 1024

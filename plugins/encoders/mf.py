@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from collm_bench import EncoderSpec, hookimpl
+from collm_bench.components import option
 
 
 @dataclass(frozen=True)
@@ -17,8 +18,8 @@ class MFOptions:
     100-150 epochs while weight decay shrinks the embeddings (REFERENCE.md).
     """
 
-    dim: int = 256
-    init_std: float = 0.1
+    dim: int = option(256, ge=1, help="embedding size")
+    init_std: float = option(0.1, gt=0, help="std of the normal initialisation")
     lr: float = 1e-3
     weight_decay: float = 1e-4
     batch_size: int = 1024

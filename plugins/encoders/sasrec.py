@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from collm_bench import EncoderSpec, hookimpl
+from collm_bench.components import option
 
 
 @dataclass(frozen=True)
@@ -17,16 +18,20 @@ class SASRecOptions:
     On ML-1M (seed 0, valid AUC) lr 1e-3 gave 0.6845 and wd 1e-3 0.678 (overfits by epoch 2),
     against 0.6885 here; valid AUC plateaus from epoch ~10 (Xavier init)."""
 
-    dim: int = 64
-    blocks: int = 2
-    heads: int = 1
-    dropout: float = 0.2
+    dim: int = option(64, ge=1, help="hidden size (a multiple of heads)")
+    blocks: int = option(2, ge=1, help="self-attention blocks")
+    heads: int = option(1, ge=1, help="attention heads")
+    dropout: float = option(0.2, ge=0, lt=1, help="dropout rate")
     lr: float = 1e-2
     weight_decay: float = 1e-2
     batch_size: int = 2048
     max_epochs: int = 100
     patience: int = 20
     history_len: int = 25
+
+    def __post_init__(self) -> None:
+        if self.heads >= 1 and self.dim % self.heads:
+            raise ValueError(f"dim ({self.dim}) must be a multiple of heads ({self.heads})")
 
 
 def build(*, n_users: int, n_items: int, history_len: int, **model_options):

@@ -18,6 +18,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from collm_bench import MethodSpec, hookimpl
+from collm_bench.components import option
 
 from collm_bench_plugins.methods.options import preset_name
 
@@ -31,23 +32,15 @@ class CTRLOptions:
     """Alignment options (None: the preset's value). The fine-tuning stage takes the encoder's
     options (``--encoder-set``)."""
 
-    preset: str = "auto"                  # auto | paper | cpu
-    history_titles: int | None = None     # last N positive titles in the prompt
-    align_rows: int | None = None         # train rows aligned (a seeded sample; None: all)
-    align_epochs: int = 20
-    align_lr: float = 1e-3
-    align_batch_size: int = 256           # in-batch negatives: batch - 1 per row
-    temperature: float = 0.1
-    proj_dim: int = 128                   # shared space of the two projection heads
-    text_batch_size: int = 64
-
-    def __post_init__(self) -> None:
-        if self.preset not in ("auto", *CTRL_PRESETS):
-            raise ValueError(f"preset must be auto, {', '.join(CTRL_PRESETS)}; got {self.preset!r}")
-        if self.temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {self.temperature}")
-        if self.align_batch_size < 2:
-            raise ValueError("align_batch_size must be >= 2 (in-batch negatives)")
+    preset: str = option("auto", choices=("auto", *CTRL_PRESETS), help="auto: paper on a GPU, else cpu")
+    history_titles: int | None = option(None, ge=0, help="last N positive titles in the prompt")
+    align_rows: int | None = option(None, ge=2, help="train rows aligned (a seeded sample; none: all)")
+    align_epochs: int = option(20, ge=1, help="alignment epochs")
+    align_lr: float = option(1e-3, gt=0, help="alignment learning rate")
+    align_batch_size: int = option(256, ge=2, help="rows per alignment batch (in-batch negatives: batch - 1)")
+    temperature: float = option(0.1, gt=0, help="InfoNCE temperature")
+    proj_dim: int = option(128, ge=1, help="shared space of the two projection heads")
+    text_batch_size: int = option(64, ge=1, help="prompts per batch of the text stage")
 
 
 def resolved(options: CTRLOptions) -> CTRLOptions:

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from collm_bench import MethodSpec, UserError, hookimpl
+from collm_bench.components import option
 from collm_bench.methods import MethodContext, MethodOutput
 from collm_bench.records import read_predictions, read_record
 
@@ -42,12 +43,10 @@ NORMALIZATIONS = ("sigmoid", "none", "rank", "zscore")
 class EnsembleOptions:
     """``runs``: two or more run directories or run ids (comma-separated on the command line)."""
 
-    runs: tuple[str, ...] = ()
-    normalize: str = "sigmoid"
+    runs: tuple[str, ...] = option((), help="member run directories or run ids")
+    normalize: str = option("sigmoid", choices=NORMALIZATIONS, help="scale each member's scores before averaging")
 
     def __post_init__(self) -> None:
-        if self.normalize not in NORMALIZATIONS:
-            raise ValueError(f"normalize must be one of {', '.join(NORMALIZATIONS)}; got {self.normalize!r}")
         if len(self.runs) < 2:
             raise ValueError("needs two or more member runs: --set runs=RUN,RUN (run directories or run ids)")
         if len(set(self.runs)) != len(self.runs):

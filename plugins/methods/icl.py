@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from collm_bench import MethodSpec, hookimpl
+from collm_bench.components import option
 
 from collm_bench_plugins.methods.options import PRESETS, default_eval_sample, resolved
 
@@ -24,18 +25,12 @@ READOUTS = ("yes-no", "yes")
 class ICLOptions:
     """Scoring options only (None: the preset's value, as the tuned LLM methods)."""
 
-    preset: str = "auto"                  # auto | paper | cpu (history length and test sample)
-    history_titles: int | None = None     # last N positive titles in the prompt
-    eval_sample: int | None = None        # default test sample (whole users); None: all test rows
-    int8_inference: bool | None = None    # score with an int8 dynamic-quantized copy (CPU)
-    readout: str = "yes-no"               # yes-no: logit(Yes) - logit(No); yes: raw Yes logit
-    score_batch_size: int = 64
-
-    def __post_init__(self) -> None:
-        if self.preset not in ("auto", *PRESETS):
-            raise ValueError(f"preset must be auto, {', '.join(PRESETS)}; got {self.preset!r}")
-        if self.readout not in READOUTS:
-            raise ValueError(f"readout must be one of {', '.join(READOUTS)}; got {self.readout!r}")
+    preset: str = option("auto", choices=("auto", *PRESETS), help="history length and test sample")
+    history_titles: int | None = option(None, ge=0, help="last N positive titles in the prompt")
+    eval_sample: int | None = option(None, ge=1, help="default test sample in rows, whole users (none: all)")
+    int8_inference: bool | None = option(None, help="score with an int8 dynamic-quantized copy (CPU)")
+    readout: str = option("yes-no", choices=READOUTS, help="yes-no: logit(Yes) - logit(No); yes: raw Yes logit")
+    score_batch_size: int = option(64, ge=1, help="prompts per scoring batch")
 
 
 def run(context):

@@ -11,6 +11,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from collm_bench.components import option
+
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": dict(history_titles=10, batch_size=32, lr=1e-3, step2_lr=1e-3, max_steps=20_000,
                   step2_max_steps=20_000, eval_every=50, patience=20, warmup_steps=50,
@@ -28,47 +30,36 @@ CIE_INPUTS = ("raw", "layernorm")
 class LLMOptions:
     """Options shared by the LLM methods (None: the preset's value)."""
 
-    preset: str = "auto"
-    history_titles: int | None = None     # last N positive titles in the prompt
-    batch_size: int | None = None
-    lr: float | None = None               # step 1 (LoRA)
-    max_steps: int | None = None          # step 1 budget
-    eval_every: int | None = None         # steps between validations (an "epoch" of the authors)
-    patience: int | None = None           # validations without gain before stopping
-    warmup_steps: int | None = None
-    valid_rows: int | None = None         # rows of valid_small used for validation (None: all)
-    eval_sample: int | None = None        # default test sample (whole users); None: all test rows
-    int8_inference: bool | None = None    # score test rows with an int8 dynamic-quantized copy (CPU)
-    weight_decay: float = 1e-3
-    lora_r: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.05
-    score_batch_size: int = 64
-
-    def __post_init__(self) -> None:
-        if self.preset not in ("auto", *PRESETS):
-            raise ValueError(f"preset must be auto, {', '.join(PRESETS)}; got {self.preset!r}")
+    preset: str = option("auto", choices=("auto", *PRESETS), help="auto: paper on a GPU, else cpu")
+    history_titles: int | None = option(None, ge=0, help="last N positive titles in the prompt")
+    batch_size: int | None = option(None, ge=1, help="rows per training step")
+    lr: float | None = option(None, gt=0, help="step-1 (LoRA) learning rate")
+    max_steps: int | None = option(None, ge=1, help="step-1 budget in steps")
+    eval_every: int | None = option(None, ge=1, help="steps between validations (an 'epoch' of the authors)")
+    patience: int | None = option(None, ge=1, help="validations without gain before stopping")
+    warmup_steps: int | None = option(None, ge=0, help="linear warm-up steps")
+    valid_rows: int | None = option(None, ge=2, help="valid_small rows used for validation (none: all)")
+    eval_sample: int | None = option(None, ge=1, help="default test sample in rows, whole users (none: all)")
+    int8_inference: bool | None = option(None, help="score with an int8 dynamic-quantized copy (CPU)")
+    weight_decay: float = option(1e-3, ge=0, help="AdamW weight decay")
+    lora_r: int = option(8, ge=1, help="LoRA rank")
+    lora_alpha: int = option(16, gt=0, help="LoRA alpha")
+    lora_dropout: float = option(0.05, ge=0, lt=1, help="LoRA dropout")
+    score_batch_size: int = option(64, ge=1, help="prompts per scoring batch")
 
 
 @dataclass(frozen=True)
 class CoLLMOptions(LLMOptions):
     """CoLLM adds step 2 (CIE) and the tuning strategies of Table V."""
 
-    strategy: str = "default"             # default | t1 | t2 | t3 (Table V)
-    step2_lr: float | None = None
-    step2_max_steps: int | None = None
-    cie_hidden_factor: int = 10           # MLP hidden = factor x encoder dimension
+    strategy: str = option("default", choices=STRATEGIES, help="tuning strategy of Table V")
+    step2_lr: float | None = option(None, gt=0, help="step-2 (CIE) learning rate")
+    step2_max_steps: int | None = option(None, ge=1, help="step-2 budget in steps")
+    cie_hidden_factor: int = option(10, ge=1, help="CIE MLP hidden size = factor x encoder dimension")
     # raw: the encoder's embeddings enter the CIE as they are (the paper). layernorm: each one
     # is first layer-normed without parameters, so that user and item embeddings of very
     # different scales (SASRec on ml-100k: norms 11.1 vs 0.05) both reach the MLP at unit scale.
-    cie_input: str = "raw"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}; got {self.strategy!r}")
-        if self.cie_input not in CIE_INPUTS:
-            raise ValueError(f"cie_input must be one of {', '.join(CIE_INPUTS)}; got {self.cie_input!r}")
+    cie_input: str = option("raw", choices=CIE_INPUTS, help="raw (the paper) or layernorm before the CIE")
 
 
 def preset_name(options: LLMOptions) -> str:

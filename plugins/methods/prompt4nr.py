@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from collm_bench import MethodSpec, hookimpl
+from collm_bench.components import option
 
 from collm_bench_plugins.methods.options import LLMOptions, default_eval_sample, resolved
 
@@ -21,12 +22,7 @@ from collm_bench_plugins.methods.options import LLMOptions, default_eval_sample,
 class Prompt4NROptions(LLMOptions):
     """TALLRec's options plus the number of soft prompt tokens."""
 
-    soft_tokens: int = 10
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.soft_tokens < 1:
-            raise ValueError(f"soft_tokens must be >= 1, got {self.soft_tokens}")
+    soft_tokens: int = option(10, ge=1, help="soft prompt tokens")
 
 
 def run(context):

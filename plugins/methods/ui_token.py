@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from collm_bench import MethodSpec, hookimpl
+from collm_bench.components import option
 
 from collm_bench_plugins.methods.options import LLMOptions, default_eval_sample, resolved
 
@@ -22,8 +23,8 @@ from collm_bench_plugins.methods.options import LLMOptions, default_eval_sample,
 class UITokenOptions(LLMOptions):
     """TALLRec's options (step 1) plus step 2's budget (None: the preset's, as CoLLM's)."""
 
-    step2_lr: float | None = None
-    step2_max_steps: int | None = None
+    step2_lr: float | None = option(None, gt=0, help="step-2 learning rate of the token tables")
+    step2_max_steps: int | None = option(None, ge=1, help="step-2 budget in steps")
 
 
 def run(context):
