@@ -220,18 +220,28 @@ def suite(
 
 @app.command()
 def score(run_dir: Path = typer.Argument(..., help="A run directory with predictions.csv.")) -> None:
-    """Recompute a run's metrics from predictions.csv and compare them with its record."""
+    """Recompute a run's metrics from predictions.csv and compare them with its record (whose
+    checksum of the predictions must match first)."""
     from collm_bench import records
 
+    if not (run_dir / "record.json").exists():
+        metrics = records.metrics_from_predictions(run_dir)
+        typer.echo(json.dumps(metrics, indent=2))
+        typer.echo(f"warning: {run_dir}: no record.json beside predictions.csv: nothing to verify against",
+                   err=True)
+        return
+    record = records.read_record(run_dir)
+    checked = records.check_predictions_checksum(run_dir, record)   # refuses changed predictions
     metrics = records.metrics_from_predictions(run_dir)
     typer.echo(json.dumps(metrics, indent=2))
-    record_path = run_dir / "record.json"
-    if record_path.exists():
-        if records.metrics_match(metrics, records.read_record(run_dir).get("metrics", {})):
-            typer.echo("metrics match record.json")
-        else:
-            typer.echo("metrics DIFFER from record.json", err=True)
-            raise typer.Exit(1)
+    if not checked:
+        typer.echo("note: record.json carries no checksum of its predictions (written by an older "
+                   "collm-bench): only the metrics were compared", err=True)
+    if records.metrics_match(metrics, record.get("metrics", {})):
+        typer.echo("metrics match record.json")
+    else:
+        typer.echo("metrics DIFFER from record.json", err=True)
+        raise typer.Exit(1)
 
 
 @app.command()

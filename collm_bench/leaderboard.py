@@ -5,6 +5,7 @@ several seeds a cell shows ``mean ± std`` (sample standard deviation).
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -13,7 +14,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable
 
-from collm_bench.records import iter_records
+from collm_bench.components import json_ready, options_dict
+from collm_bench.records import iter_records, unique_runs
 
 COLUMNS = ("Method", "Backbone", "AUC", "UAUC", "NDCG", "Warm AUC", "Cold AUC", "Train s", "Infer s", "Seeds")
 CELLS = {
@@ -43,14 +45,24 @@ def _evaluated(record: dict[str, Any]) -> str:
     return f"all {ev.get('rows')} test rows"
 
 
-def collect(records: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """Rows per dataset, each row aggregating the runs of one configuration over seeds."""
+def collect(records: Iterable[dict[str, Any]], registry=None) -> dict[str, list[dict[str, Any]]]:
+    """Rows per dataset, each row aggregating the runs of one configuration over seeds (a run
+    found in several folders counts once). A row run with options other than its method's
+    defaults names them; ``registry`` gives the defaults (the loaded plugins by default)."""
+    if registry is None:
+        from collm_bench.plugins import get_registry
+
+        registry = get_registry()
     groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
-    for record in records:
+    for record in unique_runs(records):
         backbone = record.get("backbone") or ""
         if record.get("meaningless"):  # a random-weight backbone, or an ensemble with such a member
             backbone = f"{backbone} (random weights: meaningless)" if backbone else "random weights: meaningless"
-        key = (record["dataset"]["name"], row_label(record), backbone, _evaluated(record), _config_key(record))
+        label = row_label(record)
+        changed = non_default_options(record, registry)
+        if changed:
+            label = f"{label} ({', '.join(changed)})"
+        key = (record["dataset"]["name"], label, backbone, _evaluated(record), _config_key(record))
         groups[key].append(record)
     # Rows that share a name but not a configuration (another strategy, other options) are told
     # apart by their configuration key.
@@ -69,6 +81,69 @@ def collect(records: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]
         row["Seeds"] = sorted(r.get("seed") for r in runs)
         tables[dataset].append(row)
     return dict(tables)
+
+
+def non_default_options(record: dict[str, Any], registry) -> list[str]:
+    """``key=value`` for each recorded option that differs from its component's default under
+    the record's preset (encoder options as ``encoder.key=value``). Components the registry
+    lacks are not compared. Not shown: an encoder's ``history_len`` (its default follows the
+    dataset), a backbone's ``path`` (the backbone's name says it) and list options without a
+    default (an ensemble's ``runs``: its label names them)."""
+    config = record.get("config") or {}
+    out = []
+    method = registry.components["method"].get(record.get("method"))
+    options = config.get("options")
+    if method is not None and method.spec.options is not None and isinstance(options, dict):
+        out += _changes(options, _method_defaults(method.spec, options), "")
+    encoder, encoder_options = record.get("encoder"), config.get("encoder_options")
+    if encoder in registry.components["encoder"] and isinstance(encoder_options, dict):
+        spec = registry.get("encoder", encoder)
+        skip = {"history_len"} if spec.uses_history else set()
+        out += _changes(encoder_options, _field_defaults(spec.options), f"{encoder}.", skip)
+    backbone, backbone_options = str(record.get("backbone") or ""), config.get("backbone_options")
+    name = "hf" if backbone.startswith("hf:") else backbone
+    if name in registry.components["backbone"] and isinstance(backbone_options, dict):
+        spec = registry.get("backbone", name)
+        if spec.options is not None:
+            out += _changes(backbone_options, _field_defaults(spec.options), "backbone.", {"path"})
+    return out
+
+
+def _changes(values: dict[str, Any], defaults: dict[str, Any], prefix: str, skip: set[str] = frozenset()) -> list[str]:
+    out = []
+    for key, value in values.items():
+        if key in skip or key not in defaults or defaults[key] in ([], ()) or value == defaults[key]:
+            continue
+        shown = ",".join(map(str, value)) if isinstance(value, list) else str(value).lower() \
+            if isinstance(value, bool) else str(value)
+        out.append(f"{prefix}{key}={shown}")
+    return out
+
+
+def _field_defaults(options_cls: type) -> dict[str, Any]:
+    return {f.name: json_ready(f.default) for f in dataclasses.fields(options_cls)
+            if f.default is not dataclasses.MISSING}
+
+
+def _method_defaults(spec, options: dict[str, Any]) -> dict[str, Any]:
+    """The method's options at their defaults, with the record's preset applied as the run did."""
+    fields = _field_defaults(spec.options)
+    preset = options.get("preset")
+    try:
+        instance = spec.options(**({"preset": preset} if "preset" in fields and preset not in (None, "auto") else {}))
+        return options_dict(spec.resolve_options(instance) if spec.resolve_options else instance)
+    except (TypeError, ValueError):  # options that need a value (an ensemble's runs)
+        return fields
+
+
+def escape_markdown(text: Any) -> str:
+    """Record text made safe for a Markdown table cell or heading: no line breaks, no column
+    separators, no HTML."""
+    value = " ".join(str(text).split())
+    for raw, safe in (("\\", "\\\\"), ("|", "\\|"), ("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"),
+                      ("`", "\\`")):
+        value = value.replace(raw, safe)
+    return value
 
 
 def _fmt(values: list, digits: int) -> str:
@@ -93,8 +168,8 @@ def render(root: Path, fmt: str = "md") -> str:
     return render_records((record for _, record in iter_records(root)), fmt)
 
 
-def render_records(records: Iterable[dict[str, Any]], fmt: str = "md") -> str:
-    tables = collect(records)
+def render_records(records: Iterable[dict[str, Any]], fmt: str = "md", registry=None) -> str:
+    tables = collect(records, registry)
     if fmt == "json":
         return json.dumps(tables, indent=2, default=_json_default)
     if fmt == "csv":
@@ -115,9 +190,9 @@ def render_records(records: Iterable[dict[str, Any]], fmt: str = "md") -> str:
     parts = []
     for dataset, rows in tables.items():
         evaluated = sorted({row["evaluated"] for row in rows})
-        parts.append(f"## {dataset}\n\nEvaluated on {'; '.join(evaluated)}.\n")
-        parts.append(tabulate([_cells(r) for r in rows], headers=COLUMNS, tablefmt="github",
-                              disable_numparse=True))
+        parts.append(f"## {escape_markdown(dataset)}\n\nEvaluated on {escape_markdown('; '.join(evaluated))}.\n")
+        parts.append(tabulate([[escape_markdown(c) for c in _cells(r)] for r in rows], headers=COLUMNS,
+                              tablefmt="github", disable_numparse=True))
         parts.append("")
     return "\n".join(parts) if parts else "no run records found\n"
 

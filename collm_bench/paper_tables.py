@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from collm_bench.errors import UserError
+from collm_bench.leaderboard import escape_markdown
+from collm_bench.records import unique_runs
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ class Cells:
     """Records indexed for cell look-ups; collects the notes the chosen cells call for."""
 
     def __init__(self, records: Iterable[dict[str, Any]]) -> None:
-        self.records = [r for r in records if r.get("metrics") and r.get("dataset")]
+        self.records = [r for r in unique_runs(records) if r.get("metrics") and r.get("dataset")]
         self.used: list[dict[str, Any]] = []
         self.notes: list[str] = []
         self.meaningless: set[str] = set()   # rows filled from random-weight backbones
@@ -340,8 +342,10 @@ def render_tables(number: int, records: Iterable[dict[str, Any]], fmt: str = "md
     from tabulate import tabulate
 
     parts = []
-    for table in tables:
-        parts += [f"### {table.title}", "",
-                  tabulate(table.rows, headers=table.headers, tablefmt="github", disable_numparse=True), ""]
-        parts += [f"- {note}" for note in table.notes] + [""]
+    for table in tables:  # record text (dataset and backbone names) escaped like the leaderboard's
+        rows = [[escape_markdown(c) for c in row] for row in table.rows]
+        parts += [f"### {escape_markdown(table.title)}", "",
+                  tabulate(rows, headers=[escape_markdown(h) for h in table.headers], tablefmt="github",
+                           disable_numparse=True), ""]
+        parts += [f"- {escape_markdown(note)}" for note in table.notes] + [""]
     return "\n".join(parts)

@@ -12,11 +12,11 @@ import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
-from collm_bench.dataset_format import atomic_path, write_json
+from collm_bench.dataset_format import atomic_path, sha256_file, write_json
 from collm_bench.errors import UserError
 from collm_bench.metrics import evaluate
 
@@ -36,32 +36,81 @@ def write_predictions(run_dir: Path, user, item, label, score, subset) -> Path:
 
 
 def read_predictions(run_dir: Path):
+    """A run's ``predictions.csv``, checked for its columns, binary labels and finite scores."""
     import pandas as pd
 
     path = Path(run_dir) / "predictions.csv"
     if not path.exists():
         raise UserError(f"{path}: missing file")
-    frame = pd.read_csv(path)
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
+        raise UserError(f"{path}: cannot parse as CSV ({str(exc).splitlines()[0] if str(exc) else exc})") from None
     missing = [c for c in PREDICTION_COLUMNS if c not in frame.columns]
     if missing:
         raise UserError(f"{path}: missing column(s) {', '.join(missing)}")
+    score = pd.to_numeric(frame["score"], errors="coerce").to_numpy(dtype=float)
+    if not np.isfinite(score).all():
+        raise UserError(f"{path}: non-numeric or non-finite score on data row {int(np.argmin(np.isfinite(score))) + 1}")
+    if not frame["label"].isin([0, 1]).all():
+        raise UserError(f"{path}: label must be 0 or 1 (data row {int((~frame['label'].isin([0, 1])).idxmax()) + 1})")
     return frame
 
 
 def metrics_from_predictions(run_dir: Path) -> dict[str, Any]:
-    frame = read_predictions(run_dir)
+    return metrics_of(read_predictions(run_dir))
+
+
+def metrics_of(frame) -> dict[str, Any]:
     return evaluate(frame["user"].to_numpy(), frame["label"].to_numpy(),
                     frame["score"].to_numpy(), frame["subset"].to_numpy())
 
 
+def predictions_sha256(run_dir: Path) -> str:
+    return sha256_file(Path(run_dir) / "predictions.csv")
+
+
+def check_predictions_checksum(run_dir: Path, record: dict[str, Any]) -> bool:
+    """True when the record's ``predictions_sha256`` matches ``predictions.csv``; False when the
+    record carries none (written by an older collm-bench); a one-line ``UserError`` otherwise."""
+    expected = record.get("predictions_sha256")
+    if expected is None:
+        return False
+    path = Path(run_dir) / "predictions.csv"
+    if not path.exists():
+        raise UserError(f"{path}: missing file (record.json states its checksum)")
+    actual = sha256_file(path)
+    if actual != expected:
+        raise UserError(f"{path}: sha256 {actual[:12]}... differs from {str(expected)[:12]}... in record.json: "
+                        "the predictions changed after the run; rerun it")
+    return True
+
+
+def verified_predictions(run_dir: Path, record: dict[str, Any] | None = None):
+    """A run's predictions, refused in one line unless they are the ones its record was made from.
+
+    The record's ``predictions_sha256`` must match the file. A record written before records
+    carried that checksum is checked the only way left: its metrics must equal those
+    recomputed from the file.
+    """
+    record = read_record(run_dir) if record is None else record
+    checked = check_predictions_checksum(run_dir, record)
+    frame = read_predictions(run_dir)
+    if not checked and not metrics_match(metrics_of(frame), record.get("metrics") or {}):
+        raise UserError(f"{Path(run_dir) / 'predictions.csv'}: metrics recomputed from it differ from "
+                        "record.json (a record without a predictions checksum); rerun it")
+    return frame
+
+
 def read_record(run_dir: Path) -> dict[str, Any]:
+    """A run's ``record.json``, refused in one line naming the file when it is malformed."""
     path = Path(run_dir) / "record.json"
     if not path.exists():
         raise UserError(f"{path}: missing file")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path}: not valid JSON ({exc.msg})") from None
+    record, problem = _parse_record(path)
+    if problem:
+        raise UserError(f"{path}: {problem}")
+    return record
 
 
 def write_record(run_dir: Path, record: dict[str, Any]) -> Path:
@@ -70,13 +119,78 @@ def write_record(run_dir: Path, record: dict[str, Any]) -> Path:
     return path
 
 
-def iter_records(root: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
-    """Every ``record.json`` below ``root`` (sorted by path)."""
+def iter_records(root: Path, report: Callable[[str], None] | None = None) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """Every well-formed ``record.json`` below ``root`` (sorted by path); each malformed one is
+    named on standard error (or to ``report``) and skipped, so that one bad file never hides
+    the rest of a leaderboard."""
+    say = report or (lambda message: print(message, file=sys.stderr))
     for path in sorted(Path(root).rglob("record.json")):
-        try:
-            yield path.parent, json.loads(path.read_text())
-        except json.JSONDecodeError:
-            print(f"warning: {path}: not valid JSON, skipped", file=sys.stderr)
+        record, problem = _parse_record(path)
+        if problem:
+            say(f"warning: {path}: skipped ({problem})")
+            continue
+        yield path.parent, record
+    for path in sorted(Path(root).rglob("predictions.csv")):
+        if not (path.parent / "record.json").exists():
+            say(f"warning: {path.parent}: predictions.csv without record.json, left out")
+
+
+def unique_runs(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each run once, however many folders hold a copy of its record (the newest copy kept)."""
+    kept: dict[Any, dict[str, Any]] = {}
+    for number, record in enumerate(records):
+        run_id = record.get("run_id") or ("unnamed", number)  # a record made by hand: no id to match
+        if run_id not in kept or str(record.get("date", "")) > str(kept[run_id].get("date", "")):
+            kept[run_id] = record
+    return list(kept.values())
+
+
+# What every reader of a record relies on: key -> accepted types (None: may be null).
+_RECORD_SHAPE: dict[str, tuple[type, ...]] = {
+    "run_id": (str,), "method": (str,), "seed": (int,), "dataset": (dict,), "evaluation": (dict,),
+    "metrics": (dict,), "timings": (dict,),
+}
+
+
+def record_problem(record: Any) -> str | None:
+    """What is wrong with a parsed record, or None: the keys leaderboards read, with their types."""
+    if not isinstance(record, dict):
+        return "not a JSON object"
+    for key, types in _RECORD_SHAPE.items():
+        value = record.get(key)
+        if not isinstance(value, types) or isinstance(value, bool):
+            return f"{key!r} is {type(value).__name__ if key in record else 'missing'}, expected {types[0].__name__}"
+    if not isinstance(record["dataset"].get("name"), str):
+        return "'dataset.name' is missing or not a string"
+    if record.get("config") is not None and not isinstance(record["config"], dict):
+        return f"'config' is {type(record['config']).__name__}, expected an object"
+    for key in ("label", "encoder", "backbone"):
+        if record.get(key) is not None and not isinstance(record[key], str):
+            return f"{key!r} is {type(record[key]).__name__}, expected a string or null"
+    for subset, values in record["metrics"].items():
+        if not isinstance(values, dict):
+            return f"'metrics.{subset}' is {type(values).__name__}, expected an object"
+        for name, value in values.items():
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                return f"'metrics.{subset}.{name}' is {type(value).__name__}, expected a number or null"
+    if not isinstance(record["metrics"].get("overall"), dict):
+        return "'metrics.overall' is missing"
+    for name in ("train_seconds", "inference_seconds"):
+        value = record["timings"].get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            return f"'timings.{name}' is {type(value).__name__}, expected a number"
+    return None
+
+
+def _parse_record(path: Path) -> tuple[dict[str, Any], str | None]:
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        return {}, f"unreadable ({getattr(exc, 'strerror', None) or exc})"
+    except json.JSONDecodeError as exc:
+        return {}, f"not valid JSON ({exc.msg})"
+    problem = record_problem(record)
+    return (record if problem is None else {}), problem
 
 
 def versions(plugins: dict[str, str] | None = None) -> dict[str, Any]:

@@ -324,8 +324,10 @@ def _write_run(out_root: Path, method: str, config: dict[str, Any], output, cont
         raise RuntimeError(f"method {method!r} returned {len(output.scores)} scores for {len(rows)} rows")
     records.write_predictions(run_dir, data.user_id[rows], data.item_id[rows], data.label[rows],
                               output.scores, data.subset[rows])
-    # Metrics come from the saved predictions, so that record and file always agree.
+    # Metrics come from the saved predictions, so that record and file always agree; the
+    # record carries the file's checksum, so that readers can refuse predictions changed since.
     metrics = records.metrics_from_predictions(run_dir)
+    predictions_sha256 = records.predictions_sha256(run_dir)
     plugins = {}
     for kind, name in (("method", config["method"]), ("encoder", output.encoder), ("backbone", output.backbone),
                        ("dataset", context.dataset.name)):
@@ -349,6 +351,7 @@ def _write_run(out_root: Path, method: str, config: dict[str, Any], output, cont
         "seed": config["seed"],
         "evaluation": evaluation,
         "metrics": metrics,
+        "predictions_sha256": predictions_sha256,
         "training": output.details,
         "timings": {
             "stages": output.stages,

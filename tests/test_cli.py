@@ -71,11 +71,14 @@ def test_score_reports_match(cli, tmp_path):
     run_dir.mkdir()
     records.write_predictions(run_dir, [1, 1, 2, 2], [5, 6, 5, 6], [1, 0, 0, 1], [0.9, 0.2, 0.4, 0.3],
                               ["warm", "warm", "cold", "cold"])
-    records.write_record(run_dir, {"metrics": records.metrics_from_predictions(run_dir)})
-    code, out, _ = cli(["score", str(run_dir)])
+    base = {"run_id": "run", "method": "m", "seed": 0, "dataset": {"name": "d"}, "config": {},
+            "evaluation": {}, "timings": {}}
+    records.write_record(run_dir, {**base, "metrics": records.metrics_from_predictions(run_dir)})
+    code, out, err = cli(["score", str(run_dir)])
     assert code == 0 and "metrics match record.json" in out
+    assert "no checksum" in err  # a record without one is only compared by its metrics
     assert json.loads(out.split("metrics match")[0])["overall"]["auc"] == pytest.approx(0.75)
-    records.write_record(run_dir, {"metrics": {"overall": {"auc": 0.5}}})
+    records.write_record(run_dir, {**base, "metrics": {"overall": {"auc": 0.5}}})
     code, _, err = cli(["score", str(run_dir)])
     assert code == 1 and "DIFFER" in err
 

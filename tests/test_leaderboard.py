@@ -7,7 +7,7 @@ def _record(run_dir, method, seed, auc, train_s):
                "warm": {"auc": auc + 0.1}, "cold": {"auc": None}}
     run_dir.mkdir(parents=True)
     write_record(run_dir, {
-        "method": method, "encoder": method, "backbone": None, "seed": seed,
+        "run_id": run_dir.name, "method": method, "encoder": method, "backbone": None, "seed": seed,
         "dataset": {"name": "toy"}, "metrics": metrics,
         "evaluation": {"split": "test", "rows": 10, "total_rows": 10, "sampled": False},
         "timings": {"train_seconds": train_s, "inference_seconds": 0.5},
@@ -57,12 +57,19 @@ def test_random_weight_backbones_are_labelled(tmp_path):
 def test_same_name_other_configuration_is_another_row(tmp_path):
     import json
 
-    for name, strategy in (("a", "default"), ("b", "t1")):
+    def write(name, config):
         _record(tmp_path / name, "collm", 0, 0.6, 1.0)
         path = tmp_path / name / "record.json"
         record = json.loads(path.read_text())
-        record["config"] = {"method": "collm", "options": {"strategy": strategy}, "seed": 0}
+        record["config"] = {"method": "collm", "seed": 0, **config}
         path.write_text(json.dumps(record))
-    md = render(tmp_path, "md")
-    rows = [line for line in md.splitlines() if line.startswith("| collm [")]
+
+    # options other than the method's defaults are named in the row
+    write("a", {"options": {"strategy": "default"}})
+    write("b", {"options": {"strategy": "t1"}})
+    rows = [line.split("|")[1].strip() for line in render(tmp_path, "md").splitlines() if line.startswith("| collm")]
+    assert sorted(rows) == ["collm", "collm (strategy=t1)"]
+    # configurations that differ in anything else are told apart by their digest
+    write("c", {"options": {"strategy": "default"}, "dataset_sha256": "other"})
+    rows = [line for line in render(tmp_path, "md").splitlines() if line.startswith("| collm [")]
     assert len(rows) == 2 and all("| 0       |" in r for r in rows)

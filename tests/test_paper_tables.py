@@ -15,6 +15,7 @@ def record(dataset, method, auc, uauc, ndcg=None, *, encoder=None, backbone=None
            train=None, infer=None, members=None, warm=None, cold=None, rows=100, sampled=False, label=None):
     options = {"strategy": strategy} if strategy else ({"normalize": "sigmoid"} if members else None)
     return {
+        "run_id": f"{dataset}__{method}__seed{seed}__{next(STAMP):05d}",
         "dataset": {"name": dataset}, "method": method, "encoder": encoder or (None if backbone else method),
         "backbone": backbone, "seed": seed, "label": label, "meaningless": False,
         "config": {"dataset": dataset, "method": method, "seed": seed, "options": options, "encoder": encoder,

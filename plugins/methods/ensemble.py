@@ -23,7 +23,6 @@ members give the same run id however they were named.
 """
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +33,7 @@ import numpy as np
 from collm_bench import MethodSpec, UserError, hookimpl
 from collm_bench.components import option
 from collm_bench.methods import MethodContext, MethodOutput
-from collm_bench.records import read_predictions, read_record
+from collm_bench.records import predictions_sha256, read_record, verified_predictions
 
 NORMALIZATIONS = ("sigmoid", "none", "rank", "zscore")
 
@@ -120,7 +119,8 @@ def run(context: MethodContext) -> MethodOutput:
     members, parts = [], []
     for ref in options.runs:
         path = _find(ref, context.out)
-        record, frame = read_record(path), read_predictions(path)
+        record = read_record(path)
+        frame = verified_predictions(path, record)  # a changed member file is refused, not averaged
         _check_rows(ref, record, frame, context, evaluation)
         parts.append(normalized(frame["score"].to_numpy(), options.normalize))
         timings = record.get("timings") or {}
@@ -128,7 +128,7 @@ def run(context: MethodContext) -> MethodOutput:
             "run_id": record.get("run_id", path.name), "label": member_label(record),
             "method": record.get("method"), "encoder": record.get("encoder"), "backbone": record.get("backbone"),
             "meaningless": bool(record.get("meaningless")),
-            "predictions_sha256": hashlib.sha256((path / "predictions.csv").read_bytes()).hexdigest(),
+            "predictions_sha256": predictions_sha256(path),
             "train_seconds": float(timings.get("train_seconds") or 0.0),
             "inference_seconds": float(timings.get("inference_seconds") or 0.0),
         })
