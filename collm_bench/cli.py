@@ -156,6 +156,8 @@ def suite(
     cache_dir: Optional[str] = typer.Option(None, help="Stage cache (default $COLLM_BENCH_CACHE or the user cache)."),
     keep_going: bool = typer.Option(False, help="Go on after a failed run (entries using it are blocked)."),
     output: Optional[Path] = typer.Option(None, help="Write the suite's table (markdown) to this file."),
+    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Let backbones run model code "
+                                           "shipped with their weights (a suite file cannot switch this on)."),
 ) -> None:
     """Run a matrix of runs from a TOML file, skipping those whose records exist; print its table."""
     import time
@@ -176,8 +178,12 @@ def suite(
     # a directory named on the command line is relative to the current one, not to the file
     datasets = tuple(str(Path(d).resolve()) if d not in registry.components["dataset"] and Path(d).exists()
                      else d for d in dataset)
-    cells = expand(spec, registry, Overrides(datasets, tuple(backbone), tuple(seed), limit))
+    cells = expand(spec, registry, Overrides(datasets, tuple(backbone), tuple(seed), limit, trust_remote_code))
     root = out or spec.out
+    if not dry_run:  # before any work: a suite that cannot write its records never starts
+        from collm_bench.paths import ensure_writable
+
+        ensure_writable(root, "output root", "--out")
     partial = (f"PARTIAL: --limit {limit} scores a sample of whole test users (at least {limit} rows) "
                "instead of the suite's evaluation; these numbers are not the full results") if limit else ""
     if partial:
@@ -245,11 +251,18 @@ def score(run_dir: Path = typer.Argument(..., help="A run directory with predict
 
 
 @app.command()
-def plugins(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+def plugins(
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    options: Optional[str] = typer.Option(None, "--options", help="List this component's options (types, "
+                                          "defaults, allowed values, help) instead."),
+) -> None:
     """List every registered component and every plugin that failed to load."""
     from collm_bench.plugins import get_registry
 
     registry = get_registry()
+    if options is not None:
+        _list_options(registry, options, as_json)
+        return
     components = [{"kind": r.kind, "name": r.name, "plugin": r.plugin, "version": r.version,
                    "description": r.spec.description} for r in registry.all()]
     failures = [{"plugin": f.plugin, "version": f.version, "error": f.error} for f in registry.failures]
@@ -264,6 +277,32 @@ def plugins(as_json: bool = typer.Option(False, "--json", help="Machine-readable
         typer.echo("\nplugins that failed to load:")
         for f in failures:
             typer.echo(f"  {f['plugin']} {f['version']}: {f['error']}")
+
+
+def _list_options(registry, name: str, as_json: bool) -> None:
+    from tabulate import tabulate
+
+    from collm_bench.components import ENCODER_TRAINING_BOUNDS, describe_options
+
+    found = [r for r in registry.all() if r.name == name and r.kind != "dataset"]
+    if not found:
+        from collm_bench.errors import unknown_name
+
+        raise unknown_name("component", name, {r.name for r in registry.all() if r.kind != "dataset"})
+    listing = {f"{r.kind} {r.name}": describe_options(getattr(r.spec, "options", None),
+                                                      ENCODER_TRAINING_BOUNDS if r.kind == "encoder" else None)
+               for r in found}
+    if as_json:
+        typer.echo(json.dumps(listing, indent=2))
+        return
+    for title, rows in listing.items():
+        typer.echo(f"{title}: " + ("no options" if not rows else f"--set KEY=VALUE" if title.startswith("method")
+                                   else "--encoder-set KEY=VALUE" if title.startswith("encoder")
+                                   else "--backbone-set KEY=VALUE"))
+        if rows:
+            typer.echo(tabulate([(o["name"], o["type"], json.dumps(o["default"]), o["allowed"], o["help"])
+                                 for o in rows], headers=("option", "type", "default", "allowed", "help"),
+                                tablefmt="simple"))
 
 
 @data_app.command("list")

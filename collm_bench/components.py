@@ -119,8 +119,12 @@ OPTION_META = "collm_bench.option"
 # The keyword arguments of ``collm_bench.encoder.fit`` that every encoder's options carry:
 # checked for every encoder, built-in or third-party, unless its own ``option(...)`` says more.
 ENCODER_TRAINING_BOUNDS: dict[str, dict[str, Any]] = {
-    "lr": {"gt": 0}, "weight_decay": {"ge": 0}, "batch_size": {"ge": 1}, "max_epochs": {"ge": 1},
-    "patience": {"ge": 1}, "history_len": {"ge": 0},
+    "lr": {"gt": 0, "help": "learning rate (Adam)"},
+    "weight_decay": {"ge": 0, "help": "weight decay"},
+    "batch_size": {"ge": 1, "help": "rows per training batch"},
+    "max_epochs": {"ge": 1, "help": "epoch budget"},
+    "patience": {"ge": 1, "help": "epochs without a better valid AUC before stopping"},
+    "history_len": {"ge": 0, "help": "past positives read (0: none; default: the dataset's)"},
 }
 
 
@@ -183,14 +187,16 @@ def _allowed(meta: Mapping[str, Any]) -> str:
     return " and ".join(parts)
 
 
-def describe_options(options_cls: type | None) -> list[dict[str, Any]]:
-    """Each option of a dataclass: name, type, default, allowed values and help (for listings)."""
+def describe_options(options_cls: type | None, bounds: Mapping[str, Mapping[str, Any]] | None = None
+                     ) -> list[dict[str, Any]]:
+    """Each option of a dataclass: name, type, default, allowed values and help (for listings);
+    ``bounds`` as for ``parse_options``."""
     if options_cls is None:
         return []
     hints = typing.get_type_hints(options_cls)
     out = []
     for f in dataclasses.fields(options_cls):
-        meta = f.metadata.get(OPTION_META) or {}
+        meta = f.metadata.get(OPTION_META) or (bounds or {}).get(f.name) or {}
         default = f.default if f.default is not dataclasses.MISSING else None
         hint = hints.get(f.name, str)
         out.append({"name": f.name, "type": getattr(hint, "__name__", None) or str(hint).replace("typing.", ""),

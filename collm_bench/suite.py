@@ -70,6 +70,7 @@ class Overrides:
     backbones: tuple[str, ...] = ()
     seeds: tuple[int, ...] = ()
     limit: int | None = None          # score a sample of >= limit test rows: partial numbers
+    trust_remote_code: bool = False   # --trust-remote-code: never from the file
 
 
 def expand(suite: SuiteFile, registry, overrides: Overrides = Overrides()) -> list[Cell]:
@@ -126,11 +127,13 @@ def _expand_entry(suite: SuiteFile, entry: Entry, method: str, registry, overrid
                 for backbone in backbones_axis:
                     for strategy in strategies_axis:
                         out.append(_cell(suite, entry, method, alone, dataset, seed, encoder,
-                                         backbone if has_backbone else None, backbone, strategy, evaluation))
+                                         backbone if has_backbone else None, backbone, strategy, evaluation,
+                                         overrides))
     return out
 
 
-def _cell(suite, entry, method, alone, dataset, seed, encoder, backbone, scope, strategy, evaluation) -> Cell:
+def _cell(suite, entry, method, alone, dataset, seed, encoder, backbone, scope, strategy, evaluation,
+          overrides: Overrides) -> Cell:
     """One run's names and options: the suite's per-component option tables under the entry's own."""
     given = suite.options
     options = {**given["options"].get(method, {}), **entry.options}
@@ -142,6 +145,8 @@ def _cell(suite, entry, method, alone, dataset, seed, encoder, backbone, scope, 
     if strategy is not None:
         options["strategy"] = strategy
     backbone_options = {**given["backbone_options"].get(backbone, {}), **entry.backbone_options} if backbone else {}
+    if backbone and overrides.trust_remote_code:
+        backbone_options["trust_remote_code"] = "true"
     return Cell(entry, method, dataset, seed, encoder, backbone, scope, strategy, options, encoder_options,
                 backbone_options, *evaluation)
 

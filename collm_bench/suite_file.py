@@ -53,6 +53,9 @@ SUITE_KEYS = ("description", "out", "full_test", "sample_test", "table") + tuple
 ENTRY_KEYS = ("name", "options", "encoder_options", "backbone_options", "members", "full_test",
               "sample_test") + tuple(k for plural, single in AXES.items() for k in (plural, single))
 OPTION_TABLES = ("options", "encoder_options", "backbone_options")
+# Options that run code from outside the project: only the command line may switch them on, so
+# that running someone's suite file never executes code shipped with a model folder.
+COMMAND_LINE_ONLY = ("trust_remote_code",)
 TABLES = range(2, 8)
 
 
@@ -195,6 +198,9 @@ def _option_values(values: dict[str, Any], where: str) -> dict[str, str]:
     """TOML values as the strings ``--set`` would give (lists comma-joined, booleans true/false)."""
     out = {}
     for key, value in values.items():
+        if key in COMMAND_LINE_ONLY:
+            raise UserError(f"{where}: option {key!r} cannot be set in a suite file (it runs code shipped with "
+                            f"the model); pass --trust-remote-code to collm-bench suite if you trust it")
         if isinstance(value, dict):
             raise UserError(f"{where}: option {key!r} is a table; options take single values or lists")
         if isinstance(value, list):
