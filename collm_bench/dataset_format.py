@@ -277,7 +277,7 @@ class atomic_path:
         if exc_type is None:
             try:
                 # mkstemp creates the file 0600: give it the mode a plain open() would have.
-                os.chmod(self.tmp, 0o666 & ~_umask())
+                os.chmod(self.tmp, 0o666 & ~umask())
                 os.replace(self.tmp, self.path)
             except OSError as error:
                 _unlink_quietly(self.tmp)
@@ -295,7 +295,7 @@ def _unlink_quietly(path: str) -> None:
         pass
 
 
-def _umask() -> int:
+def umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask

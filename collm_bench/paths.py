@@ -83,6 +83,19 @@ def write_error(path: str | Path, exc: OSError) -> UserError:
     return UserError(f"{path}: cannot write ({_reason(exc)})" + (f"; {extra}" if extra else ""))
 
 
+def as_write_error(path: str | Path, exc: BaseException) -> UserError | None:
+    """A ``write_error`` for ``exc`` when it is a failed write the user can fix, else None.
+    Writers outside Python's I/O (safetensors' Rust core) raise their own types, naming the
+    OS error only in their message."""
+    if isinstance(exc, OSError) and exc.errno in WRITE_ERRNOS:
+        return write_error(path, exc)
+    text = str(exc)
+    for code in (errno.ENOSPC, errno.EROFS, errno.EDQUOT):
+        if os.strerror(code) in text or f"os error {code})" in text:
+            return write_error(path, OSError(code, os.strerror(code)))
+    return None
+
+
 def _reason(exc: OSError) -> str:
     return exc.strerror or str(exc) or type(exc).__name__
 

@@ -22,8 +22,8 @@ from typing import Any, Callable
 
 from collm_bench import distributed
 from collm_bench.cache_dirs import cache_dir
-from collm_bench.dataset_format import sha256_file, write_json
-from collm_bench.paths import (WRITE_ERRNOS, check_name, inside, is_safe_relative, remove_dead_partials,
+from collm_bench.dataset_format import sha256_file, umask, write_json
+from collm_bench.paths import (as_write_error, check_name, inside, is_safe_relative, remove_dead_partials,
                                write_error)
 
 STAGE_FILE = "stage.json"
@@ -150,14 +150,17 @@ class StageCache:
             meta = dict(compute(staging) or {})
         except BaseException as exc:
             shutil.rmtree(staging, ignore_errors=True)
-            if isinstance(exc, OSError) and exc.errno in WRITE_ERRNOS:  # a full disk names the folder
-                raise write_error(staging, exc) from exc
+            failed_write = as_write_error(staging, exc)  # a full disk names the folder
+            if failed_write is not None:
+                raise failed_write from exc
             raise
         meta.setdefault("seconds", round(time.perf_counter() - started, 3))
         if not distributed.is_main():
             shutil.rmtree(staging, ignore_errors=True)
             return distributed.agree(None)  # rank 0's result, once it is in place
         files = {rel: sha256_file(staging / rel) for rel in _stage_files(staging)}
+        for rel in files:  # some writers (safetensors) create 0600 files: a cache shared by a team needs umask's
+            os.chmod(staging / rel, 0o666 & ~umask())
         write_json(staging / STAGE_FILE, {"stage": stage, "key": key, "inputs": inputs, "meta": meta,
                                           "files": files})
         if final.exists():  # another process finished the same stage meanwhile: keep theirs if sound
