@@ -120,19 +120,36 @@ def write_record(run_dir: Path, record: dict[str, Any]) -> Path:
 
 
 def iter_records(root: Path, report: Callable[[str], None] | None = None) -> Iterator[tuple[Path, dict[str, Any]]]:
-    """Every well-formed ``record.json`` below ``root`` (sorted by path); each malformed one is
+    """Every sound ``record.json`` below ``root`` (sorted by path).
+
+    A malformed record, or one whose ``predictions.csv`` no longer matches its checksum, is
     named on standard error (or to ``report``) and skipped, so that one bad file never hides
-    the rest of a leaderboard."""
+    the rest of a leaderboard. Records whose predictions are not at hand (committed records)
+    or that carry no checksum are kept, and counted in one closing note as not verifiable here.
+    """
     say = report or (lambda message: print(message, file=sys.stderr))
+    unverifiable = total = 0
     for path in sorted(Path(root).rglob("record.json")):
         record, problem = _parse_record(path)
+        if problem is None and (path.parent / "predictions.csv").exists():
+            try:
+                verified = check_predictions_checksum(path.parent, record)
+            except UserError as exc:
+                problem = str(exc)
+        else:
+            verified = False
         if problem:
             say(f"warning: {path}: skipped ({problem})")
             continue
+        total += 1
+        unverifiable += not verified
         yield path.parent, record
     for path in sorted(Path(root).rglob("predictions.csv")):
         if not (path.parent / "record.json").exists():
             say(f"warning: {path.parent}: predictions.csv without record.json, left out")
+    if unverifiable:
+        say(f"note: {unverifiable} of {total} records below {root} are not verifiable here (no predictions.csv "
+            "beside them, as in committed records, or no checksum in the record): shown as recorded")
 
 
 def unique_runs(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -172,6 +172,17 @@ def test_changed_predictions_are_refused_by_score_and_ensembles(two_runs, regist
                        options={"runs": f"{mf.name},{lightgcn.name}"}), registry=registry, progress=lambda m: None)
 
 
+def test_leaderboards_skip_changed_predictions_and_note_unverifiable_records(two_runs, cli):
+    out, (mf, lightgcn) = two_runs
+    with open(mf / "predictions.csv", "a") as fh:
+        fh.write("99,99,1,0.5,cold\n")
+    (lightgcn / "predictions.csv").unlink()   # as a committed record: predictions not in git
+    code, md, err = cli(["leaderboard", "--runs", str(out)])
+    assert code == 0 and "| mf " not in md and "| lightgcn " in md
+    assert f"{mf / 'record.json'}: skipped" in err and "sha256" in err
+    assert "1 of 1 records" in err and "not verifiable here" in err
+
+
 def test_malformed_records_are_named_and_skipped_by_leaderboards(two_runs, cli):
     out, (mf, lightgcn) = two_runs
     for name, change in {"missing": lambda r: r.pop("metrics"), "null": lambda r: r.update(seed=None),
