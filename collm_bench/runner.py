@@ -116,6 +116,29 @@ def resolve(request: RunRequest, registry: Registry) -> Resolved:
                     eval_sample)
 
 
+def check_devices(resolved: Resolved) -> None:
+    """Refuse, before any work, what only this machine can refuse (rather than after step 1 has
+    trained): a CUDA device or bitsandbytes quantization where torch sees no GPU, int8 CPU
+    scoring on a GPU. Imports torch, which the run needs anyway."""
+    backbone = resolved.backbone_options
+    if backbone is None:
+        return
+    import torch
+
+    device = str(getattr(backbone, "device", "auto"))
+    quantization = str(getattr(backbone, "quantization", "none"))
+    cuda = torch.cuda.is_available()
+    on_cuda = device.startswith("cuda") or (device == "auto" and cuda)
+    if device.startswith("cuda") and not cuda:
+        raise UserError(f"backbone option device={device}: torch sees no CUDA device here; use device=auto or cpu")
+    if quantization != "none" and not on_cuda:
+        raise UserError(f"backbone option quantization={quantization}: bitsandbytes needs a CUDA device, and "
+                        "this run is on the CPU; drop it (or use --set int8_inference=true for CPU scoring)")
+    if getattr(resolved.options, "int8_inference", None) and on_cuda:
+        raise UserError("option int8_inference=true: int8 dynamic quantization is for CPU scoring, and this run "
+                        "is on CUDA; drop it (or use --backbone-set quantization=8bit)")
+
+
 def _dataset_defaults(resolved: Resolved, request: RunRequest, dataset) -> Resolved:
     """Sequence encoders read the dataset's own history length (25 on ML, 20 on Amazon) unless
     the user set ``history_len``."""
@@ -255,6 +278,7 @@ def run(request: RunRequest, *, registry: Registry | None = None,
         ensure_writable(request.out, "output root", "--out")
     registry = registry or get_registry()
     p = planned or plan(request, registry=registry)
+    check_devices(p.resolved)
     request, resolved, evaluation = p.request, p.resolved, p.evaluation
     if evaluation["sampled"]:
         progress(f"evaluating on a sample: {evaluation['rows']} of {evaluation['total_rows']} test rows "

@@ -281,6 +281,19 @@ def test_a_plugin_registering_a_path_as_a_name_is_reported_not_loaded():
     (["--method", "sasrec", "--set", "dim=10", "--set", "heads=3"], "dim (10) must be a multiple of heads (3)"),
 ])
 def test_a_bad_option_is_one_line_before_any_work(args, says, cli, dataset_dir, tmp_path):
+    _refused_before_any_work(args, says, cli, dataset_dir, tmp_path)
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks what a machine without CUDA refuses")
+@pytest.mark.parametrize("args, says", [
+    (["--method", "tallrec", "--backbone-set", "device=cuda"], "device=cuda: torch sees no CUDA device"),
+    (["--method", "collm", "--backbone-set", "quantization=8bit"], "quantization=8bit: bitsandbytes needs a CUDA"),
+])
+def test_what_this_machine_cannot_do_is_refused_before_any_work(args, says, cli, dataset_dir, tmp_path):
+    _refused_before_any_work(args, says, cli, dataset_dir, tmp_path)
+
+
+def _refused_before_any_work(args, says, cli, dataset_dir, tmp_path):
     out, cache = tmp_path / "runs", tmp_path / "cache"
     code, _, err = cli(["run", *args, "--dataset", str(dataset_dir), "--out", str(out), "--cache-dir", str(cache)])
     assert code == 2 and says in err and len(err.strip().splitlines()) == 1, err
