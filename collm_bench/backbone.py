@@ -305,6 +305,11 @@ def load_hf_backbone(source: str, *, name: str, kind: str | None = None,
     options = options or BackboneOptions()
     source = str(options.path or source)
     local = Path(source).expanduser()
+    if local.suffix.lower() == ".gguf":  # a GGUF file: its converted folder (once, cached)
+        from collm_bench.gguf_models import gguf_folder
+
+        local = gguf_folder(local)
+        source = str(local)
     if not local.exists() and (source.startswith(("/", ".", "~")) or source.count("/") > 1):
         raise UserError(f"backbone {name}: no such model folder {source}")
     if local.exists():

@@ -13,6 +13,7 @@ def _private_caches(tmp_path_factory, monkeypatch):
     """Tests never read or write the user's dataset or stage caches."""
     monkeypatch.setenv("COLLM_BENCH_CACHE", str(tmp_path_factory.mktemp("stages")))
     monkeypatch.setenv("COLLM_BENCH_DATA", str(tmp_path_factory.mktemp("datasets")))
+    monkeypatch.setenv("COLLM_BENCH_MODELS", str(tmp_path_factory.mktemp("models")))
 
 
 @pytest.fixture(scope="session")
