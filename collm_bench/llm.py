@@ -90,10 +90,63 @@ class LLMScorer(nn.Module):
             position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
             out = self.model(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids,
                              logits_to_keep=1, use_cache=False)
-            return out.logits[:, -1, self.yes_token_id].float()
+            return self.readout(out.logits[:, -1].float())
         out = self.model(inputs_embeds=embeds, attention_mask=attention_mask)
         first = out.last_hidden_state[:, 0].float()
         return self.head(first).squeeze(-1)
+
+
+    def readout(self, last: torch.Tensor) -> torch.Tensor:
+        """A causal model's score from the logits ``[B, vocab]`` at the last position: the Yes
+        logit (a method may read the answer its own way by overriding this)."""
+        return last[:, self.yes_token_id]
+
+    def forward_shared(self, prefix_ids: torch.Tensor, prefix_mask: torch.Tensor, input_ids: torch.Tensor,
+                       attention_mask: torch.Tensor, group: torch.Tensor,
+                       placeholder_embeds: torch.Tensor | None = None,
+                       prefix_positions: torch.Tensor | None = None,
+                       placeholder_positions: torch.Tensor | None = None) -> torch.Tensor:
+        """Causal logits of rows that share prefixes (``collm_bench.prompts.collate_shared``).
+
+        Each group's prefix ``[G, P]`` is read once into a KV cache, which is then gathered to
+        the rows ``[B]`` (``group``) whose suffixes ``[B, S]`` read it: the function of
+        ``forward`` on the whole prompts, up to float rounding, with the prefix's FLOPs paid once
+        per group. Placeholder embeddings ``[B, k, hidden]`` go where ``prefix_positions`` (the
+        group's first row's) and ``placeholder_positions`` point, ``-1`` meaning elsewhere."""
+        if self.kind != "causal":
+            raise ValueError("shared prefixes need a causal backbone (an encoder reads both ways)")
+        from transformers import DynamicCache
+
+        first = torch.zeros(prefix_ids.shape[0], dtype=torch.long, device=group.device)
+        first.scatter_reduce_(0, group, torch.arange(len(group), device=group.device), reduce="amin",
+                              include_self=False)
+        cache = DynamicCache(config=self.model.config)
+        embeds = self.model.get_input_embeddings()(prefix_ids)
+        if placeholder_embeds is not None and prefix_positions is not None:
+            embeds = _overwrite(embeds, prefix_positions[first], placeholder_embeds[first])
+        if prefix_ids.shape[1]:
+            self.model(inputs_embeds=embeds, attention_mask=prefix_mask, cache=cache, use_cache=True,
+                       position_ids=(prefix_mask.long().cumsum(-1) - 1).clamp(min=0), logits_to_keep=1)
+            cache.batch_select_indices(group)
+        suffix = self.model.get_input_embeddings()(input_ids)
+        if placeholder_embeds is not None and placeholder_positions is not None:
+            suffix = _overwrite(suffix, placeholder_positions, placeholder_embeds)
+        start = prefix_mask.long().sum(-1)[group].unsqueeze(1)
+        out = self.model(inputs_embeds=suffix, attention_mask=torch.cat([prefix_mask[group], attention_mask], 1),
+                         position_ids=start + (attention_mask.long().cumsum(-1) - 1).clamp(min=0),
+                         cache=cache if prefix_ids.shape[1] else None, use_cache=bool(prefix_ids.shape[1]),
+                         logits_to_keep=1)
+        return self.readout(out.logits[:, -1].float())
+
+
+def _overwrite(embeds: torch.Tensor, positions: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """``embeds`` with ``values[b, j]`` written at ``positions[b, j]`` wherever that is >= 0."""
+    b, j = torch.nonzero(positions >= 0, as_tuple=True)
+    if len(b) == 0:
+        return embeds
+    embeds = embeds.clone()
+    embeds[b, positions[b, j]] = values[b, j].to(embeds.dtype)
+    return embeds
 
 
 def bce_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -218,7 +271,8 @@ def score_batches(scorer: nn.Module, batches: Iterable[Mapping[str, Any]], *, n:
                   progress: Callable[[int], None] | None = None) -> np.ndarray:
     """Scores of every row of ``batches`` (dicts from ``collm_bench.prompts.collate``), in row
     order: ``out[batch["rows"]] = logits``. ``embed_fn(batch)`` gives the placeholder
-    embeddings ``[B, 2, hidden]`` (CoLLM) or None (text-only). ``n`` sizes the output
+    embeddings ``[B, 2, hidden]`` (CoLLM) or None (text-only). A batch of
+    ``collm_bench.prompts.collate_shared`` is read with its shared prefixes. ``n`` sizes the output
     (default: the largest row + 1); rows never scored stay NaN."""
     scorer.eval()
     device = next(scorer.parameters()).device
@@ -227,8 +281,13 @@ def score_batches(scorer: nn.Module, batches: Iterable[Mapping[str, Any]], *, n:
         for batch in batches:
             tensors = to_device(batch, device)
             embeds = embed_fn(tensors) if embed_fn is not None else None
-            logits = scorer(tensors["input_ids"], tensors["attention_mask"], embeds,
-                            tensors.get("placeholder_positions") if embeds is not None else None)
+            if "prefix_ids" in tensors:  # a shared-prefix batch (causal backbones)
+                logits = scorer.forward_shared(tensors["prefix_ids"], tensors["prefix_mask"], tensors["input_ids"],
+                                               tensors["attention_mask"], tensors["group"], embeds,
+                                               tensors["prefix_positions"], tensors["placeholder_positions"])
+            else:
+                logits = scorer(tensors["input_ids"], tensors["attention_mask"], embeds,
+                                tensors.get("placeholder_positions") if embeds is not None else None)
             done.append((np.asarray(batch["rows"]), logits.float().cpu().numpy()))
             if progress is not None:
                 progress(len(done[-1][0]))

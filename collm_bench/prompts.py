@@ -265,3 +265,124 @@ def padding_fraction(lengths: np.ndarray, batches: list[np.ndarray]) -> float:
     lengths = np.asarray(lengths)
     cells = sum(len(b) * int(lengths[b].max()) for b in batches if len(b))
     return 1.0 - float(lengths.sum()) / cells if cells else 0.0
+
+
+# --- shared prefixes (causal scoring) ---------------------------------------------------------
+
+@dataclass
+class PrefixGroup:
+    """Rows (indices into a ``TokenizedPrompts``) whose first ``prefix_len`` tokens, and the ID
+    embeddings among them, are the same: a causal model reads that prefix once for all."""
+
+    rows: np.ndarray
+    prefix_len: int
+
+
+def prefix_groups(tokenized: TokenizedPrompts, keys: np.ndarray, *, placeholder_keys: np.ndarray | None = None,
+                  max_rows: int = 64, min_prefix: int = 8) -> list[PrefixGroup]:
+    """Rows grouped for shared-prefix scoring, in the order of ``keys`` (stable).
+
+    Consecutive rows of one key (a user: their prompts share the instruction and, until their
+    next positive, the whole history) join a group while sharing saves tokens: a row joins when
+    ``prefix + suffixes`` of the larger group costs fewer tokens than the group and the row apart.
+    A placeholder position counts as the same token only where ``placeholder_keys[r, j]``
+    (an identity of the embedding written there, e.g. its bytes' digest) is equal: DIN's user
+    embedding depends on the target item, MF's does not. Every row keeps at least its last token
+    in the suffix, where the answer is read.
+    """
+    keys = np.asarray(keys)
+    order = np.argsort(keys, kind="stable")
+    comparable = _comparable(tokenized, placeholder_keys)
+    groups: list[PrefixGroup] = []
+    members: list[int] = []
+    prefix = 0
+    for r in order.tolist():
+        seq = comparable[r]
+        if members and keys[r] == keys[members[0]] and len(members) < max_rows:
+            shared = min(_common(comparable[members[0]], seq, prefix), len(seq) - 1)
+            lengths = sum(len(comparable[m]) for m in members)
+            together = shared + lengths + len(seq) - shared * (len(members) + 1)
+            apart = prefix + lengths - prefix * len(members) + len(seq)
+            if shared >= min_prefix and together < apart:
+                members.append(r)
+                prefix = shared
+                continue
+        if members:
+            groups.append(PrefixGroup(np.asarray(members, dtype=np.int64), prefix if len(members) > 1 else 0))
+        members, prefix = [r], len(seq) - 1
+    if members:
+        groups.append(PrefixGroup(np.asarray(members, dtype=np.int64), prefix if len(members) > 1 else 0))
+    return groups
+
+
+def _comparable(tokenized: TokenizedPrompts, placeholder_keys: np.ndarray | None) -> list[np.ndarray]:
+    """Token ids with each placeholder replaced by a negative id naming its embedding."""
+    if placeholder_keys is None or not (tokenized.positions >= 0).any():
+        return tokenized.ids
+    names: dict[Any, int] = {}
+    out = []
+    for r, ids in enumerate(tokenized.ids):
+        seq = ids.copy()
+        for j, pos in enumerate(tokenized.positions[r].tolist()):
+            if pos >= 0:
+                seq[pos] = -1 - names.setdefault(placeholder_keys[r, j], len(names))
+        out.append(seq)
+    return out
+
+
+def _common(a: np.ndarray, b: np.ndarray, limit: int) -> int:
+    """Length of the common prefix of ``a`` and ``b``, at most ``limit``."""
+    n = min(len(a), len(b), limit)
+    differ = np.flatnonzero(a[:n] != b[:n])
+    return int(differ[0]) if len(differ) else n
+
+
+def pack_groups(groups: list[PrefixGroup], batch_size: int) -> list[list[PrefixGroup]]:
+    """Groups packed into batches of at most ``batch_size`` rows, longest prefixes first (similar
+    prefix and suffix lengths share a batch, so little padding)."""
+    ordered = sorted(groups, key=lambda g: -g.prefix_len)
+    batches: list[list[PrefixGroup]] = []
+    size = 0
+    for group in ordered:
+        if not batches or size + len(group.rows) > batch_size:
+            batches.append([])
+            size = 0
+        batches[-1].append(group)
+        size += len(group.rows)
+    return batches
+
+
+def collate_shared(tokenized: TokenizedPrompts, groups: list[PrefixGroup], *, pad_id: int) -> dict[str, np.ndarray]:
+    """One shared-prefix batch, all left-padded: ``prefix_ids`` / ``prefix_mask`` ``[G, P]``
+    (one row per group), ``input_ids`` / ``attention_mask`` ``[B, S]`` (each row's suffix),
+    ``group`` ``[B]`` (its group), ``rows`` ``[B]``, and the placeholder positions in each part's
+    padded coordinates (``prefix_positions`` ``[B, k]`` for the group's first row's view,
+    ``placeholder_positions`` ``[B, k]``; ``-1`` where a placeholder is in the other part)."""
+    rows = np.concatenate([g.rows for g in groups])
+    group = np.repeat(np.arange(len(groups)), [len(g.rows) for g in groups])
+    lengths = np.array([g.prefix_len for g in groups], dtype=np.int64)
+    width = int(lengths.max(initial=0))
+    prefix_ids = np.full((len(groups), width), pad_id, dtype=np.int64)
+    prefix_mask = np.zeros((len(groups), width), dtype=np.int64)
+    for g, (grp, length) in enumerate(zip(groups, lengths.tolist())):
+        if length:
+            prefix_ids[g, width - length:] = tokenized.ids[grp.rows[0]][:length]
+            prefix_mask[g, width - length:] = 1
+    suffixes = [tokenized.ids[r][lengths[g]:] for r, g in zip(rows.tolist(), group.tolist())]
+    suffix_width = max(len(s) for s in suffixes)
+    input_ids = np.full((len(rows), suffix_width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(rows), suffix_width), dtype=np.int64)
+    slots = tokenized.positions.shape[1] if tokenized.positions.ndim == 2 else 0
+    prefix_positions = np.full((len(rows), slots), NO_POSITION, dtype=np.int64)
+    positions = np.full((len(rows), slots), NO_POSITION, dtype=np.int64)
+    for b, (r, g, seq) in enumerate(zip(rows.tolist(), group.tolist(), suffixes)):
+        input_ids[b, suffix_width - len(seq):] = seq
+        mask[b, suffix_width - len(seq):] = 1
+        for j, pos in enumerate(tokenized.positions[r].tolist()):
+            if 0 <= pos < lengths[g]:
+                prefix_positions[b, j] = pos + width - lengths[g]
+            elif pos >= lengths[g]:
+                positions[b, j] = pos - lengths[g] + suffix_width - len(seq)
+    return {"rows": rows, "group": group, "prefix_ids": prefix_ids, "prefix_mask": prefix_mask,
+            "prefix_positions": prefix_positions, "input_ids": input_ids, "attention_mask": mask,
+            "placeholder_positions": positions}

@@ -51,21 +51,14 @@ class YesNoScorer(LLMScorer):
     def __init__(self, backbone: Any, readout: str = "yes-no") -> None:
         needs_lm_head("icl", backbone.name, backbone.kind)
         super().__init__(backbone)
-        self.readout = readout
+        self.answer = readout
         self.no_token_id = answer_token_id(backbone.tokenizer, "No")
         if self.no_token_id == self.yes_token_id:
             raise UserError(f"backbone {backbone.name}: 'Yes' and 'No' read as the same token")
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                placeholder_embeds: torch.Tensor | None = None,
-                placeholder_positions: torch.Tensor | None = None) -> torch.Tensor:
-        embeds = self.embed(input_ids, placeholder_embeds, placeholder_positions)
-        position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
-        out = self.model(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids,
-                         logits_to_keep=1, use_cache=False)
-        last = out.logits[:, -1].float()
+    def readout(self, last: torch.Tensor) -> torch.Tensor:
         yes = last[:, self.yes_token_id]
-        return yes - last[:, self.no_token_id] if self.readout == "yes-no" else yes
+        return yes - last[:, self.no_token_id] if self.answer == "yes-no" else yes
 
 
 def run_icl(context: MethodContext) -> MethodOutput:
@@ -92,7 +85,7 @@ class SoftPromptMaker(PromptMaker):
     def lengths(self, rows: np.ndarray, with_ids: bool) -> np.ndarray:
         return super().lengths(rows, False)
 
-    def batch(self, rows: np.ndarray, with_ids: bool) -> dict[str, np.ndarray]:
+    def tokenized(self, rows: np.ndarray, with_ids: bool) -> TokenizedPrompts:
         backbone = self.backbone
         text = tokenize_for(backbone, self.prompts(rows, False))
         start = len(special_tokens(backbone.tokenizer, backbone.kind)[0])
@@ -103,10 +96,7 @@ class SoftPromptMaker(PromptMaker):
         if backbone.max_length is not None and longest > backbone.max_length:
             raise UserError(f"a prompt with its soft tokens is {longest} tokens long, over the backbone's limit "
                             f"of {backbone.max_length}: use fewer history titles or soft tokens")
-        out = collate(TokenizedPrompts(ids, positions), np.arange(len(rows)), pad_id=backbone.pad_token_id,
-                      padding_side=backbone.padding_side)
-        out["data_rows"] = np.asarray(rows)
-        return out
+        return TokenizedPrompts(ids, positions)
 
 
 class SoftPrompt(nn.Module):
@@ -122,7 +112,7 @@ class SoftPrompt(nn.Module):
 
     def embed(self, batch: dict[str, Any]) -> torch.Tensor:
         """The soft prompt for every row of ``batch``: ``[B, n, hidden]``."""
-        return self.tokens.unsqueeze(0).expand(batch["input_ids"].shape[0], -1, -1)
+        return self.tokens.unsqueeze(0).expand(len(batch["data_rows"]), -1, -1)
 
 
 def run_prompt4nr(context: MethodContext) -> MethodOutput:

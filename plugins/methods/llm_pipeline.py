@@ -2,6 +2,7 @@
 steps and scoring. Imported only when an LLM method runs (torch, transformers, peft)."""
 from __future__ import annotations
 
+import hashlib
 import time
 from typing import Any, Callable
 
@@ -14,7 +15,8 @@ from collm_bench import distributed
 from collm_bench.encoder import make_batch
 from collm_bench.llm import bce_loss, quantize_int8, score_batches, to_device
 from collm_bench.metrics import auc
-from collm_bench.prompts import bucket_batches, collate, row_prompts, titles_by_index, tokenize_for
+from collm_bench.prompts import (TokenizedPrompts, bucket_batches, collate, collate_shared, pack_groups,
+                                 prefix_groups, row_prompts, titles_by_index, tokenize_for)
 from collm_bench.tuning import TuneResult, cycle_batches, tune
 
 
@@ -34,9 +36,12 @@ class PromptMaker:
         """Character lengths: a cheap proxy of token lengths for bucketing."""
         return np.fromiter((len(t) for t in self.prompts(rows, with_ids).texts), dtype=np.int64, count=len(rows))
 
+    def tokenized(self, rows: np.ndarray, with_ids: bool) -> TokenizedPrompts:
+        """The prompts of ``rows`` as the backbone reads them."""
+        return tokenize_for(self.backbone, self.prompts(rows, with_ids))
+
     def batch(self, rows: np.ndarray, with_ids: bool) -> dict[str, np.ndarray]:
-        tokenized = tokenize_for(self.backbone, self.prompts(rows, with_ids))
-        out = collate(tokenized, np.arange(len(rows)), pad_id=self.backbone.pad_token_id,
+        out = collate(self.tokenized(rows, with_ids), np.arange(len(rows)), pad_id=self.backbone.pad_token_id,
                       padding_side=self.backbone.padding_side)
         out["data_rows"] = np.asarray(rows)
         return out
@@ -91,6 +96,10 @@ def score_rows(scorer: nn.Module, maker: PromptMaker, rows: np.ndarray, *, with_
             progress(f"scored {done[0]}/{of} prompts ({rate:.1f}/s)")
 
     def score(positions: np.ndarray) -> np.ndarray:  # this process's share of the rows
+        if getattr(scorer, "kind", None) == "causal":
+            return _score_shared(scorer, maker, rows[positions], with_ids=with_ids, batch_size=batch_size,
+                                 embed=embed, report=report)
+
         def batches():
             for idx in bucket_batches(lengths[positions], batch_size, seed=None):
                 batch = maker.batch(rows[positions[idx]], with_ids)
@@ -100,6 +109,29 @@ def score_rows(scorer: nn.Module, maker: PromptMaker, rows: np.ndarray, *, with_
         return score_batches(scorer, batches(), n=len(positions), embed_fn=embed, progress=report)
 
     return distributed.sharded(len(rows), score)
+
+
+def _score_shared(scorer: nn.Module, maker: PromptMaker, rows: np.ndarray, *, with_ids: bool, batch_size: int,
+                  embed: Callable[[dict], torch.Tensor] | None, report: Callable[[int], None]) -> np.ndarray:
+    """Causal scoring with shared prefixes: a user's consecutive prompts share the instruction and,
+    until their next positive, the whole history, so each group's prefix is read once
+    (``LLMScorer.forward_shared``; the same scores up to float rounding, ~1.5x fewer tokens on
+    ml-100k). The ID embeddings are computed first, so that a placeholder joins a shared prefix
+    only where its embedding is the same for every row of the group."""
+    backbone = maker.backbone
+    tokenized = maker.tokenized(rows, with_ids)
+    vectors, keys = None, None
+    if embed is not None:
+        with torch.inference_mode():
+            vectors = torch.cat([embed({"data_rows": rows[lo:lo + 4096]}) for lo in range(0, len(rows), 4096)])
+        as_bytes = vectors.float().cpu().numpy()
+        keys = np.array([[hashlib.sha1(as_bytes[r, j].tobytes()).hexdigest() for j in range(as_bytes.shape[1])]
+                         for r in range(len(rows))], dtype=object)
+    groups = prefix_groups(tokenized, maker.data.user[rows], placeholder_keys=keys, max_rows=batch_size)
+    batches = (collate_shared(tokenized, packed, pad_id=backbone.pad_token_id)
+               for packed in pack_groups(groups, batch_size))
+    embed_fn = (lambda batch: vectors[batch["rows"].to(vectors.device)]) if vectors is not None else None
+    return score_batches(scorer, batches, n=len(rows), embed_fn=embed_fn, progress=report)
 
 
 def valid_rows(data, limit: int | None, seed: int) -> np.ndarray:
