@@ -296,7 +296,7 @@ def _list_options(registry, name: str, as_json: bool) -> None:
         typer.echo(json.dumps(listing, indent=2))
         return
     for title, rows in listing.items():
-        typer.echo(f"{title}: " + ("no options" if not rows else f"--set KEY=VALUE" if title.startswith("method")
+        typer.echo(f"{title}: " + ("no options" if not rows else "--set KEY=VALUE" if title.startswith("method")
                                    else "--encoder-set KEY=VALUE" if title.startswith("encoder")
                                    else "--backbone-set KEY=VALUE"))
         if rows:

@@ -6,43 +6,20 @@ several seeds a cell shows ``mean ± std`` (sample standard deviation).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
-import statistics
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable
 
 from collm_bench.components import json_ready, options_dict
-from collm_bench.records import iter_records, unique_runs
+from collm_bench.records import config_digest, evaluated_rows, iter_records, mean_std, row_label, unique_runs
 
 COLUMNS = ("Method", "Backbone", "AUC", "UAUC", "NDCG", "Warm AUC", "Cold AUC", "Train s", "Infer s", "Seeds")
 CELLS = {
     "AUC": ("overall", "auc"), "UAUC": ("overall", "uauc"), "NDCG": ("overall", "ndcg"),
     "Warm AUC": ("warm", "auc"), "Cold AUC": ("cold", "auc"),
 }
-
-
-def row_label(record: dict[str, Any]) -> str:
-    if record.get("label"):  # set by methods whose name alone does not say the row (ensembles)
-        return record["label"]
-    method, encoder = record.get("method"), record.get("encoder")
-    return method if not encoder or encoder == method else f"{method}-{encoder}"
-
-
-def _config_key(record: dict[str, Any]) -> str:
-    """A short digest of the record's configuration without its seed: runs that differ only
-    by seed are one row."""
-    config = {k: v for k, v in (record.get("config") or {}).items() if k != "seed"}
-    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:6]
-
-
-def _evaluated(record: dict[str, Any]) -> str:
-    ev = record.get("evaluation") or {}
-    if ev.get("sampled"):
-        return f"sampled {ev.get('rows')} of {ev.get('total_rows')} test rows"
-    return f"all {ev.get('rows')} test rows"
 
 
 def collect(records: Iterable[dict[str, Any]], registry=None) -> dict[str, list[dict[str, Any]]]:
@@ -62,7 +39,8 @@ def collect(records: Iterable[dict[str, Any]], registry=None) -> dict[str, list[
         changed = non_default_options(record, registry)
         if changed:
             label = f"{label} ({', '.join(changed)})"
-        key = (record["dataset"]["name"], label, backbone, _evaluated(record), _config_key(record))
+        key = (record["dataset"]["name"], label, backbone, evaluated_rows(record.get("evaluation")),
+               config_digest(record))
         groups[key].append(record)
     # Rows that share a name but not a configuration (another strategy, other options) are told
     # apart by their configuration key.
@@ -146,20 +124,10 @@ def escape_markdown(text: Any) -> str:
     return value
 
 
-def _fmt(values: list, digits: int) -> str:
-    present = [float(v) for v in values if v is not None]
-    if not present:
-        return "-"
-    mean = statistics.fmean(present)
-    if len(present) == 1:
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {statistics.stdev(present):.{digits}f}"
-
-
 def _cells(row: dict[str, Any]) -> list[str]:
     out = [row["Method"], row["Backbone"]]
-    out += [_fmt(row[c], 4) for c in CELLS]
-    out += [_fmt(row["Train s"], 1), _fmt(row["Infer s"], 1), ",".join(str(s) for s in row["Seeds"])]
+    out += [mean_std(row[c], 4) for c in CELLS]
+    out += [mean_std(row["Train s"], 1), mean_std(row["Infer s"], 1), ",".join(str(s) for s in row["Seeds"])]
     return out
 
 

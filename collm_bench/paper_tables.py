@@ -9,7 +9,6 @@ state the evaluated rows, so that sampled (partial) numbers are never mistaken f
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import statistics
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from typing import Any, Iterable
 
 from collm_bench.errors import UserError
 from collm_bench.leaderboard import escape_markdown
-from collm_bench.records import unique_runs
+from collm_bench.records import config_digest, evaluated_rows, mean_std, unique_runs
 
 
 @dataclass(frozen=True)
@@ -46,17 +45,6 @@ def _strategy(record: dict[str, Any]) -> str | None:
     options = (record.get("config") or {}).get("options") or {}
     return options.get("strategy")
 
-
-def _evaluated(record: dict[str, Any]) -> str:
-    ev = record.get("evaluation") or {}
-    if ev.get("sampled"):
-        return f"a sample of {ev.get('rows')} of {ev.get('total_rows')} test rows (not the whole test split)"
-    return f"all {ev.get('rows')} test rows"
-
-
-def _config_key(record: dict[str, Any]) -> str:
-    config = {k: v for k, v in (record.get("config") or {}).items() if k != "seed"}
-    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:6]
 
 
 class Cells:
@@ -106,7 +94,7 @@ class Cells:
             return []
         groups: dict[str, list[dict[str, Any]]] = {}
         for record in found:
-            groups.setdefault(_config_key(record), []).append(record)
+            groups.setdefault(config_digest(record), []).append(record)
         chosen = max(groups.values(), key=lambda rs: max(r.get("date", "") for r in rs))
         if len(groups) > 1:
             self.notes.append(f"{row.name} on {dataset}: {len(groups)} configurations found, the newest shown")
@@ -122,7 +110,7 @@ class Cells:
         """Evaluated rows per dataset, random-weight warnings, and the cell notes."""
         notes = []
         for dataset in sorted({r["dataset"]["name"] for r in self.used}):
-            evaluated = sorted({_evaluated(r) for r in self.used if r["dataset"]["name"] == dataset})
+            evaluated = sorted({evaluated_rows(r.get("evaluation")) for r in self.used if r["dataset"]["name"] == dataset})
             if len(evaluated) > 1:
                 notes.append(f"{dataset}: cells evaluated on different rows ({'; '.join(evaluated)}): "
                              "not comparable")
@@ -145,15 +133,7 @@ def timing_values(runs: list[dict[str, Any]], key: str) -> list[float]:
     return [float(v) for r in runs if (v := (r.get("timings") or {}).get(key)) is not None]
 
 
-def cell(values: list[float], digits: int = 4, scale: float = 1.0, unit: str = "") -> str:
-    """``mean`` or ``mean ± std`` over seeds; ``-`` when missing."""
-    if not values:
-        return "-"
-    values = [v * scale for v in values]
-    mean = statistics.fmean(values)
-    if len(values) == 1:
-        return f"{mean:.{digits}f}{unit}"
-    return f"{mean:.{digits}f} ± {statistics.stdev(values):.{digits}f}{unit}"
+
 
 
 def mean(values: list[float]) -> float | None:
@@ -214,7 +194,7 @@ def table2(cells: Cells, backbone: str | None) -> Table:
         line = [row.name]
         for dataset in datasets:
             runs = cells.runs(dataset, row, backbone)
-            line += [cell(metric_values(runs, m)) for m in ("auc", "uauc", "ndcg")]
+            line += [mean_std(metric_values(runs, m)) for m in ("auc", "uauc", "ndcg")]
             comparable = reference and dataset not in cells.borrowed.get(row, {})
             line.append(relative_improvement(cells.runs(dataset, reference, backbone), runs) if comparable else "-")
         if row in cells.borrowed:
@@ -233,7 +213,7 @@ def _metric_table(title: str, rows: list[Row], cells: Cells, backbone: str | Non
         line = [row.name]
         for dataset in datasets:
             runs = cells.runs(dataset, row, backbone)
-            line += [cell(metric_values(runs, "auc")), cell(metric_values(runs, "uauc"))]
+            line += [mean_std(metric_values(runs, "auc")), mean_std(metric_values(runs, "uauc"))]
         body.append(line)
     return Table(title, headers, body, cells.footer())
 
@@ -269,14 +249,14 @@ def table3(cells: Cells, backbone: str | None) -> Table:
     headers = ["Dataset"] + [f"Single: {r.name}" for r in single] + [f"Ensemble: {n}" for n, _ in ensembles]
     body, normalize = [], set()
     for dataset in cells.datasets(single + [Row("", "ensemble")]):
-        line = [dataset] + [cell(metric_values(cells.runs(dataset, row, backbone), "auc")) for row in single]
+        line = [dataset] + [mean_std(metric_values(cells.runs(dataset, row, backbone), "auc")) for row in single]
         for name, members in ensembles:
             def wanted(r, members=members):
                 backbones = {m.get("backbone") for m in (r.get("training") or {}).get("members", [])} - {None}
                 return _members(r) == members and backbones <= {backbone}
             runs = cells.runs(dataset, Row(name, "ensemble"), backbone, extra=wanted)
             normalize |= {(r.get("training") or {}).get("normalize") for r in runs}
-            line.append(cell(metric_values(runs, "auc")))
+            line.append(mean_std(metric_values(runs, "auc")))
         body.append(line)
     how = ", ".join(sorted(n for n in normalize if n)) or "-"
     return Table(f"Table III: ensembles, AUC{_on(backbone)}", headers, body,
@@ -290,9 +270,9 @@ def table6(cells: Cells, backbone: str | None) -> Table:
     values = {(row.name, d): cells.runs(d, row, backbone) for row in rows for d in datasets}
     body = []
     for row in rows:
-        body.append([row.name] + [cell(timing_values(values[row.name, d], "train_seconds"), 1, 1 / 60, "min")
+        body.append([row.name] + [mean_std(timing_values(values[row.name, d], "train_seconds"), 1, 1 / 60, "min")
                                   for d in datasets]
-                    + [cell(timing_values(values[row.name, d], "inference_seconds"), 1, 1.0, "s") for d in datasets])
+                    + [mean_std(timing_values(values[row.name, d], "inference_seconds"), 1, 1.0, "s") for d in datasets])
     delta = ["Δ"]
     for key in ("train_seconds", "inference_seconds"):
         for d in datasets:

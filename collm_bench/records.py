@@ -152,6 +152,45 @@ def iter_records(root: Path, report: Callable[[str], None] | None = None) -> Ite
             "beside them, as in committed records, or no checksum in the record): shown as recorded")
 
 
+def row_label(record: dict[str, Any]) -> str:
+    """How leaderboards name a run's row: its label (set by methods whose name alone does not
+    say the row, such as ensembles), else ``method`` or ``method-encoder``."""
+    if record.get("label"):
+        return record["label"]
+    method, encoder = record.get("method"), record.get("encoder")
+    return method if not encoder or encoder == method else f"{method}-{encoder}"
+
+
+def config_digest(record: dict[str, Any]) -> str:
+    """A short digest of the record's configuration without its seed: runs that differ only by
+    seed are one row."""
+    import hashlib
+
+    config = {k: v for k, v in (record.get("config") or {}).items() if k != "seed"}
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:6]
+
+
+def evaluated_rows(evaluation: dict[str, Any] | None) -> str:
+    """Which test rows a run scored, as boards state it (a sample is never mistaken for all)."""
+    ev = evaluation or {}
+    if ev.get("sampled"):
+        return f"a sample of {ev.get('rows')} of {ev.get('total_rows')} test rows (not the whole test split)"
+    return f"all {ev.get('rows')} test rows"
+
+
+def mean_std(values: Iterable[Any], digits: int = 4, scale: float = 1.0, unit: str = "") -> str:
+    """``mean`` or ``mean ± std`` (sample standard deviation) of the values present; ``-`` if none."""
+    import statistics
+
+    present = [float(v) * scale for v in values if v is not None]
+    if not present:
+        return "-"
+    mean = statistics.fmean(present)
+    if len(present) == 1:
+        return f"{mean:.{digits}f}{unit}"
+    return f"{mean:.{digits}f} ± {statistics.stdev(present):.{digits}f}{unit}"
+
+
 def unique_runs(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each run once, however many folders hold a copy of its record (the newest copy kept)."""
     kept: dict[Any, dict[str, Any]] = {}

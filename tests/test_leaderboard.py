@@ -40,7 +40,7 @@ def test_sampled_evaluation_is_stated(tmp_path):
     record = json.loads(path.read_text())
     record["evaluation"].update(rows=5, sampled=True)
     path.write_text(json.dumps(record))
-    assert "sampled 5 of 10 test rows" in render(tmp_path, "md")
+    assert "a sample of 5 of 10 test rows (not the whole test split)" in render(tmp_path, "md")
 
 
 def test_random_weight_backbones_are_labelled(tmp_path):

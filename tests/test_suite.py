@@ -146,7 +146,7 @@ def test_cli_limit_says_the_numbers_are_partial(suite_dir, registry, cli):
         code, out, _ = cli(["suite", str(path), "--limit", "5", "--output", str(suite_dir / "table.md")])
         assert code == 0
         assert out.startswith("PARTIAL: --limit 5") and out.rstrip().endswith("not the full results")
-        assert "sampled" in out and "6 runs: 6 ran" in out
+        assert "not the whole test split" in out and "6 runs: 6 ran" in out
         assert (suite_dir / "table.md").read_text().startswith("**PARTIAL")
         code, out, _ = cli(["suite", str(path), "--dry-run"])   # --limit runs are other runs
         assert code == 0 and "6 runs: 6 would run" in out

@@ -33,7 +33,7 @@ import numpy as np
 from collm_bench import MethodSpec, UserError, hookimpl
 from collm_bench.components import option
 from collm_bench.methods import MethodContext, MethodOutput
-from collm_bench.records import predictions_sha256, read_record, verified_predictions
+from collm_bench.records import evaluated_rows, predictions_sha256, read_record, row_label, verified_predictions
 
 NORMALIZATIONS = ("sigmoid", "none", "rank", "zscore")
 
@@ -67,14 +67,6 @@ def normalized(scores: np.ndarray, how: str) -> np.ndarray:
     return scores
 
 
-def member_label(record: dict[str, Any]) -> str:
-    """How the leaderboard names a run's row: its label, else method or method-encoder."""
-    if record.get("label"):
-        return record["label"]
-    method, encoder = record.get("method"), record.get("encoder")
-    return method if not encoder or encoder == method else f"{method}-{encoder}"
-
-
 def _find(ref: str, out: Path | None) -> Path:
     for candidate in (Path(ref).expanduser(), (out / ref) if out is not None else None):
         if candidate is not None and (candidate / "record.json").exists():
@@ -84,11 +76,10 @@ def _find(ref: str, out: Path | None) -> Path:
 
 
 def _evaluated(evaluation: dict[str, Any] | None) -> str:
+    """The rows a member scored, with the flag that scores the same ones."""
     ev = evaluation or {}
-    if ev.get("sampled"):
-        return f"a sample of {ev.get('rows')} of {ev.get('total_rows')} test rows (--sample-test " \
-               f"{(ev.get('sample') or {}).get('min_rows')})"
-    return f"all {ev.get('rows')} test rows (--full-test)"
+    flag = f"--sample-test {(ev.get('sample') or {}).get('min_rows')}" if ev.get("sampled") else "--full-test"
+    return f"{evaluated_rows(ev)}, {flag}"
 
 
 def _check_rows(ref: str, record: dict[str, Any], frame, context: MethodContext, evaluation: str) -> None:
@@ -125,7 +116,7 @@ def run(context: MethodContext) -> MethodOutput:
         parts.append(normalized(frame["score"].to_numpy(), options.normalize))
         timings = record.get("timings") or {}
         members.append({
-            "run_id": record.get("run_id", path.name), "label": member_label(record),
+            "run_id": record.get("run_id", path.name), "label": row_label(record),
             "method": record.get("method"), "encoder": record.get("encoder"), "backbone": record.get("backbone"),
             "meaningless": bool(record.get("meaningless")),
             "predictions_sha256": predictions_sha256(path),

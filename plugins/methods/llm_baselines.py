@@ -18,7 +18,7 @@ from collm_bench.encoder import seed_everything
 from collm_bench.errors import UserError
 from collm_bench.llm import LLMScorer, add_lora, load_trainable, save_trainable, set_lora_trainable
 from collm_bench.methods import MethodContext, MethodOutput
-from collm_bench.prompts import TokenizedPrompts, collate, special_tokens, tokenize_for
+from collm_bench.prompts import TokenizedPrompts, special_tokens, tokenize_for
 
 from collm_bench_plugins.methods.llm_pipeline import PromptMaker, train_prompts, tune_meta
 from collm_bench_plugins.methods.llm_runs import STEP1_FIELDS, LLMRun

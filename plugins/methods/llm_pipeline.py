@@ -79,9 +79,10 @@ def id_embedder(encoder: nn.Module, cie: CIE, data, history_len: int) -> Callabl
 
 def score_rows(scorer: nn.Module, maker: PromptMaker, rows: np.ndarray, *, with_ids: bool, batch_size: int,
                embed: Callable[[dict], torch.Tensor] | None = None,
-               progress: Callable[[str], None] | None = None) -> np.ndarray:
-    """Scores of ``rows`` in order; batches of similar length, longest first; under torchrun
-    each process scores its shard. ``progress`` hears about every tenth of this process's rows."""
+               progress: Callable[[str], None] | None = None, share_prefixes: bool = True) -> np.ndarray:
+    """Scores of ``rows`` in order; under torchrun each process scores its shard. A causal
+    scorer reads shared prefixes once (``share_prefixes``, ``_score_shared``); otherwise batches
+    of similar length, longest first. ``progress`` hears about every tenth of this process's rows."""
     lengths = maker.lengths(rows, with_ids)
     done = [0, 0]  # rows scored, tenths reported
     started = time.perf_counter()
@@ -96,7 +97,7 @@ def score_rows(scorer: nn.Module, maker: PromptMaker, rows: np.ndarray, *, with_
             progress(f"scored {done[0]}/{of} prompts ({rate:.1f}/s)")
 
     def score(positions: np.ndarray) -> np.ndarray:  # this process's share of the rows
-        if getattr(scorer, "kind", None) == "causal":
+        if share_prefixes and getattr(scorer, "kind", None) == "causal":
             return _score_shared(scorer, maker, rows[positions], with_ids=with_ids, batch_size=batch_size,
                                  embed=embed, report=report)
 

@@ -1,0 +1,142 @@
+"""Causal scoring on a real LLM: SmolLM2-135M-Instruct on real CoLLM prompts, each lever's speed-up
+and its effect on AUC, against the fp32 FLOP bound measured in the same run.
+
+Rows: whole users of the ``cpu`` preset's seeded ml-100k test sample (5 history titles), up to
+``ROWS``; batch 64 (the preset's ``score_batch_size``); this process's torch threads. The model
+is the untuned backbone read as ICL reads it (``logit(Yes) - logit(No)``), so its AUC is a real
+one, and every lever scores the same model: the AUC change is the lever's alone.
+
+Levers: ``plain`` (today's scorer: length-bucketed batches), ``shared`` (shared prefixes, the
+default for causal backbones), ``int8`` (``quantize_int8``, opt-in) plain and shared, and
+``shared`` on one thread. ID prompts (CoLLM's step-2 template) are timed too, with fixed random
+per-user and per-item vectors at the placeholders (speed only).
+
+Needs the SmolLM2 weights (fetched from the package registry on first use) and ml-100k.
+"""
+import time
+
+import numpy as np
+import pytest
+
+ROWS = 480
+BATCH = 64
+
+
+def _matmul_peak(size=1024, reps=8):
+    import torch
+
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.matmul(a, b)
+    best = float("inf")
+    for _ in range(reps):
+        started = time.perf_counter()
+        torch.matmul(a, b)
+        best = min(best, time.perf_counter() - started)
+    return 2 * size ** 3 / best
+
+
+def _flops(model, lengths):
+    """2 x non-embedding parameters per real token, attention (2 x layers x d x context per token,
+    causal) and the LM head once per prompt; the tied embedding is no matmul on input."""
+    config = model.config
+    embedding = model.get_input_embeddings().weight.numel()
+    non_embedding = sum(p.numel() for p in model.parameters()) - embedding
+    lengths = np.asarray(lengths, dtype=np.float64)
+    per_prompt = lengths * (2 * non_embedding + 2 * config.num_hidden_layers * config.hidden_size * lengths / 2)
+    return float((per_prompt + 2 * embedding).sum())
+
+
+@pytest.fixture(scope="module")
+def setting():
+    from collm_bench.backbone import BackboneOptions
+    from collm_bench.datasets import resolve_dataset
+    from collm_bench.interactions import build_interactions
+    from collm_bench.methods import evaluation_rows
+    from collm_bench.plugins import load_registry
+    from collm_bench_plugins.methods.llm_baselines import YesNoScorer
+    from collm_bench_plugins.methods.llm_pipeline import PromptMaker
+
+    registry = load_registry()
+    backbone = registry.get("backbone", "smollm2").load(BackboneOptions())
+    dataset = resolve_dataset("ml-100k", registry=registry)
+    data = build_interactions(dataset)
+    rows, _ = evaluation_rows(data, 3000)
+    users = data.user[rows]
+    keep = np.isin(users, np.unique(users)[np.cumsum(np.bincount(users)[np.unique(users)]) <= ROWS])
+    rows = rows[keep]
+    maker = PromptMaker(data, dataset.items, dataset.item_noun, backbone, history_titles=5)
+    return backbone, YesNoScorer(backbone, "yes-no"), maker, data, rows
+
+
+def _score(scorer, maker, rows, *, shared, with_ids=False, embed=None):
+    from collm_bench_plugins.methods import llm_pipeline
+
+    started = time.perf_counter()
+    if shared:
+        scores = llm_pipeline._score_shared(scorer, maker, rows, with_ids=with_ids, batch_size=BATCH, embed=embed,
+                                            report=lambda n: None)
+    else:  # the bucketed path, as before shared prefixes
+        scores = llm_pipeline.score_rows(scorer, maker, rows, with_ids=with_ids, batch_size=BATCH, embed=embed,
+                                         share_prefixes=False)
+    return scores, time.perf_counter() - started
+
+
+def test_causal_scoring_levers(benchmark, setting):
+    import torch
+
+    from collm_bench.llm import quantize_int8
+    from collm_bench.metrics import auc
+
+    backbone, scorer, maker, data, rows = setting
+    labels = data.label[rows]
+    lengths = maker.tokenized(rows, False).lengths
+    peak = _matmul_peak()
+    flops = _flops(backbone.model, lengths)
+    _score(scorer, maker, rows[:BATCH], shared=False)  # warm-up
+    results = {}
+
+    def run():
+        results["plain"] = _score(scorer, maker, rows, shared=False)
+        return results["plain"][1]
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    results["shared"] = _score(scorer, maker, rows, shared=True)
+    quantized = quantize_int8(scorer)
+    results["int8"] = _score(quantized, maker, rows, shared=False)
+    results["int8 shared"] = _score(quantized, maker, rows, shared=True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        results["shared, 1 thread"] = _score(scorer, maker, rows, shared=True)
+    finally:
+        torch.set_num_threads(threads)
+    base_scores, base_seconds = results["plain"]
+    base_auc = auc(labels, base_scores)
+    info = {"backbone": "smollm2", "rows": len(rows), "users": len(np.unique(data.user[rows])),
+            "mean_tokens": round(float(lengths.mean()), 1), "batch_size": BATCH, "threads": threads,
+            "matmul_peak_gflops": round(peak / 1e9, 1), "auc_plain": round(base_auc, 4)}
+    for name, (scores, seconds) in results.items():
+        info[f"{name}: prompts/s"] = round(len(rows) / seconds, 2)
+        info[f"{name}: speed-up"] = round(base_seconds / seconds, 2)
+        info[f"{name}: flop-bound fraction (plain FLOPs)"] = round(flops / seconds / peak, 3)
+        info[f"{name}: delta AUC"] = round(auc(labels, scores) - base_auc, 4)
+        info[f"{name}: max |score diff|"] = float(f"{np.abs(scores - base_scores).max():.3g}")
+    # ID prompts (CoLLM step 2): speed with fixed random vectors at the placeholders
+    generator = torch.Generator().manual_seed(0)
+    users = torch.randn(data.n_users, backbone.hidden_size, generator=generator) * 0.05
+    items = torch.randn(data.n_items, backbone.hidden_size, generator=generator) * 0.05
+
+    def embed(batch):
+        r = np.asarray(batch["data_rows"])
+        return torch.stack([users[data.user[r]], items[data.item[r]]], dim=1)
+
+    plain_ids, plain_ids_s = _score(scorer, maker, rows, shared=False, with_ids=True, embed=embed)
+    shared_ids, shared_ids_s = _score(scorer, maker, rows, shared=True, with_ids=True, embed=embed)
+    info.update({"id prompts plain: prompts/s": round(len(rows) / plain_ids_s, 2),
+                 "id prompts shared: prompts/s": round(len(rows) / shared_ids_s, 2),
+                 "id prompts shared: speed-up": round(plain_ids_s / shared_ids_s, 2),
+                 "id prompts shared: max |score diff|": float(f"{np.abs(plain_ids - shared_ids).max():.3g}")})
+    benchmark.extra_info.update(info)
+    for key, value in info.items():
+        print(f"{key}: {value}")
+    assert abs(info["shared: delta AUC"]) <= 0.002
