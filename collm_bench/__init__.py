@@ -20,6 +20,7 @@ PUBLIC_MODULES = (
     "collm_bench.downloads",
     "collm_bench.encoder",
     "collm_bench.encoder_stage",
+    "collm_bench.gguf_models",
     "collm_bench.errors",
     "collm_bench.history",
     "collm_bench.interactions",

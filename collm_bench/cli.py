@@ -27,6 +27,7 @@ data_app = typer.Typer(help="List, prepare and describe datasets.", no_args_is_h
 app.add_typer(data_app, name="data")
 
 _DEBUG = {"on": False}
+SLOW_IMPORT_SECONDS = 0.5  # a plugin import above this is reported by `collm-bench plugins`
 
 
 @app.callback()
@@ -277,6 +278,12 @@ def plugins(
         typer.echo("\nplugins that failed to load:")
         for f in failures:
             typer.echo(f"  {f['plugin']} {f['version']}: {f['error']}")
+    for name, (seconds, torch) in sorted(registry.imports.items()):
+        if torch or seconds > SLOW_IMPORT_SECONDS:
+            typer.echo(f"warning: plugin {name} took {seconds:.2f} s to import"
+                       + (" and imported torch" if torch else "")
+                       + ": every collm-bench command pays for it; import heavy libraries inside build/load/run",
+                       err=True)
 
 
 def _list_options(registry, name: str, as_json: bool) -> None:
@@ -357,7 +364,7 @@ def _add_plugin_commands() -> None:
     for impl in registry.manager.hook.register_commands.get_hookimpls():
         try:
             impl.function(app=app)
-        except Exception as exc:  # noqa: BLE001 - a broken plugin must never be fatal
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - a broken plugin must never be fatal
             disable_plugin(registry, impl.plugin_name, f"failed in register_commands: {describe(exc)}")
 
 

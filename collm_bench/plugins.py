@@ -22,6 +22,7 @@ from collm_bench import hookspecs
 from collm_bench.components import KINDS
 from collm_bench.errors import unknown_name
 from collm_bench.paths import check_name
+from collm_bench.spec_checks import check_spec
 
 PROJECT = "collm_bench"
 hookimpl = pluggy.HookimplMarker(PROJECT)
@@ -60,6 +61,8 @@ class Registry:
     failures: list[PluginFailure] = field(default_factory=list)
     plugins: dict[str, str] = field(default_factory=dict)  # plugin name -> version
     manager: pluggy.PluginManager | None = None
+    # plugin name -> seconds its import took, and whether it imported torch (start-up cost)
+    imports: dict[str, tuple[float, bool]] = field(default_factory=dict)
 
     def names(self, kind: str) -> list[str]:
         return sorted(self.components[kind])
@@ -69,7 +72,11 @@ class Registry:
         try:
             return self.components[kind][name].spec
         except KeyError:
-            raise unknown_name(kind, name, self.components[kind]) from None
+            error = unknown_name(kind, name, self.components[kind])
+            if self.failures:  # the name may belong to a plugin that did not load
+                names = ", ".join(sorted({f.plugin for f in self.failures}))
+                error = type(error)(f"{error} (plugins that failed to load: {names}; see collm-bench plugins)")
+            raise error from None
 
     def entry(self, kind: str, name: str) -> Registered:
         self.get(kind, name)
@@ -133,6 +140,7 @@ def load_registry(extra: Iterable[tuple[str, Any]] = (), *, entry_points: bool =
             _fail(registry, name, version, f"plugin name clash: {name!r} is already loaded from another package")
             continue
         started = time.perf_counter()
+        had_torch = "torch" in sys.modules
         try:
             plugin = load()
             if isinstance(plugin, str):
@@ -140,10 +148,11 @@ def load_registry(extra: Iterable[tuple[str, Any]] = (), *, entry_points: bool =
             version = getattr(plugin, "__version__", None) or version
             pm.register(plugin, name=name)
             _check_known_hooks(pm, plugin)
-        except Exception as exc:  # noqa: BLE001 - a broken plugin must never be fatal
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - a broken plugin must never be fatal
             _fail(registry, name, version, f"failed to load: {describe(exc)}")
             continue
         registry.plugins[name] = version
+        registry.imports[name] = (time.perf_counter() - started, not had_torch and "torch" in sys.modules)
         _trace(f"{name} {version}: loaded in {time.perf_counter() - started:.3f}s")
 
     for plugin_name in list(registry.plugins):
@@ -157,6 +166,12 @@ def _check_known_hooks(pm: pluggy.PluginManager, plugin: Any) -> None:
     if unknown:
         pm.unregister(plugin)
         raise pluggy.PluginValidationError(plugin, f"unknown hook(s): {', '.join(unknown)}")
+    marked = {hc.name for hc in pm.get_hookcallers(plugin) or []}
+    unmarked = [name for name in dir(hookspecs) if name.startswith("register_") and name not in marked
+                and callable(getattr(plugin, name, None))]
+    if unmarked:  # pluggy would ignore them, and the plugin would register nothing, silently
+        pm.unregister(plugin)
+        raise pluggy.PluginValidationError(plugin, f"{', '.join(unmarked)} not marked with @collm_bench.hookimpl")
 
 
 def _register_components(registry: Registry, pm: pluggy.PluginManager, plugin_name: str) -> None:
@@ -172,6 +187,7 @@ def _register_components(registry: Registry, pm: pluggy.PluginManager, plugin_na
         if kind != expected_kind:
             raise TypeError(f"{hook_name} registered a {kind}")
         check_name(f"{kind} name", spec.name, fix="rename it in the plugin")  # it reaches paths
+        check_spec(kind, spec)
         table = registry.components[kind]
         if spec.name in table or any(a.kind == kind and a.name == spec.name for a in added):
             owner = table[spec.name].plugin if spec.name in table else plugin_name
@@ -183,7 +199,7 @@ def _register_components(registry: Registry, pm: pluggy.PluginManager, plugin_na
             for impl in getattr(pm.hook, hook_name).get_hookimpls():
                 if impl.plugin is plugin:
                     impl.function(register=register)
-    except Exception as exc:  # noqa: BLE001
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - contained like any other failure
         disable_plugin(registry, plugin_name, f"failed to register: {describe(exc)}")
         return
     for entry in added:

@@ -13,6 +13,11 @@ from collm_bench.plugins import load_registry
 @dataclass(frozen=True)
 class Opts:
     lr: float = 0.1
+    weight_decay: float = 0.0
+    batch_size: int = 8
+    max_epochs: int = 1
+    patience: int = 1
+    history_len: int = 0
 
 
 def _encoder(name):
@@ -137,3 +142,108 @@ def test_plugins_command_json_lists_components_and_imports_no_torch():
     assert {"components", "failures"} <= set(payload["out"])
     for component in payload["out"]["components"]:
         assert {"kind", "name", "plugin", "version"} <= set(component)
+
+
+def _failure_of(plugin) -> str:
+    registry = load_registry([("author", plugin)], entry_points=False)
+    (failure,) = registry.failures
+    assert failure.plugin == "author" and not registry.all()
+    return failure.error
+
+
+@dataclass
+class NoDefault:
+    lr: float
+
+
+@dataclass
+class Untyped:
+    lr: float = 0.1
+    weight_decay: float = 0.0
+    batch_size: int = 8
+    max_epochs: int = 1
+    patience: int = 1
+    history_len: int = 0
+    layers: list = None
+
+
+@pytest.mark.parametrize("spec, says", [
+    (EncoderSpec(name="e", build=lambda **kw: None, options=dict, description="x"), "options must be a dataclass type"),
+    (EncoderSpec(name="e", build=lambda **kw: None, options=NoDefault, description="x"), "option 'lr' has no default"),
+    (EncoderSpec(name="e", build=lambda **kw: None, options=Untyped, description="x"), "option 'layers' has type"),
+    (EncoderSpec(name="e", build=lambda **kw: None, options=Opts, description="x", model_fields=("dim",)),
+     "model_fields names dim"),
+    (EncoderSpec(name="e", build="not callable", options=Opts, description="x"), "build must be callable"),
+    (DatasetSpec(name="d", prepare=lambda t, s: None, description="x", protocol=1), "protocol must be a string"),
+])
+def test_a_bad_spec_is_refused_at_registration_naming_plugin_and_component(spec, says):
+    from collm_bench import MethodSpec  # noqa: F401  (kinds are all checked alike)
+
+    class Author:
+        @hookimpl
+        def register_encoders(self, register):
+            if isinstance(spec, EncoderSpec):
+                register(spec)
+
+        @hookimpl
+        def register_datasets(self, register):
+            if isinstance(spec, DatasetSpec):
+                register(spec)
+
+    error = _failure_of(Author())
+    assert error.startswith("failed to register: TypeError:") and says in error
+    assert f"'{spec.name}'" in error  # names the component
+
+
+def test_a_missing_training_field_is_refused():
+    @dataclass(frozen=True)
+    class Partial:
+        lr: float = 0.1
+
+    class Author:
+        @hookimpl
+        def register_encoders(self, register):
+            register(EncoderSpec(name="e", build=lambda **kw: None, options=Partial, description="x"))
+
+    assert "lack the training field(s) weight_decay, batch_size" in _failure_of(Author())
+
+
+def test_system_exit_at_import_or_in_a_hook_is_contained(tmp_path, monkeypatch):
+    class ExitsInHook:
+        @hookimpl
+        def register_encoders(self, register):
+            raise SystemExit(3)
+
+    assert "failed to register: SystemExit: 3" in _failure_of(ExitsInHook())
+    (tmp_path / "exits_at_import.py").write_text("raise SystemExit('bye')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry = load_registry([("exits", "exits_at_import")], entry_points=False)
+    (failure,) = registry.failures
+    assert failure.plugin == "exits" and failure.error == "failed to load: SystemExit: bye"
+
+
+def test_a_hook_without_hookimpl_is_reported():
+    class Forgot:
+        def register_encoders(self, register):  # no @hookimpl: pluggy would ignore it
+            register(_encoder("lost"))
+
+    assert "register_encoders not marked with @collm_bench.hookimpl" in _failure_of(Forgot())
+
+
+def test_an_unknown_name_mentions_plugins_that_failed():
+    class Broken:
+        @hookimpl
+        def register_encoders(self, register):
+            raise RuntimeError("boom")
+
+    registry = load_registry([("broken-author", Broken())], entry_points=False)
+    with pytest.raises(UserError, match="plugins that failed to load: broken-author"):
+        registry.get("encoder", "theirs")
+
+
+def test_plugins_command_warns_about_a_slow_or_torch_importing_plugin(cli, monkeypatch):
+    registry = load_registry(entry_points=False)
+    registry.imports["heavy"] = (2.5, True)
+    monkeypatch.setattr(plugins_mod, "_REGISTRY", registry)
+    code, _, err = cli(["plugins"])
+    assert code == 0 and "plugin heavy took 2.50 s to import and imported torch" in err
