@@ -5,7 +5,7 @@ plugins (built-in ones included) may use. Importing this package stays light: no
 """
 from __future__ import annotations
 
-from collm_bench.components import BackboneSpec, DatasetSpec, EncoderSpec, MethodSpec
+from collm_bench.components import BackboneSpec, DatasetSpec, EncoderSpec, MethodSpec, MetricSpec
 from collm_bench.errors import DataError, UserError
 from collm_bench.plugins import hookimpl
 
@@ -36,6 +36,6 @@ PUBLIC_MODULES = (
 )
 
 __all__ = [
-    "BackboneSpec", "DataError", "DatasetSpec", "EncoderSpec", "MethodSpec", "UserError",
+    "BackboneSpec", "DataError", "DatasetSpec", "EncoderSpec", "MethodSpec", "MetricSpec", "UserError",
     "hookimpl", "__version__", "PUBLIC_MODULES",
 ]

@@ -226,7 +226,11 @@ def suite(
 
 
 @app.command()
-def score(run_dir: Path = typer.Argument(..., help="A run directory with predictions.csv.")) -> None:
+def score(
+    run_dir: Path = typer.Argument(..., help="A run directory with predictions.csv."),
+    update: bool = typer.Option(False, "--update", help="Add metrics registered since the record was written "
+                                "(its predictions verified first); existing values must still match."),
+) -> None:
     """Recompute a run's metrics from predictions.csv and compare them with its record (whose
     checksum of the predictions must match first)."""
     from collm_bench import records
@@ -244,11 +248,18 @@ def score(run_dir: Path = typer.Argument(..., help="A run directory with predict
     if not checked:
         typer.echo("note: record.json carries no checksum of its predictions (written by an older "
                    "collm-bench): only the metrics were compared", err=True)
-    if records.metrics_match(metrics, record.get("metrics", {})):
-        typer.echo("metrics match record.json")
-    else:
+    if not records.metrics_match(metrics, record.get("metrics", {})):
         typer.echo("metrics DIFFER from record.json", err=True)
         raise typer.Exit(1)
+    typer.echo("metrics match record.json")
+    missing = records.missing_metrics(record.get("metrics", {}), metrics)
+    if missing and update:
+        merged = {subset: {**(metrics.get(subset) or {}), **values} for subset, values in record["metrics"].items()}
+        records.write_record(run_dir, {**record, "metrics": merged})
+        typer.echo(f"added to record.json: {', '.join(missing)}")
+    elif missing:
+        typer.echo(f"record.json lacks {', '.join(missing)} (registered since it was written): "
+                   f"collm-bench score --update {run_dir} adds them", err=True)
 
 
 @app.command()

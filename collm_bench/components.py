@@ -95,11 +95,33 @@ class MethodSpec:
     resolve_options: Callable[[Any], Any] | None = None
 
 
+@dataclass(frozen=True)
+class MetricSpec:
+    """A metric, as records store it (under ``name``, per subset) and leaderboards show it
+    (``title``).
+
+    ``compute(labels, scores) -> float`` over a set of rows (NaN where undefined). Global
+    metrics take all rows of a subset at once; ``per_user`` ones are computed for each user
+    who counts (at least 2 rows and both labels: CoLLM's rule, whose counts records keep) and
+    averaged, each user weighing 1 (``weight="user"``) or their number of rows (``"rows"``).
+    Scores are the methods' logits (``sigmoid(score)`` is the predicted probability).
+    """
+
+    name: str
+    title: str
+    compute: Callable[[Any, Any], float]
+    description: str
+    higher_is_better: bool = True
+    per_user: bool = False
+    weight: str = "user"
+
+
 KINDS = {
     DatasetSpec: "dataset",
     EncoderSpec: "encoder",
     BackboneSpec: "backbone",
     MethodSpec: "method",
+    MetricSpec: "metric",
 }
 
 

@@ -29,6 +29,12 @@ def register_backbones(register: Callable[[Any], None]) -> None:
 
 
 @hookspec
+def register_metrics(register: Callable[[Any], None]) -> None:
+    """Register metrics: call ``register(MetricSpec(...))`` for each one; every record written
+    afterwards carries them, and ``collm-bench score --update`` adds them to older ones."""
+
+
+@hookspec
 def register_methods(register: Callable[[Any], None]) -> None:
     """Register methods (leaderboard rows): call ``register(MethodSpec(...))`` for each one."""
 

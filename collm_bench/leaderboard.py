@@ -15,11 +15,10 @@ from typing import Any, Iterable
 from collm_bench.components import json_ready, options_dict
 from collm_bench.records import config_digest, evaluated_rows, iter_records, mean_std, row_label, unique_runs
 
-COLUMNS = ("Method", "Backbone", "AUC", "UAUC", "NDCG", "Warm AUC", "Cold AUC", "Train s", "Infer s", "Seeds")
-CELLS = {
-    "AUC": ("overall", "auc"), "UAUC": ("overall", "uauc"), "NDCG": ("overall", "ndcg"),
-    "Warm AUC": ("warm", "auc"), "Cold AUC": ("cold", "auc"),
-}
+# Metric columns come from the metric registry (each metric a column where a record of the
+# table has it), then the warm/cold AUC of the paper's Figure 3, timings and seeds.
+SUBSET_CELLS = {"Warm AUC": ("warm", "auc"), "Cold AUC": ("cold", "auc")}
+TAIL = ("Train s", "Infer s", "Seeds")
 
 
 def collect(records: Iterable[dict[str, Any]], registry=None) -> dict[str, list[dict[str, Any]]]:
@@ -52,13 +51,28 @@ def collect(records: Iterable[dict[str, Any]], registry=None) -> dict[str, list[
         if len(names[(dataset, label, backbone)]) > 1:
             label = f"{label} [{config}]"
         row: dict[str, Any] = {"Method": label, "Backbone": backbone or "-", "evaluated": evaluated}
-        for column, (subset, metric) in CELLS.items():
+        cells = {spec.title: ("overall", spec.name) for spec in _metric_specs(registry)} | SUBSET_CELLS
+        for column, (subset, metric) in cells.items():
             row[column] = [r["metrics"].get(subset, {}).get(metric) for r in runs]
         row["Train s"] = [r["timings"].get("train_seconds") for r in runs]
         row["Infer s"] = [r["timings"].get("inference_seconds") for r in runs]
         row["Seeds"] = sorted(r.get("seed") for r in runs)
         tables[dataset].append(row)
     return dict(tables)
+
+
+def _metric_specs(registry) -> list:
+    from collm_bench.metrics import builtin_metrics
+
+    return [entry.spec for entry in registry.components["metric"].values()] or builtin_metrics()
+
+
+def columns(rows: list[dict[str, Any]]) -> list[str]:
+    """A table's columns: each metric column some row has a value in, in registry order."""
+    metric_columns = [c for c in rows[0] if c not in ("Method", "Backbone", "evaluated", *SUBSET_CELLS, *TAIL)] \
+        if rows else []
+    shown = [c for c in metric_columns if any(v is not None for row in rows for v in row[c])]
+    return ["Method", "Backbone", *shown, *SUBSET_CELLS, *TAIL]
 
 
 def non_default_options(record: dict[str, Any], registry) -> list[str]:
@@ -124,9 +138,9 @@ def escape_markdown(text: Any) -> str:
     return value
 
 
-def _cells(row: dict[str, Any]) -> list[str]:
+def _cells(row: dict[str, Any], names: list[str]) -> list[str]:
     out = [row["Method"], row["Backbone"]]
-    out += [mean_std(row[c], 4) for c in CELLS]
+    out += [mean_std(row[c], 4) for c in names[2:-len(TAIL)]]
     out += [mean_std(row["Train s"], 1), mean_std(row["Infer s"], 1), ",".join(str(s) for s in row["Seeds"])]
     return out
 
@@ -146,10 +160,11 @@ def render_records(records: Iterable[dict[str, Any]], fmt: str = "md", registry=
 
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(("Dataset",) + COLUMNS + ("Evaluated",))
+        names = columns([row for rows in tables.values() for row in rows])
+        writer.writerow(["Dataset", *names, "Evaluated"])
         for dataset, rows in tables.items():
             for row in rows:
-                writer.writerow([dataset] + _cells(row) + [row["evaluated"]])
+                writer.writerow([dataset] + _cells(row, names) + [row["evaluated"]])
         return buf.getvalue()
     if fmt != "md":
         raise ValueError(f"unknown format {fmt!r}")
@@ -159,7 +174,8 @@ def render_records(records: Iterable[dict[str, Any]], fmt: str = "md", registry=
     for dataset, rows in tables.items():
         evaluated = sorted({row["evaluated"] for row in rows})
         parts.append(f"## {escape_markdown(dataset)}\n\nEvaluated on {escape_markdown('; '.join(evaluated))}.\n")
-        parts.append(tabulate([[escape_markdown(c) for c in _cells(r)] for r in rows], headers=COLUMNS,
+        names = columns(rows)
+        parts.append(tabulate([[escape_markdown(c) for c in _cells(r, names)] for r in rows], headers=names,
                               tablefmt="github", disable_numparse=True))
         parts.append("")
     return "\n".join(parts) if parts else "no run records found\n"

@@ -32,6 +32,7 @@ REGISTRATION_HOOKS = {
     "encoder": "register_encoders",
     "backbone": "register_backbones",
     "method": "register_methods",
+    "metric": "register_metrics",
 }
 
 

@@ -191,6 +191,12 @@ def mean_std(values: Iterable[Any], digits: int = 4, scale: float = 1.0, unit: s
     return f"{mean:.{digits}f} ± {statistics.stdev(present):.{digits}f}{unit}"
 
 
+def missing_metrics(recorded: dict[str, Any], computed: dict[str, Any]) -> list[str]:
+    """Metrics ``computed`` holds that the record lacks (registered after it was written)."""
+    return sorted({k for subset, values in computed.items() for k in values} -
+                  {k for values in recorded.values() if isinstance(values, dict) for k in values})
+
+
 def unique_runs(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each run once, however many folders hold a copy of its record (the newest copy kept)."""
     kept: dict[Any, dict[str, Any]] = {}
@@ -303,10 +309,11 @@ def now_iso() -> str:
 
 
 def metrics_match(a: dict[str, Any], b: dict[str, Any], tol: float = 1e-6) -> bool:
-    """True when two metric dicts agree to ``tol`` on every value."""
+    """True when two metric dicts agree to ``tol`` on every value both hold (a record written
+    before a metric was registered lacks it: ``missing_metrics`` says which)."""
     for subset in set(a) | set(b):
         x, y = a.get(subset) or {}, b.get(subset) or {}
-        for key in set(x) | set(y):
+        for key in set(x) & set(y):
             u, v = x.get(key), y.get(key)
             if u is None or v is None:
                 if u is not v:

@@ -8,7 +8,7 @@ import dataclasses
 import typing
 from typing import Any
 
-from collm_bench.components import BackboneSpec, DatasetSpec, EncoderSpec, MethodSpec
+from collm_bench.components import BackboneSpec, DatasetSpec, EncoderSpec, MethodSpec, MetricSpec
 
 ENCODER_TRAINING_FIELDS = ("lr", "weight_decay", "batch_size", "max_epochs", "patience", "history_len")
 _SCALARS = (int, float, bool, str)
@@ -20,7 +20,8 @@ def check_spec(kind: str, spec: Any) -> None:
     for field in ("description",):
         if not isinstance(getattr(spec, field, None), str):
             raise TypeError(f"{where}: {field} must be a string")
-    calls = {DatasetSpec: ("prepare",), EncoderSpec: ("build",), BackboneSpec: ("load",), MethodSpec: ("run",)}
+    calls = {DatasetSpec: ("prepare",), EncoderSpec: ("build",), BackboneSpec: ("load",), MethodSpec: ("run",),
+             MetricSpec: ("compute",)}
     for field in calls[type(spec)]:
         if not callable(getattr(spec, field)):
             raise TypeError(f"{where}: {field} must be callable, got {type(getattr(spec, field)).__name__}")
@@ -30,6 +31,8 @@ def check_spec(kind: str, spec: Any) -> None:
                 raise TypeError(f"{where}: {field} must be callable or None")
     if isinstance(spec, DatasetSpec) and not isinstance(spec.protocol, str):
         raise TypeError(f"{where}: protocol must be a string (it names the processing version)")
+    if isinstance(spec, MetricSpec) and (spec.weight not in ("user", "rows") or not isinstance(spec.title, str)):
+        raise TypeError(f"{where}: weight must be 'user' or 'rows' and title a string")
     if isinstance(spec, BackboneSpec) and spec.kind not in (None, "causal", "encoder"):
         raise TypeError(f"{where}: kind must be 'causal', 'encoder' or None, got {spec.kind!r}")
     options = getattr(spec, "options", None)

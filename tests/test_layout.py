@@ -37,3 +37,15 @@ def test_plugins_import_only_public_api():
 def test_core_files_stay_small():
     for path in (ROOT / "collm_bench").rglob("*.py"):
         assert len(path.read_text().splitlines()) < 600, f"{path} is over 600 lines: split it"
+
+
+def test_every_hook_and_public_name_is_documented_for_plugin_authors():
+    import collm_bench
+    from collm_bench import hookspecs
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "writing-plugins.md").read_text()
+    hooks = [n for n in dir(hookspecs) if n.startswith("register_")]
+    missing = [f"hook {h}" for h in hooks if f"`{h}(" not in doc]
+    missing += [f"module {m}" for m in collm_bench.PUBLIC_MODULES if f"`{m}`" not in doc]
+    missing += [f"name {n}" for n in collm_bench.__all__ if f"`{n}`" not in doc]
+    assert not missing, f"docs/writing-plugins.md does not document: {', '.join(missing)}"

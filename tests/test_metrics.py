@@ -84,3 +84,58 @@ def test_evaluate_subsets_and_undefined_values():
 def test_evaluate_rejects_nan_scores():
     with pytest.raises(ValueError):
         evaluate([1, 1], [1, 0], [0.1, float("nan")])
+
+
+def test_gauc_weighs_each_users_auc_by_their_rows():
+    from collm_bench.metrics import builtin_metrics
+
+    users = ["a"] * 4 + ["b"] + ["d"] * 2
+    labels = [1, 0, 1, 0] + [1] + [1, 0]
+    scores = [0.9, 0.8, 0.3, 0.1] + [0.5] + [0.2, 0.7]
+    out = per_user(np.array(users), np.array(labels), np.array(scores), builtin_metrics())
+    # a: AUC 0.75 over 4 rows, d: AUC 0 over 2 rows, b skipped (one row)
+    assert out["gauc"] == pytest.approx((0.75 * 4 + 0.0 * 2) / 6)
+    assert out["uauc"] == pytest.approx((0.75 + 0.0) / 2)
+
+
+def test_log_loss_of_sigmoid_logits_by_hand():
+    from collm_bench.metrics import log_loss
+
+    labels, logits = np.array([1, 0, 1]), np.array([0.0, 2.0, -1.0])
+    p = 1 / (1 + np.exp(-logits))
+    expected = -np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p))
+    assert log_loss(labels, logits) == pytest.approx(expected)
+    assert np.isfinite(log_loss(np.array([1]), np.array([-1000.0])))  # from logits: no log(0)
+
+
+def test_a_plugin_metric_reaches_records_leaderboards_and_old_records(tmp_path, cli, monkeypatch):
+    import json
+
+    from collm_bench import MetricSpec, hookimpl
+    from collm_bench import plugins as plugins_mod
+    from collm_bench import records
+
+    class HitRate:
+        @hookimpl
+        def register_metrics(self, register):
+            register(MetricSpec("top1", "Top1", lambda y, s: float(np.asarray(y)[np.argmax(s)]),
+                                "label of the best-scored row, per user", per_user=True))
+
+    run_dir = tmp_path / "runs" / "r"
+    run_dir.mkdir(parents=True)
+    records.write_predictions(run_dir, [1, 1, 2, 2], [5, 6, 5, 6], [1, 0, 0, 1], [0.9, 0.2, 0.4, 0.3],
+                              ["warm", "warm", "cold", "cold"])
+    base = {"run_id": "r", "method": "m", "seed": 0, "dataset": {"name": "d"}, "evaluation": {"rows": 4},
+            "timings": {}, "predictions_sha256": records.predictions_sha256(run_dir)}
+    records.write_record(run_dir, {**base, "metrics": records.metrics_from_predictions(run_dir)})
+    registry = plugins_mod.load_registry([("hits", HitRate())])
+    monkeypatch.setattr(plugins_mod, "_REGISTRY", registry)
+    code, _, err = cli(["score", str(run_dir)])  # an older record: not "different", but told what it lacks
+    assert code == 0 and "record.json lacks top1" in err
+    code, out, _ = cli(["score", "--update", str(run_dir)])
+    assert code == 0 and "added to record.json: top1" in out
+    overall = json.loads((run_dir / "record.json").read_text())["metrics"]["overall"]
+    assert overall["top1"] == pytest.approx(0.5) and overall["gauc"] == pytest.approx(0.5)
+    code, md, _ = cli(["leaderboard", "--runs", str(tmp_path / "runs")])
+    header = md.splitlines()[4]
+    assert "| GAUC " in header and "| LogLoss " in header and "| Top1 " in header

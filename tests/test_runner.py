@@ -69,7 +69,7 @@ def test_sampled_evaluation_takes_whole_users_and_says_so(registry, dataset_dir,
     assert ev["rows"] % 2 == 0  # tiny data has 2 test rows per user: whole users only
     from collm_bench.leaderboard import render
 
-    assert f"sampled {ev['rows']} of 24 test rows" in render(tmp_path / "runs", "md")
+    assert f"a sample of {ev['rows']} of 24 test rows" in render(tmp_path / "runs", "md")
 
 
 def test_unknown_method_and_option(registry, dataset_dir, tmp_path):
