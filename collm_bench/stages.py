@@ -8,6 +8,7 @@ and is reused only when its files match the checksums in its ``stage.json``.
 """
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 import os
@@ -27,6 +28,15 @@ from collm_bench.paths import (as_write_error, check_name, inside, is_safe_relat
                                write_error)
 
 STAGE_FILE = "stage.json"
+_CHECKPOINTS: contextvars.ContextVar[Path | None] = contextvars.ContextVar("collm_bench_checkpoints", default=None)
+
+
+def checkpoint_dir() -> Path | None:
+    """Where the stage now being computed may keep its training checkpoint (None outside a
+    stage, and under torchrun). It survives an interruption, keyed like the stage, so that a
+    rerun resumes inside the stage; it is removed once the stage is complete. Training loops
+    (``collm_bench.tuning.tune``) use it; a method needs to do nothing."""
+    return _CHECKPOINTS.get()
 
 
 def cache_root(override: str | Path | None = None) -> Path:
@@ -146,6 +156,8 @@ class StageCache:
         if progress:
             progress(f"stage {stage}: computing (key {key})")
         started = time.perf_counter()
+        resume = final.parent / f".{key}.resume"   # kept across interruptions (see checkpoint_dir)
+        token = _CHECKPOINTS.set(resume if distributed.world_size() == 1 else None)
         try:
             meta = dict(compute(staging) or {})
         except BaseException as exc:
@@ -154,6 +166,8 @@ class StageCache:
             if failed_write is not None:
                 raise failed_write from exc
             raise
+        finally:
+            _CHECKPOINTS.reset(token)
         meta.setdefault("seconds", round(time.perf_counter() - started, 3))
         if not distributed.is_main():
             shutil.rmtree(staging, ignore_errors=True)
@@ -170,6 +184,7 @@ class StageCache:
                 return distributed.agree(kept)
             return self.run(stage, inputs, compute, progress)
         os.replace(staging, final)
+        shutil.rmtree(resume, ignore_errors=True)  # the stage is complete: its checkpoint is spent
         return distributed.agree(StageResult(stage, key, final, meta, False))
 
 

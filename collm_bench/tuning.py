@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from collm_bench import distributed
+from collm_bench.checkpoints import Checkpointer
 
 
 @dataclass
@@ -77,12 +78,20 @@ def tune(
     ``evaluate()`` returns the validation AUC; ``snapshot()`` / ``restore(state)`` copy the
     trainable state, so that the loop ends in the best evaluated state (or the initial one
     if no step ever beat it: an evaluation at step 0 is the baseline).
+
+    Inside a cached stage (``collm_bench.stages.checkpoint_dir``) the loop saves its whole state
+    every few minutes (weights, optimizer, scheduler, RNG, position in ``batches``, best so far)
+    and a rerun of the stage resumes from it, to the same result as an uninterrupted run.
     """
+    from collm_bench.stages import checkpoint_dir
+
     optimizer = adamw(named_parameters, lr=lr, weight_decay=weight_decay)
     parameters = [p for _, p in named_parameters]
     distributed.broadcast_from_main(parameters)  # under torchrun: every rank starts from rank 0's state
     scheduler = warmup_cosine(optimizer, warmup_steps=warmup_steps, total_steps=max_steps)
     result = TuneResult(best_step=0, best_valid_auc=-math.inf, steps_run=0)
+    folder = checkpoint_dir()
+    saver = Checkpointer(folder) if folder is not None else None
 
     def check(step: int) -> bool:
         started = time.perf_counter()
@@ -98,9 +107,18 @@ def tune(
         return improved
 
     best: list[dict[str, Any] | None] = [None]
-    check(0)
-    evals_without_gain, seen = 0, 0
-    for step in range(1, max_steps + 1):
+    evals_without_gain, seen, start = 0, 0, 1
+    resumed = saver.load() if saver is not None else None
+    if resumed is not None:
+        tensors, state = resumed
+        evals_without_gain, seen, start = _restore(tensors, state, parameters, optimizer, scheduler, result, best)
+        for _ in range(start - 1):  # the same batches from here on: replay the order drawn so far
+            next(batches)
+        if progress:
+            progress(f"resuming at step {start - 1} from {saver.folder}")
+    else:
+        check(0)
+    for step in range(start, max_steps + 1):
         rows = next(batches)  # the global batch; under torchrun each rank takes its share
         mine, weight = distributed.local_part(rows)
         started = time.perf_counter()
@@ -122,10 +140,65 @@ def tune(
             if evals_without_gain >= patience:
                 result.stopped = "patience"
                 break
+        if saver is not None and step < max_steps and saver.due():
+            saver.save(*_state(step, parameters, optimizer, scheduler, result, best[0], evals_without_gain, seen))
     if best[0] is not None:
         restore(best[0])
     result.samples_per_second = seen / result.train_seconds if result.train_seconds else 0.0
     return result
+
+
+def _state(step: int, parameters: list, optimizer, scheduler, result: TuneResult, best: dict[str, Any] | None,
+           evals_without_gain: int, seen: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The loop's whole state after ``step``: (tensors, JSON-ready rest)."""
+    import torch
+
+    tensors = {f"param.{i}": p for i, p in enumerate(parameters)}
+    optim = optimizer.state_dict()
+    keys = {}
+    for index, values in optim["state"].items():
+        keys[str(index)] = sorted(values)
+        tensors.update({f"opt.{index}.{k}": torch.as_tensor(v) for k, v in values.items()})
+    tensors["rng.torch"] = torch.get_rng_state()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        tensors.update({f"rng.cuda.{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
+    if best is not None:
+        tensors.update({f"best.{name}": value for name, value in best.items()})
+    state = {"step": step, "evals_without_gain": evals_without_gain, "seen": seen,
+             "optimizer": {"param_groups": optim["param_groups"], "keys": keys},
+             "scheduler": scheduler.state_dict(), "best": sorted(best) if best is not None else None,
+             "result": {"best_step": result.best_step, "best_valid_auc": result.best_valid_auc,
+                        "steps_run": result.steps_run, "curve": result.curve,
+                        "train_seconds": result.train_seconds, "eval_seconds": result.eval_seconds}}
+    return tensors, state
+
+
+def _restore(tensors: dict[str, Any], state: dict[str, Any], parameters: list, optimizer, scheduler,
+             result: TuneResult, best: list) -> tuple[int, int, int]:
+    """Put a saved state back; returns (evals without gain, rows seen, the next step)."""
+    import torch
+
+    with torch.no_grad():
+        for i, p in enumerate(parameters):
+            p.copy_(tensors[f"param.{i}"].to(p.device, p.dtype))
+    device = parameters[0].device if parameters else "cpu"
+    optimizer.load_state_dict({
+        "state": {int(i): {k: tensors[f"opt.{i}.{k}"].to(device) for k in keys}
+                  for i, keys in state["optimizer"]["keys"].items()},
+        "param_groups": state["optimizer"]["param_groups"]})
+    scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(tensors["rng.torch"])
+    cuda = [tensors[k] for k in sorted(t for t in tensors if t.startswith("rng.cuda."))]
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda)
+    if state["best"] is not None:
+        best[0] = {name: tensors[f"best.{name}"].to(device) for name in state["best"]}
+    saved = state["result"]
+    result.best_step, result.best_valid_auc, result.steps_run = saved["best_step"], saved["best_valid_auc"], \
+        saved["steps_run"]
+    result.curve = [tuple(point) for point in saved["curve"]]
+    result.train_seconds, result.eval_seconds = saved["train_seconds"], saved["eval_seconds"]
+    return state["evals_without_gain"], state["seen"], state["step"] + 1
 
 
 def cycle_batches(rows: np.ndarray, batch_size: int, seed: int,
