@@ -1,7 +1,7 @@
 """The prepared dataset format ``collm-bench-dataset/1``: read, validate, write.
 
 A directory with ``interactions.csv.gz`` (or ``.csv``), ``items.csv`` and ``manifest.json``
-(see DESIGN.md). Every malformed input raises ``DataError`` naming the file and the problem.
+(see docs/data-format.md). Every malformed input raises ``DataError`` naming the file and the problem.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""User histories by the rule of DESIGN.md, vectorised.
+"""User histories by the rule of docs/data-format.md, vectorised.
 
 Sort all rows of all splits by (user, timestamp), stable over file order; a row's history
 is the items that user labelled 1 in earlier rows, oldest first. The result is kept in a

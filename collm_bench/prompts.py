@@ -1,6 +1,6 @@
 """CoLLM's prompts: text, ID placeholders, tokenization, padding and length bucketing.
 
-The templates are those of the official code (``REFERENCE.md`` "Prompts"): the text-only one
+The templates are those of the official code (``docs/protocol.md``, "Prompts"): the text-only one
 of step 1 / TALLRec and the one with ``<UserID>`` / ``<TargetItemID>`` of step 2. The item noun
 comes from the dataset (``PreparedDataset.item_noun``: movie, book, item), the history is the
 last N positive titles (N=10 as the paper; fewer in the ``cpu`` preset), oldest first, each in

@@ -1,4 +1,4 @@
-"""The tuning loop of the LLM methods (REFERENCE.md, "Training").
+"""The tuning loop of the LLM methods (``docs/protocol.md``, "CIE and the two steps").
 
 AdamW (no weight decay on biases and other 1-D weights), linear warmup then cosine decay,
 evaluation every ``eval_every`` steps on a validation AUC, the best trainable state kept,

@@ -1,4 +1,4 @@
-"""History rule (DESIGN.md): rows sorted by (user, timestamp), stable over file order; a row's
+"""History rule (docs/data-format.md): rows sorted by (user, timestamp), stable over file order; a row's
 history is the items its user labelled 1 in earlier rows, oldest first."""
 
 import numpy as np

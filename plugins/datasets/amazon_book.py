@@ -1,4 +1,4 @@
-"""amazon-book: Amazon Books (2018 release) with the CoLLM protocol (REFERENCE.md, "Amazon-Book").
+"""amazon-book: Amazon Books (2018 release) with the CoLLM protocol (docs/protocol.md, "Datasets").
 
 ``Books_5.json.gz`` (5-core reviews, one JSON object per line) merged on ``asin`` with
 ``meta_Books.json.gz`` (deduplicated on asin keeping the last row; title from it); rows with a

@@ -1,4 +1,4 @@
-"""ml-100k: MovieLens-100K split by month, the embedded default (REFERENCE.md, "ML-100K").
+"""ml-100k: MovieLens-100K split by month, the embedded default (docs/protocol.md, "Datasets").
 
 Label 1 when rating > 3. Train = Sep-Dec 1997, valid = Jan-Feb 1998, test = Mar-Apr 1998
 (calendar months in UTC). MovieLens ids are kept (already 1..N). Titles in the ML-1M style

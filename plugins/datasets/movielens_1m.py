@@ -1,4 +1,4 @@
-"""ml-1m: MovieLens-1M with the CoLLM protocol (REFERENCE.md, "ML-1M").
+"""ml-1m: MovieLens-1M with the CoLLM protocol (docs/protocol.md, "Datasets").
 
 Ratings joined with the movie titles; label 1 when rating > 3; months counted from April 2000
 (= 0): train 14-23, valid 24-28, test 29-33, other months dropped (from histories too). No

@@ -14,7 +14,7 @@ from collm_bench.components import option
 class DINOptions:
     """DIN on ML-1M: fields of dim // 3 (user, target item, pooled history), Dice
     activations, attention MLP [64, 16], MLP [200, 80, 1] with dropout, the last 25
-    positives; lr 1e-3 (inside the paper's grid; REFERENCE.md).
+    positives; lr 1e-3 (inside the paper's grid).
 
     Chosen on ML-1M valid AUC (seed 0, lr 1e-3): d=256 with wd 1e-3 0.7358; wd 1e-4 0.7306,
     wd 1e-2 0.7250, dropout 0.5 0.7270, d=64 0.7307, d=128 0.7268, d=64 + wd 1e-3 0.7267.

@@ -15,7 +15,7 @@ class MFOptions:
     """MF on ML-1M as in the paper (d=256, lr 1e-3, wd 1e-4, batch 1024).
 
     ``init_std=0.1`` instead of PyTorch's N(0, 1): with N(0, 1) valid AUC sits at ~0.5 for
-    100-150 epochs while weight decay shrinks the embeddings (REFERENCE.md).
+    100-150 epochs while weight decay shrinks the embeddings.
     """
 
     dim: int = option(256, ge=1, help="embedding size")

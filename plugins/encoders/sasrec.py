@@ -14,7 +14,7 @@ from collm_bench.components import option
 class SASRecOptions:
     """SASRec on ML-1M: hidden 64, 2 blocks, 1 head, dropout 0.2, the last 25 positives
     (20 on Amazon-Book); lr 1e-2, wd 1e-2, batch 2048: the configuration of the authors'
-    log behind the paper's 0.7078 (their script's wd 1e-4 is not it, REFERENCE.md).
+    log behind the paper's 0.7078 (their script's wd 1e-4 is not it).
     On ML-1M (seed 0, valid AUC) lr 1e-3 gave 0.6845 and wd 1e-3 0.678 (overfits by epoch 2),
     against 0.6885 here; valid AUC plateaus from epoch ~10 (Xavier init)."""
 

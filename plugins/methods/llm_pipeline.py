@@ -49,7 +49,7 @@ class PromptMaker:
 
 class CIE(nn.Module):
     """Collaborative information encoding: ``Linear(d1, f*d1) -> ReLU -> Linear(f*d1, d_llm)``,
-    one MLP shared by users and items (REFERENCE.md "CIE module"); ``layer_norm_input``: each
+    one MLP shared by users and items (docs/protocol.md, "CIE and the two steps"); ``layer_norm_input``: each
     input embedding layer-normed first (no parameters), making the MLP blind to its scale."""
 
     def __init__(self, d_in: int, d_llm: int, factor: int = 10, layer_norm_input: bool = False) -> None:

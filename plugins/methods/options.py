@@ -1,6 +1,6 @@
 """Options of the LLM methods (tallrec, collm) and their two presets.
 
-``paper``: the authors' settings (REFERENCE.md "Training"), for GPUs. ``cpu``: a step budget
+``paper``: the authors' settings (docs/protocol.md), for GPUs. ``cpu``: a step budget
 that keeps the embedded default (MF + TALLRec + CoLLM-MF on ml-100k with MiniLM) within
 minutes on a 2-core CPU. ``auto`` picks ``paper`` when CUDA is available, else ``cpu``.
 A field left at ``None`` takes its preset's value; any field can be set explicitly.

@@ -1,7 +1,7 @@
 """``tallrec``: the LLM tuned with LoRA on text-only prompts (TALLRec; CoLLM's step 1).
 
 Scored as CoLLM scores (raw Yes logit, BCE), not with TALLRec's own LM loss and softmax
-(REFERENCE.md "Scoring and loss"), so that its row and CoLLM's differ only by the CIE.
+(docs/protocol.md, "Scores and losses"), so that its row and CoLLM's differ only by the CIE.
 """
 from __future__ import annotations
 
