@@ -27,6 +27,7 @@ PUBLIC_MODULES = (
     "collm_bench.llm",
     "collm_bench.methods",
     "collm_bench.metrics",
+    "collm_bench.progress",
     "collm_bench.prompts",
     "collm_bench.records",
     "collm_bench.stages",

@@ -31,8 +31,18 @@ SLOW_IMPORT_SECONDS = 0.5  # a plugin import above this is reported by `collm-be
 
 
 @app.callback()
-def _main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors.")) -> None:
+def _main(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress: only results and errors."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Every step's line (loss, validation AUC) "
+                                 "instead of progress bars."),
+) -> None:
+    from collm_bench import progress
+
+    if quiet and verbose:
+        raise UserError("--quiet and --verbose exclude each other")
     _DEBUG["on"] = debug
+    progress.set_level(progress.QUIET if quiet else progress.VERBOSE if verbose else progress.NORMAL)
 
 
 def _parse_sets(values: List[str]) -> dict[str, str]:

@@ -14,6 +14,7 @@ early-stopped on validation AUC; the best state is kept.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import math
@@ -25,6 +26,7 @@ import numpy as np
 
 from collm_bench.interactions import Interactions
 from collm_bench.metrics import auc
+from collm_bench.progress import bar, detail
 
 
 @dataclass
@@ -109,10 +111,25 @@ def fit(
     loss_fn = torch.nn.BCEWithLogitsLoss()
     rng = np.random.default_rng(seed)
 
-    best_auc, best_epoch, best_state = -math.inf, -1, None
     curve: list[float] = []
-    seen, train_time = 0, 0.0
-    epoch = 0
+    shown = bar(max_epochs, "encoder training", unit="epoch") if progress else None
+    with shown if shown is not None else contextlib.nullcontext():
+        epoch, best_state, best_auc, best_epoch, seen, train_time = _epochs(
+            model, data, optimizer, loss_fn, labels, rng, train_rows, valid_rows, curve, shown, batch_size=batch_size,
+            max_epochs=max_epochs, patience=patience, history_len=history_len)
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return TrainResult(
+        best_epoch=best_epoch, best_valid_auc=float(best_auc), epochs_run=epoch, valid_curve=curve,
+        train_seconds=train_time, samples_per_second=seen / train_time if train_time else 0.0,
+    )
+
+
+def _epochs(model, data, optimizer, loss_fn, labels, rng, train_rows, valid_rows, curve, shown, *, batch_size: int,
+            max_epochs: int, patience: int, history_len: int):
+    """The epochs of ``fit``; returns (epochs run, best state, its AUC and epoch, rows seen, train seconds)."""
+    best_auc, best_epoch, best_state = -math.inf, -1, None
+    seen, train_time, epoch = 0, 0.0, 0
     for epoch in range(1, max_epochs + 1):
         model.train()
         started = time.perf_counter()
@@ -131,16 +148,13 @@ def fit(
         if valid_auc > best_auc:
             best_auc, best_epoch = valid_auc, epoch
             best_state = copy.deepcopy(model.state_dict())
-        if progress:
-            progress(f"epoch {epoch}: loss {loss.item():.4f} valid AUC {valid_auc:.4f} (best {best_auc:.4f} @ {best_epoch})")
+        if shown is not None:
+            shown.update()
+            shown.note(loss=round(loss.item(), 4), valid_auc=valid_auc, best=f"{best_auc:.4f} @ {best_epoch}")
+        detail(f"epoch {epoch}: loss {loss.item():.4f} valid AUC {valid_auc:.4f} (best {best_auc:.4f} @ {best_epoch})")
         if epoch - best_epoch >= patience:
             break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    return TrainResult(
-        best_epoch=best_epoch, best_valid_auc=float(best_auc), epochs_run=epoch, valid_curve=curve,
-        train_seconds=train_time, samples_per_second=seen / train_time if train_time else 0.0,
-    )
+    return epoch, best_state, best_auc, best_epoch, seen, train_time
 
 
 def seed_everything(seed: int) -> None:

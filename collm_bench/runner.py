@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -60,7 +59,9 @@ class Resolved:
 
 
 def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    from collm_bench.progress import say
+
+    say(message)
 
 
 def _silent(message: str) -> None:  # the other ranks under torchrun: rank 0 reports

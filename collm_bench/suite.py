@@ -11,13 +11,13 @@ is evaluated on their rows; it is rerun whenever a member was (re)run after it.
 from __future__ import annotations
 
 import dataclasses
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from collm_bench import distributed
 from collm_bench.errors import UserError, unknown_name
+from collm_bench.progress import say
 from collm_bench.suite_file import Entry, SuiteFile
 
 
@@ -232,7 +232,7 @@ class Runner:
                  cache_dir: str | None = None, progress: Callable[[str], None] | None = None) -> None:
         self.suite, self.registry, self.out = suite, registry, out
         self.data_dir, self.cache_dir = data_dir, cache_dir
-        self.progress = progress or (lambda m: print(m, file=sys.stderr, flush=True) if distributed.is_main() else None)
+        self.progress = progress or say
         self.loaded: dict = {}
         self.outcomes: dict[int, Outcome] = {}
         self.needed: set[int] = set()    # cells whose predictions another cell reads

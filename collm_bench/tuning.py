@@ -8,6 +8,7 @@ The loop knows nothing of prompts or models: the method passes closures.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ import numpy as np
 
 from collm_bench import distributed
 from collm_bench.checkpoints import Checkpointer
+from collm_bench.progress import bar, detail
 
 
 @dataclass
@@ -102,11 +104,27 @@ def tune(
         if improved:
             result.best_valid_auc, result.best_step = value, step
             best[0] = snapshot()
-        if progress:
-            progress(f"step {step}: valid AUC {value:.4f} (best {result.best_valid_auc:.4f} @ {result.best_step})")
+        if shown is not None:
+            shown.note(valid_auc=value, best=f"{result.best_valid_auc:.4f} @ {result.best_step}")
+        detail(f"step {step}: valid AUC {value:.4f} (best {result.best_valid_auc:.4f} @ {result.best_step})")
         return improved
 
     best: list[dict[str, Any] | None] = [None]
+    shown = bar(max_steps, "tuning", unit="step") if progress else None
+    with shown if shown is not None else contextlib.nullcontext():
+        evals_without_gain, seen = _loop(best, result, saver, shown, optimizer=optimizer, scheduler=scheduler,
+                                         parameters=parameters, batches=batches, loss_of=loss_of, check=check,
+                                         max_steps=max_steps, eval_every=eval_every, patience=patience,
+                                         progress=progress)
+    if best[0] is not None:
+        restore(best[0])
+    result.samples_per_second = seen / result.train_seconds if result.train_seconds else 0.0
+    return result
+
+
+def _loop(best: list, result: TuneResult, saver: Checkpointer | None, shown: bar | None, *, optimizer, scheduler,
+          parameters, batches, loss_of, check, max_steps, eval_every, patience, progress) -> tuple[int, int]:
+    """The steps of ``tune`` (from a checkpoint when there is one); returns (evals without gain, rows seen)."""
     evals_without_gain, seen, start = 0, 0, 1
     resumed = saver.load() if saver is not None else None
     if resumed is not None:
@@ -133,8 +151,12 @@ def tune(
         result.train_seconds += time.perf_counter() - started
         seen += len(rows)
         result.steps_run = step
-        if progress and loss is not None and step % max(1, eval_every // 5) == 0:
-            progress(f"step {step}/{max_steps}: loss {loss.item():.4f}")
+        if shown is not None:
+            shown.update(step - shown.done)
+            if loss is not None:
+                shown.note(loss=round(loss.item(), 4))
+        if loss is not None and step % max(1, eval_every // 5) == 0:
+            detail(f"step {step}/{max_steps}: loss {loss.item():.4f}")
         if step % eval_every == 0 or step == max_steps:
             evals_without_gain = 0 if check(step) else evals_without_gain + 1
             if evals_without_gain >= patience:
@@ -142,10 +164,7 @@ def tune(
                 break
         if saver is not None and step < max_steps and saver.due():
             saver.save(*_state(step, parameters, optimizer, scheduler, result, best[0], evals_without_gain, seen))
-    if best[0] is not None:
-        restore(best[0])
-    result.samples_per_second = seen / result.train_seconds if result.train_seconds else 0.0
-    return result
+    return evals_without_gain, seen
 
 
 def _state(step: int, parameters: list, optimizer, scheduler, result: TuneResult, best: dict[str, Any] | None,

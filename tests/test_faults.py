@@ -42,7 +42,7 @@ def _cli(args, cwd, **popen):
 
 
 def _collm_args(dataset_dir, out, cache):
-    return ["run", "--method", "collm", "--backbone", "tiny-llama", "--dataset", str(dataset_dir),
+    return ["--verbose", "run", "--method", "collm", "--backbone", "tiny-llama", "--dataset", str(dataset_dir),
             "--out", str(out), "--cache-dir", str(cache), *FAST_LLM]
 
 

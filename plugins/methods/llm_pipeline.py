@@ -3,7 +3,6 @@ steps and scoring. Imported only when an LLM method runs (torch, transformers, p
 from __future__ import annotations
 
 import hashlib
-import time
 from typing import Any, Callable
 
 import numpy as np
@@ -15,6 +14,7 @@ from collm_bench import distributed
 from collm_bench.encoder import make_batch
 from collm_bench.llm import bce_loss, quantize_int8, score_batches, to_device
 from collm_bench.metrics import auc
+from collm_bench.progress import bar as progress_bar
 from collm_bench.prompts import (TokenizedPrompts, bucket_batches, collate, collate_shared, pack_groups,
                                  prefix_groups, row_prompts, titles_by_index, tokenize_for)
 from collm_bench.tuning import TuneResult, cycle_batches, tune
@@ -84,17 +84,12 @@ def score_rows(scorer: nn.Module, maker: PromptMaker, rows: np.ndarray, *, with_
     scorer reads shared prefixes once (``share_prefixes``, ``_score_shared``); otherwise batches
     of similar length, longest first. ``progress`` hears about every tenth of this process's rows."""
     lengths = maker.lengths(rows, with_ids)
-    done = [0, 0]  # rows scored, tenths reported
-    started = time.perf_counter()
-    total = max(1, -(-len(rows) // distributed.world_size()))
-    of = f"{total} (this process's share of {len(rows)})" if distributed.world_size() > 1 else f"{total}"
+    total = max(1, -(-len(rows) // distributed.world_size()))  # this process's share
+    shown = progress_bar(total, "scoring", unit="prompt") if progress is not None else None
 
     def report(n: int) -> None:
-        done[0] += n
-        if progress is not None and done[0] * 10 // total > done[1]:
-            done[1] = done[0] * 10 // total
-            rate = done[0] / (time.perf_counter() - started)
-            progress(f"scored {done[0]}/{of} prompts ({rate:.1f}/s)")
+        if shown is not None:
+            shown.update(n)
 
     def score(positions: np.ndarray) -> np.ndarray:  # this process's share of the rows
         if share_prefixes and getattr(scorer, "kind", None) == "causal":
@@ -109,7 +104,10 @@ def score_rows(scorer: nn.Module, maker: PromptMaker, rows: np.ndarray, *, with_
 
         return score_batches(scorer, batches(), n=len(positions), embed_fn=embed, progress=report)
 
-    return distributed.sharded(len(rows), score)
+    if shown is None:
+        return distributed.sharded(len(rows), score)
+    with shown:
+        return distributed.sharded(len(rows), score)
 
 
 def _score_shared(scorer: nn.Module, maker: PromptMaker, rows: np.ndarray, *, with_ids: bool, batch_size: int,
