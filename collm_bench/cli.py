@@ -263,9 +263,14 @@ def score(
         raise typer.Exit(1)
     typer.echo("metrics match record.json")
     missing = records.missing_metrics(record.get("metrics", {}), metrics)
+    if "intervals" not in record:
+        missing.append("intervals")
     if missing and update:
         merged = {subset: {**(metrics.get(subset) or {}), **values} for subset, values in record["metrics"].items()}
-        records.write_record(run_dir, {**record, "metrics": merged})
+        added = {"metrics": merged}
+        if "intervals" not in record:
+            added["intervals"] = records.intervals_of(records.read_predictions(run_dir))
+        records.write_record(run_dir, {**record, **added})
         typer.echo(f"added to record.json: {', '.join(missing)}")
     elif missing:
         typer.echo(f"record.json lacks {', '.join(missing)} (registered since it was written): "

@@ -18,6 +18,8 @@ from collm_bench.records import config_digest, evaluated_rows, iter_records, mea
 # Metric columns come from the metric registry (each metric a column where a record of the
 # table has it), then the warm/cold AUC of the paper's Figure 3, timings and seeds.
 SUBSET_CELLS = {"Warm AUC": ("warm", "auc"), "Cold AUC": ("cold", "auc")}
+INTERVAL_NOTE = (" In brackets: 95% intervals of AUC and UAUC by a bootstrap over users (1,000 resamples) of a "
+                 "single seed's run; a row of several seeds shows mean ± std across seeds instead.")
 TAIL = ("Train s", "Infer s", "Seeds")
 
 
@@ -57,8 +59,16 @@ def collect(records: Iterable[dict[str, Any]], registry=None) -> dict[str, list[
         row["Train s"] = [r["timings"].get("train_seconds") for r in runs]
         row["Infer s"] = [r["timings"].get("inference_seconds") for r in runs]
         row["Seeds"] = sorted(r.get("seed") for r in runs)
+        row["intervals"] = runs[0].get("intervals") if len(runs) == 1 else None
         tables[dataset].append(row)
+    for rows in tables.values():  # ranked by AUC (mean over seeds), best first; rows without one last
+        rows.sort(key=lambda row: -_mean(row["AUC"]) if _mean(row["AUC"]) is not None else math.inf)
     return dict(tables)
+
+
+def _mean(values: list) -> float | None:
+    present = [float(v) for v in values if v is not None]
+    return sum(present) / len(present) if present else None
 
 
 def _metric_specs(registry) -> list:
@@ -69,7 +79,8 @@ def _metric_specs(registry) -> list:
 
 def columns(rows: list[dict[str, Any]]) -> list[str]:
     """A table's columns: each metric column some row has a value in, in registry order."""
-    metric_columns = [c for c in rows[0] if c not in ("Method", "Backbone", "evaluated", *SUBSET_CELLS, *TAIL)] \
+    metric_columns = [c for c in rows[0] if c not in ("Method", "Backbone", "evaluated", "intervals", *SUBSET_CELLS,
+                                                     *TAIL)] \
         if rows else []
     shown = [c for c in metric_columns if any(v is not None for row in rows for v in row[c])]
     return ["Method", "Backbone", *shown, *SUBSET_CELLS, *TAIL]
@@ -138,9 +149,16 @@ def escape_markdown(text: Any) -> str:
     return value
 
 
+def _with_interval(row: dict[str, Any], column: str) -> str:
+    """A metric cell: with one seed and a recorded interval, ``value (low-high)``."""
+    cell = mean_std(row[column], 4)
+    bounds = (row.get("intervals") or {}).get(column.lower()) if column in ("AUC", "UAUC") else None
+    return f"{cell} ({bounds[0]:.4f}-{bounds[1]:.4f})" if bounds and cell != "-" else cell
+
+
 def _cells(row: dict[str, Any], names: list[str]) -> list[str]:
     out = [row["Method"], row["Backbone"]]
-    out += [mean_std(row[c], 4) for c in names[2:-len(TAIL)]]
+    out += [_with_interval(row, c) for c in names[2:-len(TAIL)]]
     out += [mean_std(row["Train s"], 1), mean_std(row["Infer s"], 1), ",".join(str(s) for s in row["Seeds"])]
     return out
 
@@ -173,7 +191,8 @@ def render_records(records: Iterable[dict[str, Any]], fmt: str = "md", registry=
     parts = []
     for dataset, rows in tables.items():
         evaluated = sorted({row["evaluated"] for row in rows})
-        parts.append(f"## {escape_markdown(dataset)}\n\nEvaluated on {escape_markdown('; '.join(evaluated))}.\n")
+        parts.append(f"## {escape_markdown(dataset)}\n\nEvaluated on {escape_markdown('; '.join(evaluated))}. "
+                     f"Ranked by AUC.{INTERVAL_NOTE if any(row['intervals'] for row in rows) else ''}\n")
         names = columns(rows)
         parts.append(tabulate([[escape_markdown(c) for c in _cells(r, names)] for r in rows], headers=names,
                               tablefmt="github", disable_numparse=True))

@@ -66,6 +66,13 @@ def metrics_of(frame) -> dict[str, Any]:
                     frame["score"].to_numpy(), frame["subset"].to_numpy())
 
 
+def intervals_of(frame) -> dict[str, Any]:
+    """95% intervals of AUC and UAUC by a seeded bootstrap over users (``collm_bench.bootstrap``)."""
+    from collm_bench.bootstrap import intervals
+
+    return intervals(frame["user"].to_numpy(), frame["label"].to_numpy(), frame["score"].to_numpy())
+
+
 def predictions_sha256(run_dir: Path) -> str:
     return sha256_file(Path(run_dir) / "predictions.csv")
 

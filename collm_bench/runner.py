@@ -351,7 +351,8 @@ def _write_run(out_root: Path, method: str, config: dict[str, Any], output, cont
                               output.scores, data.subset[rows])
     # Metrics come from the saved predictions, so that record and file always agree; the
     # record carries the file's checksum, so that readers can refuse predictions changed since.
-    metrics = records.metrics_from_predictions(run_dir)
+    frame = records.read_predictions(run_dir)
+    metrics = records.metrics_of(frame)
     predictions_sha256 = records.predictions_sha256(run_dir)
     plugins = {}
     for kind, name in (("method", config["method"]), ("encoder", output.encoder), ("backbone", output.backbone),
@@ -377,6 +378,7 @@ def _write_run(out_root: Path, method: str, config: dict[str, Any], output, cont
         "evaluation": evaluation,
         "metrics": metrics,
         "predictions_sha256": predictions_sha256,
+        "intervals": records.intervals_of(frame),
         "training": output.details,
         "timings": {
             "stages": output.stages,

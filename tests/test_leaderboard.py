@@ -21,7 +21,7 @@ def test_markdown_table_matches_hand_written(tmp_path):
     expected = "\n".join([
         "## toy",
         "",
-        "Evaluated on all 10 test rows.",
+        "Evaluated on all 10 test rows. Ranked by AUC.",
         "",
         "| Method   | Backbone   | AUC             | UAUC            | NDCG            | Warm AUC        | Cold AUC   | Train s    | Infer s   | Seeds   |",
         "|----------|------------|-----------------|-----------------|-----------------|-----------------|------------|------------|-----------|---------|",
@@ -73,3 +73,19 @@ def test_same_name_other_configuration_is_another_row(tmp_path):
     write("c", {"options": {"strategy": "default"}, "dataset_sha256": "other"})
     rows = [line for line in render(tmp_path, "md").splitlines() if line.startswith("| collm [")]
     assert len(rows) == 2 and all("| 0       |" in r for r in rows)
+
+
+def test_rows_are_ranked_by_auc_and_a_single_seed_shows_its_interval(tmp_path):
+    import json
+
+    _record(tmp_path / "a", "mf", 0, 0.60, 1.0)
+    _record(tmp_path / "b", "lightgcn", 0, 0.70, 1.0)
+    _record(tmp_path / "c", "din", 0, 0.65, 1.0)
+    path = tmp_path / "b" / "record.json"
+    record = json.loads(path.read_text())
+    record["intervals"] = {"auc": [0.68, 0.72], "uauc": [0.55, 0.65]}
+    path.write_text(json.dumps(record))
+    md = render(tmp_path, "md")
+    rows = [line.split("|")[1].strip() for line in md.splitlines()[6:] if line.startswith("|")]
+    assert rows == ["lightgcn", "din", "mf"]
+    assert "| 0.7000 (0.6800-0.7200) | 0.6000 (0.5500-0.6500) |" in md and "bootstrap over users" in md

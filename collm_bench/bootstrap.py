@@ -1,0 +1,103 @@
+"""Uncertainty of AUC and UAUC by a bootstrap over users, and a paired bootstrap between two runs
+scored on the same rows.
+
+Users, not rows, are resampled (with replacement): a user's rows are correlated (one history,
+one taste), so resampling rows would understate the spread. A resample counts each drawn user
+as often as drawn: AUC is then the Mann-Whitney statistic with those multiplicities as row
+weights, UAUC the weighted mean of the drawn users' own AUCs (users with both labels, as UAUC
+counts them). Intervals are the 2.5th and 97.5th percentiles. The same seed draws the same
+users, so two runs on the same rows share their resamples (the paired test). Everything is
+vectorised over resamples: 1,000 resamples of 22k rows take about a second.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from collm_bench.metrics import auc
+
+RESAMPLES = 1000
+LEVEL = 0.95
+
+
+@dataclass(frozen=True)
+class Resamples:
+    """User multiplicities of each resample: ``counts[b, u]`` for dense user ``u``."""
+
+    users: np.ndarray       # dense user index of each row
+    counts: np.ndarray      # [B, n_users]
+
+
+def draw(users: np.ndarray, resamples: int = RESAMPLES, seed: int = 0) -> Resamples:
+    """``resamples`` draws of as many users as there are, with replacement (seeded)."""
+    _, dense = np.unique(np.asarray(users), return_inverse=True)
+    n = int(dense.max()) + 1 if len(dense) else 0
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, n, size=(resamples, n))
+    counts = np.zeros((resamples, n), dtype=np.float64)
+    np.add.at(counts, (np.arange(resamples)[:, None], picks), 1.0)
+    return Resamples(dense, counts)
+
+
+def auc_samples(draws: Resamples, labels: np.ndarray, scores: np.ndarray, chunk: int = 100) -> np.ndarray:
+    """AUC of every resample: the weighted Mann-Whitney statistic, ties counting half."""
+    labels = np.asarray(labels).astype(bool)
+    order = np.argsort(np.asarray(scores, dtype=float), kind="mergesort")
+    sorted_scores = np.asarray(scores, dtype=float)[order]
+    pos, users = labels[order], draws.users[order]
+    starts = np.r_[True, sorted_scores[1:] != sorted_scores[:-1]]
+    group = np.cumsum(starts) - 1                      # tie group of each sorted row
+    out = np.empty(len(draws.counts))
+    for lo in range(0, len(draws.counts), chunk):
+        w = draws.counts[lo:lo + chunk][:, users]      # [b, rows] row weights
+        wpos, wneg = w * pos, w * ~pos
+        neg_in_group = np.zeros((len(w), group[-1] + 1 if len(group) else 0))
+        for b in range(len(w)):  # negatives per tie group
+            neg_in_group[b] = np.bincount(group, weights=wneg[b], minlength=neg_in_group.shape[1])
+        below = np.cumsum(neg_in_group, axis=1) - neg_in_group   # negatives strictly below each group
+        credit = below[:, group] + 0.5 * neg_in_group[:, group]
+        total = wpos.sum(1) * wneg.sum(1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[lo:lo + chunk] = (wpos * credit).sum(1) / total
+    return out
+
+
+def uauc_samples(draws: Resamples, labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """UAUC of every resample: drawn users' own AUCs (users with >= 2 rows and both labels),
+    weighted by how often each was drawn."""
+    labels, scores = np.asarray(labels), np.asarray(scores, dtype=float)
+    n = draws.counts.shape[1]
+    own = np.full(n, np.nan)
+    for u in range(n):
+        rows = draws.users == u
+        y = labels[rows]
+        if len(y) >= 2 and 0 < y.sum() < len(y):
+            own[u] = auc(y, scores[rows])
+    counted = ~np.isnan(own)
+    weights = draws.counts[:, counted]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (weights @ own[counted]) / weights.sum(1)
+
+
+def interval(samples: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
+    tail = (1 - level) / 2 * 100
+    lo, hi = np.nanpercentile(samples, [tail, 100 - tail])
+    return round(float(lo), 6), round(float(hi), 6)
+
+
+def intervals(users, labels, scores, *, resamples: int = RESAMPLES, seed: int = 0) -> dict:
+    """The record's ``intervals``: 95% user-bootstrap intervals of AUC and UAUC."""
+    draws = draw(users, resamples, seed)
+    return {"method": "bootstrap over users (percentile)", "resamples": resamples, "seed": seed, "level": LEVEL,
+            "auc": interval(auc_samples(draws, labels, scores)),
+            "uauc": interval(uauc_samples(draws, labels, scores))}
+
+
+def paired_difference(users, labels, scores_a, scores_b, *, resamples: int = RESAMPLES, seed: int = 0,
+                      metric: str = "auc") -> tuple[float, float]:
+    """The 95% interval of ``metric(a) - metric(b)`` over the same user resamples (same rows).
+    An interval containing 0 means the two are not significantly different."""
+    draws = draw(users, resamples, seed)
+    samples = auc_samples if metric == "auc" else uauc_samples
+    return interval(samples(draws, labels, scores_a) - samples(draws, labels, scores_b))
