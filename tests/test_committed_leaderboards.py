@@ -3,20 +3,18 @@ from pathlib import Path
 
 import pytest
 
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
 from collm_bench.leaderboard import render
 from collm_bench.records import iter_records
 
 ROOT = Path(__file__).resolve().parents[1] / "leaderboards"
-# board file -> (records folder, paper table number or None for the plain leaderboard)
-BOARDS = {
-    "ml-100k.md": ("runs/ml-100k", None),
-    "table2-ml-100k.md": ("runs/paper", 2),
-    "table3-ml-100k.md": ("runs/paper", 3),
-    "table4-ml-100k.md": ("runs/paper", 4),
-    "table5-ml-100k.md": ("runs/paper", 5),
-    "table6-ml-100k.md": ("runs/paper", 6),
-    "table2-ml-1m-collm.md": ("runs/paper-ml-1m-collm", 2),
-}
+# board file -> (records folder, paper table number or None for the plain leaderboard), from the
+# list the refresh job reads too
+BOARDS = {b["file"]: (b["runs"], b.get("table")) for b in tomllib.loads((ROOT / "boards.toml").read_text())["board"]}
 
 
 def _expected(runs: str, table: int | None) -> str:

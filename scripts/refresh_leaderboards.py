@@ -1,0 +1,175 @@
+"""The leaderboard refresh, as CI runs it (.github/workflows/refresh-leaderboards.yml) and as
+anyone can run it locally:
+
+1. say whether the installed libraries are those of constraints.txt (the committed boards' own);
+2. run each committed suite whose data and weights are at hand (a suite skips the runs whose
+   records exist), and list the others with the reason;
+3. verify every record against its predictions (collm-bench score);
+4. re-render every committed board from its records;
+5. copy the predictions into an artifact folder (MovieLens terms keep them out of git);
+6. write a summary (Markdown) of what ran, what was skipped and which boards changed.
+
+    python scripts/refresh_leaderboards.py [--dry-run] [--artifacts DIR] [--summary FILE]
+
+The exit code is 1 when a suite failed or a record does not match its predictions.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parents[1]
+BOARDS = ROOT / "leaderboards"
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "collm_bench", *args], capture_output=True, text=True, cwd=ROOT)
+
+
+def library_check() -> list[str]:
+    """One line per pinned library whose installed version differs (none: the same libraries)."""
+    lines = []
+    for raw in (ROOT / "constraints.txt").read_text().splitlines():
+        raw = raw.split("#")[0].strip()
+        if not raw:
+            continue
+        name, pinned = raw.split("==")
+        try:
+            installed = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            installed = "not installed"
+        if installed.split("+")[0] != pinned:
+            lines.append(f"{name} {installed} (the committed boards used {pinned})")
+    return lines
+
+
+def plan(spec: dict) -> list[dict]:
+    """One entry per (suite, output, dataset) to run, each with its skip reason or None."""
+    jobs, seen = [], set()
+    for board in spec["board"]:
+        key = (board["suite"], board["runs"], board.get("dataset_input"))
+        if key in seen:
+            continue
+        seen.add(key)
+        variable = board.get("dataset_input")
+        dataset = os.environ.get(variable) if variable else None
+        reason = None
+        if variable and not dataset:
+            reason = f"needs the dataset folder in ${variable}"
+        elif dataset and not (Path(dataset) / "manifest.json").exists():
+            reason = f"${variable}={dataset} is not a prepared dataset folder"
+        jobs.append({"suite": board["suite"], "runs": board["runs"], "dataset": dataset, "skip": reason})
+    for suite in spec.get("suite", []):
+        jobs.append({"suite": suite["file"], "runs": None, "dataset": None, "skip": f"needs {suite['needs']}"})
+    return jobs
+
+
+def run_suite(job: dict, dry_run: bool) -> tuple[str, str]:
+    args = ["suite", str(BOARDS / job["suite"]), "--out", str(BOARDS / job["runs"])]
+    if job["dataset"]:
+        args += ["--dataset", job["dataset"]]
+    if dry_run:
+        args.append("--dry-run")
+    proc = cli(*args)
+    counts = re.findall(r"^\d+ runs: .*$", proc.stdout, re.M)
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
+        return "failed", tail[0]
+    return "dry run" if dry_run else "ran", counts[-1] if counts else ""
+
+
+def verify_records() -> tuple[int, int, list[str]]:
+    """(verified, without predictions here, failures) over every committed record."""
+    verified, absent, failed = 0, 0, []
+    for record in sorted(BOARDS.glob("runs/*/*/record.json")):
+        if not (record.parent / "predictions.csv").exists():
+            absent += 1
+            continue
+        proc = cli("score", str(record.parent))
+        if proc.returncode == 0:
+            verified += 1
+        else:
+            failed.append(f"{record.parent.relative_to(ROOT)}: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
+    return verified, absent, failed
+
+
+def render_boards(spec: dict) -> list[str]:
+    problems = []
+    for board in spec["board"]:
+        args = ["leaderboard", "--runs", str(BOARDS / board["runs"]), "--output", str(BOARDS / board["file"])]
+        if board.get("table"):
+            args += ["--table", str(board["table"])]
+        proc = cli(*args)
+        if proc.returncode != 0:
+            problems.append(f"{board['file']}: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
+    return problems
+
+
+def changed_boards() -> list[str]:
+    proc = subprocess.run(["git", "status", "--porcelain", "--", "leaderboards"], capture_output=True, text=True,
+                          cwd=ROOT)
+    return [line[3:] for line in proc.stdout.splitlines() if line.endswith(".md")]
+
+
+def copy_predictions(target: Path) -> int:
+    copied = 0
+    for path in sorted(BOARDS.glob("runs/*/*/predictions.csv")):
+        dest = target / path.parent.parent.name / path.parent.name
+        dest.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, dest / "predictions.csv")
+        copied += 1
+    return copied
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dry-run", action="store_true", help="plan the suites (run nothing); verify and render")
+    parser.add_argument("--artifacts", type=Path, help="copy every predictions.csv here")
+    parser.add_argument("--summary", type=Path, default=os.environ.get("GITHUB_STEP_SUMMARY"),
+                        help="write the Markdown summary here (default: $GITHUB_STEP_SUMMARY, else stdout)")
+    args = parser.parse_args(argv)
+    spec = tomllib.loads((BOARDS / "boards.toml").read_text())
+    lines = ["## Leaderboard refresh", ""]
+    differs = library_check()
+    lines += (["Libraries differ from constraints.txt, so refreshed numbers may move:", ""] + [f"- {d}" for d in differs]
+              if differs else ["Libraries: those of constraints.txt (the committed boards' own)."]) + [""]
+    lines += ["| suite | output | status | runs |", "|---|---|---|---|"]
+    failed = False
+    for job in plan(spec):
+        if job["skip"]:
+            status, detail = "skipped", job["skip"]
+        else:
+            status, detail = run_suite(job, args.dry_run)
+            failed |= status == "failed"
+        lines.append(f"| {job['suite']} | {job['runs'] or '-'} | {status} | {detail} |")
+    verified, absent, mismatched = verify_records()
+    lines += ["", f"Records: {verified} verified against their predictions, {absent} without predictions here "
+              f"(not verifiable), {len(mismatched)} that do not match."]
+    lines += [f"- {m}" for m in mismatched]
+    problems = render_boards(spec)
+    lines += [f"- render failed: {p}" for p in problems]
+    changed = changed_boards()
+    lines += ["", "Boards changed: " + (", ".join(changed) if changed else "none")]
+    if args.artifacts:
+        lines.append(f"Predictions copied to {args.artifacts}: {copy_predictions(args.artifacts)} files")
+    text = "\n".join(lines) + "\n"
+    if args.summary:
+        with open(args.summary, "a") as fh:
+            fh.write(text)
+    print(text)
+    return 1 if failed or mismatched or problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
