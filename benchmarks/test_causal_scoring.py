@@ -22,19 +22,6 @@ ROWS = 480
 BATCH = 64
 
 
-def _matmul_peak(size=1024, reps=8):
-    import torch
-
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    torch.matmul(a, b)
-    best = float("inf")
-    for _ in range(reps):
-        started = time.perf_counter()
-        torch.matmul(a, b)
-        best = min(best, time.perf_counter() - started)
-    return 2 * size ** 3 / best
-
-
 def _flops(model, lengths):
     """2 x non-embedding parameters per real token, attention (2 x layers x d x context per token,
     causal) and the LM head once per prompt; the tied embedding is no matmul on input."""
@@ -81,7 +68,7 @@ def _score(scorer, maker, rows, *, shared, with_ids=False, embed=None):
     return scores, time.perf_counter() - started
 
 
-def test_causal_scoring_levers(benchmark, setting):
+def test_causal_scoring_levers(benchmark, setting, matmul_peak):
     import torch
 
     from collm_bench.llm import quantize_int8
@@ -90,7 +77,7 @@ def test_causal_scoring_levers(benchmark, setting):
     backbone, scorer, maker, data, rows = setting
     labels = data.label[rows]
     lengths = maker.tokenized(rows, False).lengths
-    peak = _matmul_peak()
+    peak = matmul_peak()
     flops = _flops(backbone.model, lengths)
     _score(scorer, maker, rows[:BATCH], shared=False)  # warm-up
     results = {}

@@ -49,19 +49,6 @@ def _prompts(backbone, n=N_PROMPTS, seed=0):
     return tokenize_for(backbone, build_prompts(titles, history, target, item_noun="movie"))
 
 
-def _matmul_peak(size=1024, reps=8):
-    import torch
-
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    torch.matmul(a, b)
-    best = float("inf")
-    for _ in range(reps):
-        started = time.perf_counter()
-        torch.matmul(a, b)
-        best = min(best, time.perf_counter() - started)
-    return 2 * size ** 3 / best
-
-
 def _model_flops(backbone, lengths):
     """FLOPs to score prompts of ``lengths`` real tokens (see the module docstring)."""
     import torch
@@ -116,7 +103,7 @@ def _load(name):
 
 
 @pytest.mark.parametrize("name", ["minilm", "tiny-llama"])
-def test_scoring_throughput(benchmark, name):
+def test_scoring_throughput(benchmark, name, matmul_peak):
     import torch
 
     from collm_bench.llm import LLMScorer, add_lora, quantize_int8
@@ -125,7 +112,7 @@ def test_scoring_throughput(benchmark, name):
     backbone = _load(name)
     scorer = add_lora(LLMScorer(backbone))
     tok = _prompts(backbone)
-    peak = _matmul_peak()
+    peak = matmul_peak()
     result = {}
 
     def run():

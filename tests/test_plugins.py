@@ -8,16 +8,10 @@ import pytest
 import collm_bench.plugins as plugins_mod
 from collm_bench import DatasetSpec, EncoderSpec, UserError, hookimpl
 from collm_bench.plugins import load_registry
+from collm_bench.testing.fakes import DotOptions
 
 
-@dataclass(frozen=True)
-class Opts:
-    lr: float = 0.1
-    weight_decay: float = 0.0
-    batch_size: int = 8
-    max_epochs: int = 1
-    patience: int = 1
-    history_len: int = 0
+Opts = DotOptions  # an encoder's options with every training field
 
 
 def _encoder(name):
@@ -156,14 +150,8 @@ class NoDefault:
     lr: float
 
 
-@dataclass
-class Untyped:
-    lr: float = 0.1
-    weight_decay: float = 0.0
-    batch_size: int = 8
-    max_epochs: int = 1
-    patience: int = 1
-    history_len: int = 0
+@dataclass(frozen=True)
+class Untyped(DotOptions):
     layers: list = None
 
 
@@ -171,14 +159,12 @@ class Untyped:
     (EncoderSpec(name="e", build=lambda **kw: None, options=dict, description="x"), "options must be a dataclass type"),
     (EncoderSpec(name="e", build=lambda **kw: None, options=NoDefault, description="x"), "option 'lr' has no default"),
     (EncoderSpec(name="e", build=lambda **kw: None, options=Untyped, description="x"), "option 'layers' has type"),
-    (EncoderSpec(name="e", build=lambda **kw: None, options=Opts, description="x", model_fields=("dim",)),
-     "model_fields names dim"),
+    (EncoderSpec(name="e", build=lambda **kw: None, options=Opts, description="x", model_fields=("depth",)),
+     "model_fields names depth"),
     (EncoderSpec(name="e", build="not callable", options=Opts, description="x"), "build must be callable"),
     (DatasetSpec(name="d", prepare=lambda t, s: None, description="x", protocol=1), "protocol must be a string"),
 ])
 def test_a_bad_spec_is_refused_at_registration_naming_plugin_and_component(spec, says):
-    from collm_bench import MethodSpec  # noqa: F401  (kinds are all checked alike)
-
     class Author:
         @hookimpl
         def register_encoders(self, register):
