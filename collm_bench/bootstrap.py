@@ -87,11 +87,28 @@ def interval(samples: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
 
 
 def intervals(users, labels, scores, *, resamples: int = RESAMPLES, seed: int = 0) -> dict:
-    """The record's ``intervals``: 95% user-bootstrap intervals of AUC and UAUC."""
+    """The record's ``intervals``: 95% user-bootstrap intervals of AUC and UAUC, and the
+    resampled values themselves (``samples``), so that two records of the same evaluated rows
+    can be compared pairwise later from the records alone: the same seed drew the same users."""
     draws = draw(users, resamples, seed)
+    aucs, uaucs = auc_samples(draws, labels, scores), uauc_samples(draws, labels, scores)
     return {"method": "bootstrap over users (percentile)", "resamples": resamples, "seed": seed, "level": LEVEL,
-            "auc": interval(auc_samples(draws, labels, scores)),
-            "uauc": interval(uauc_samples(draws, labels, scores))}
+            "auc": interval(aucs), "uauc": interval(uaucs),
+            "samples": {"auc": _compact(aucs), "uauc": _compact(uaucs)}}
+
+
+def _compact(samples: np.ndarray) -> list:
+    return [None if np.isnan(v) else round(float(v), 5) for v in samples]
+
+
+def paired_from_samples(best: list, other: list) -> tuple[float, float] | None:
+    """The 95% interval of ``best - other`` from two records' stored samples (same evaluated
+    rows, same seed: the same resamples), or None when they cannot be paired."""
+    if not best or not other or len(best) != len(other):
+        return None
+    a = np.array([np.nan if v is None else v for v in best], dtype=float)
+    b = np.array([np.nan if v is None else v for v in other], dtype=float)
+    return interval(a - b)
 
 
 def paired_difference(users, labels, scores_a, scores_b, *, resamples: int = RESAMPLES, seed: int = 0,

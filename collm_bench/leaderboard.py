@@ -19,7 +19,8 @@ from collm_bench.records import config_digest, evaluated_rows, iter_records, mea
 # table has it), then the warm/cold AUC of the paper's Figure 3, timings and seeds.
 SUBSET_CELLS = {"Warm AUC": ("warm", "auc"), "Cold AUC": ("cold", "auc")}
 INTERVAL_NOTE = (" In brackets: 95% intervals of AUC and UAUC by a bootstrap over users (1,000 resamples) of a "
-                 "single seed's run; a row of several seeds shows mean ± std across seeds instead.")
+                 "single seed's run; a row of several seeds shows mean ± std across seeds instead. ≈: not "
+                 "significantly different from the best row's AUC (paired bootstrap on the same rows, 95%).")
 TAIL = ("Train s", "Infer s", "Seeds")
 
 
@@ -59,11 +60,28 @@ def collect(records: Iterable[dict[str, Any]], registry=None) -> dict[str, list[
         row["Train s"] = [r["timings"].get("train_seconds") for r in runs]
         row["Infer s"] = [r["timings"].get("inference_seconds") for r in runs]
         row["Seeds"] = sorted(r.get("seed") for r in runs)
-        row["intervals"] = runs[0].get("intervals") if len(runs) == 1 else None
+        kept = (runs[0].get("intervals") or {}) if len(runs) == 1 else {}
+        row["intervals"] = {k: kept[k] for k in ("auc", "uauc") if k in kept} or None
+        row["_samples"] = (kept.get("samples") or {}).get("auc")
         tables[dataset].append(row)
     for rows in tables.values():  # ranked by AUC (mean over seeds), best first; rows without one last
         rows.sort(key=lambda row: -_mean(row["AUC"]) if _mean(row["AUC"]) is not None else math.inf)
+        _mark_ties_with_the_best(rows)
     return dict(tables)
+
+
+def _mark_ties_with_the_best(rows: list[dict[str, Any]]) -> None:
+    """``≈`` after the name of each row whose AUC a paired bootstrap (the records' stored samples,
+    same rows and resamples) does not tell apart from the best row's."""
+    samples = [row.pop("_samples", None) for row in rows]
+    if not rows or not samples[0]:
+        return
+    from collm_bench.bootstrap import paired_from_samples
+
+    for row, other in zip(rows[1:], samples[1:]):
+        difference = paired_from_samples(samples[0], other)
+        if difference is not None and difference[0] <= 0 <= difference[1] and row["evaluated"] == rows[0]["evaluated"]:
+            row["Method"] += " ≈"
 
 
 def _mean(values: list) -> float | None:

@@ -89,3 +89,24 @@ def test_rows_are_ranked_by_auc_and_a_single_seed_shows_its_interval(tmp_path):
     rows = [line.split("|")[1].strip() for line in md.splitlines()[6:] if line.startswith("|")]
     assert rows == ["lightgcn", "din", "mf"]
     assert "| 0.7000 (0.6800-0.7200) | 0.6000 (0.5500-0.6500) |" in md and "bootstrap over users" in md
+
+
+def test_rows_the_paired_bootstrap_cannot_tell_from_the_best_are_marked(tmp_path):
+    import json
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    best = 0.70 + rng.normal(scale=0.01, size=200)
+    for name, auc_value, samples in (("a", 0.70, best), ("b", 0.699, best - 0.001 + rng.normal(scale=0.01, size=200)),
+                                     ("c", 0.60, best - 0.10)):
+        _record(tmp_path / name, f"m{name}", 0, auc_value, 1.0)
+        path = tmp_path / name / "record.json"
+        record = json.loads(path.read_text())
+        record["intervals"] = {"auc": [auc_value - 0.02, auc_value + 0.02], "uauc": [0.5, 0.7],
+                               "samples": {"auc": [round(float(v), 5) for v in samples]}}
+        path.write_text(json.dumps(record))
+    md = render(tmp_path, "md")
+    names = [line.split("|")[1].strip() for line in md.splitlines()[6:] if line.startswith("|")]
+    assert names == ["ma", "mb ≈", "mc"]
+    assert "samples" not in render(tmp_path, "json")
