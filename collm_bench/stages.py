@@ -177,13 +177,19 @@ class StageCache:
             os.chmod(staging / rel, 0o666 & ~umask())
         write_json(staging / STAGE_FILE, {"stage": stage, "key": key, "inputs": inputs, "meta": meta,
                                           "files": files})
-        if final.exists():  # another process finished the same stage meanwhile: keep theirs if sound
+        # Another process may have finished the same stage meanwhile: keep theirs if it is sound
+        # (a damaged one is removed by the lookup, and ours takes its place).
+        kept = self.lookup(stage, key, progress) if final.exists() else None
+        if kept is None:
+            try:
+                os.replace(staging, final)
+            except OSError:  # theirs appeared just now
+                kept = self.lookup(stage, key, progress)
+                if kept is None:
+                    raise
+        if kept is not None:
             shutil.rmtree(staging, ignore_errors=True)
-            kept = self.lookup(stage, key, progress)
-            if kept is not None:
-                return distributed.agree(kept)
-            return self.run(stage, inputs, compute, progress)
-        os.replace(staging, final)
+            return distributed.agree(kept)
         shutil.rmtree(resume, ignore_errors=True)  # the stage is complete: its checkpoint is spent
         return distributed.agree(StageResult(stage, key, final, meta, False))
 
