@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from collm_bench.dataset_format import atomic_path, sha256_file
+from collm_bench.errors import UserError
 
 TENSORS, STATE = "checkpoint.safetensors", "checkpoint.json"
 FORMAT = "collm-bench-checkpoint/1"
@@ -22,10 +23,16 @@ DEFAULT_SECONDS = 300.0
 def interval_seconds() -> float:
     """Seconds between checkpoints: ``$COLLM_BENCH_CHECKPOINT_SECONDS`` (0: every step), else 5 min."""
     raw = os.environ.get("COLLM_BENCH_CHECKPOINT_SECONDS")
-    try:
-        return max(0.0, float(raw)) if raw else DEFAULT_SECONDS
-    except ValueError:
+    if not raw:
         return DEFAULT_SECONDS
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not value >= 0 or value == float("inf"):
+        raise UserError(f"COLLM_BENCH_CHECKPOINT_SECONDS={raw!r}: expected a finite number of seconds >= 0 "
+                        "(0: a checkpoint after every step); unset it for every 5 minutes")
+    return value
 
 
 class Checkpointer:

@@ -253,7 +253,8 @@ def score(
         return
     record = records.read_record(run_dir)
     checked = records.check_predictions_checksum(run_dir, record)   # refuses changed predictions
-    metrics = records.metrics_from_predictions(run_dir)
+    frame = records.read_predictions(run_dir)
+    metrics = records.metrics_of(frame)
     typer.echo(json.dumps(metrics, indent=2))
     if not checked:
         typer.echo("note: record.json carries no checksum of its predictions (written by an older "
@@ -269,7 +270,7 @@ def score(
         merged = {subset: {**(metrics.get(subset) or {}), **values} for subset, values in record["metrics"].items()}
         added = {"metrics": merged}
         if "intervals" not in record:
-            added["intervals"] = records.intervals_of(records.read_predictions(run_dir))
+            added["intervals"] = records.intervals_of(frame)
         records.write_record(run_dir, {**record, **added})
         typer.echo(f"added to record.json: {', '.join(missing)}")
     elif missing:

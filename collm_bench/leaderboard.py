@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from collm_bench.components import json_ready, options_dict
+from collm_bench.metrics import registered_metrics
 from collm_bench.records import config_digest, evaluated_rows, iter_records, mean_std, row_label, unique_runs
 
 # Metric columns come from the metric registry (each metric a column where a record of the
@@ -54,7 +55,7 @@ def collect(records: Iterable[dict[str, Any]], registry=None) -> dict[str, list[
         if len(names[(dataset, label, backbone)]) > 1:
             label = f"{label} [{config}]"
         row: dict[str, Any] = {"Method": label, "Backbone": backbone or "-", "evaluated": evaluated}
-        cells = {spec.title: ("overall", spec.name) for spec in _metric_specs(registry)} | SUBSET_CELLS
+        cells = {spec.title: ("overall", spec.name) for spec in registered_metrics(registry)} | SUBSET_CELLS
         for column, (subset, metric) in cells.items():
             row[column] = [r["metrics"].get(subset, {}).get(metric) for r in runs]
         row["Train s"] = [r["timings"].get("train_seconds") for r in runs]
@@ -87,12 +88,6 @@ def _mark_ties_with_the_best(rows: list[dict[str, Any]]) -> None:
 def _mean(values: list) -> float | None:
     present = [float(v) for v in values if v is not None]
     return sum(present) / len(present) if present else None
-
-
-def _metric_specs(registry) -> list:
-    from collm_bench.metrics import builtin_metrics
-
-    return [entry.spec for entry in registry.components["metric"].values()] or builtin_metrics()
 
 
 def columns(rows: list[dict[str, Any]]) -> list[str]:

@@ -96,11 +96,14 @@ def builtin_metrics() -> list[MetricSpec]:
     ]
 
 
-def registered_metrics() -> list[MetricSpec]:
-    """The metrics of the loaded plugins (built-ins first), or the built-ins alone."""
-    from collm_bench.plugins import get_registry
+def registered_metrics(registry=None) -> list[MetricSpec]:
+    """The metrics of ``registry`` (by default the loaded plugins; built-ins first), or the
+    built-ins alone when it has none."""
+    if registry is None:
+        from collm_bench.plugins import get_registry
 
-    specs = [entry.spec for entry in get_registry().components["metric"].values()]
+        registry = get_registry()
+    specs = [entry.spec for entry in registry.components["metric"].values()]
     return specs or builtin_metrics()
 
 

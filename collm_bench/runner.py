@@ -16,6 +16,7 @@ from typing import Any, Callable
 from collm_bench import distributed
 from collm_bench.components import ENCODER_TRAINING_BOUNDS, EncoderSpec, MethodSpec, options_dict, parse_options
 from collm_bench.errors import UserError, unknown_name
+from collm_bench.checkpoints import interval_seconds as checkpoint_interval
 from collm_bench.paths import check_name, ensure_writable, inside, write_error
 from collm_bench.plugins import Registry, get_registry
 
@@ -277,6 +278,7 @@ def run(request: RunRequest, *, registry: Registry | None = None,
         progress = _silent
     elif planned is None:  # before any work: a run that cannot write its record never starts
         ensure_writable(request.out, "output root", "--out")
+        checkpoint_interval()  # a bad $COLLM_BENCH_CHECKPOINT_SECONDS is refused now, not inside a stage
     registry = registry or get_registry()
     p = planned or plan(request, registry=registry)
     check_devices(p.resolved)

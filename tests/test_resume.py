@@ -77,3 +77,13 @@ def test_a_damaged_checkpoint_is_ignored_and_said(tmp_path, capsys):
     assert saver.load()[1] == {"step": 3}
     (tmp_path / "checkpoint.safetensors").write_bytes(b"damaged")
     assert saver.load() is None and "checkpoint not usable" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "inf", "nan"])
+def test_a_bad_checkpoint_interval_is_one_line(value, monkeypatch):
+    from collm_bench import UserError
+    from collm_bench.checkpoints import interval_seconds
+
+    monkeypatch.setenv("COLLM_BENCH_CHECKPOINT_SECONDS", value)
+    with pytest.raises(UserError, match="COLLM_BENCH_CHECKPOINT_SECONDS=.*expected a finite number of seconds"):
+        interval_seconds()
