@@ -41,7 +41,7 @@ def setting():
     from collm_bench.methods import evaluation_rows
     from collm_bench.plugins import load_registry
     from collm_bench_plugins.methods.llm_baselines import YesNoScorer
-    from collm_bench_plugins.methods.llm_pipeline import PromptMaker
+    from collm_bench.llmrec import PromptMaker
 
     registry = load_registry()
     backbone = registry.get("backbone", "smollm2").load(BackboneOptions())
@@ -56,7 +56,7 @@ def setting():
 
 
 def _score(scorer, maker, rows, *, shared, with_ids=False, embed=None):
-    from collm_bench_plugins.methods import llm_pipeline
+    from collm_bench.llmrec import training as llm_pipeline
 
     started = time.perf_counter()
     if shared:

@@ -126,12 +126,18 @@ KINDS = {
 
 
 def option(default: Any = dataclasses.MISSING, *, ge: float | None = None, gt: float | None = None,
-           le: float | None = None, lt: float | None = None, choices: tuple[str, ...] | None = None, help: str = "") -> Any:
+           le: float | None = None, lt: float | None = None, choices: tuple[str, ...] | None = None, help: str = "",
+           groups: tuple[str, ...] = ()) -> Any:
     """A dataclass field with what ``parse_options`` checks and ``collm-bench plugins`` shows:
     bounds (``ge``/``gt``/``le``/``lt``, applied to each element of a tuple and skipped for ``None``),
     allowed ``choices`` of a string, and a one-line ``help``. Float values must be finite
-    whatever the bounds say (an ``inf`` learning rate trains NaNs for minutes before failing)."""
-    meta = {"ge": ge, "gt": gt, "le": le, "lt": lt, "choices": tuple(choices) if choices else None, "help": help}
+    whatever the bounds say (an ``inf`` learning rate trains NaNs for minutes before failing).
+    ``groups`` name what reads the option (``collm_bench.stage_options``): a cached stage that
+    reads a group has every option of the group in its key, and may read no other."""
+    if isinstance(groups, str) or not all(isinstance(g, str) and g for g in groups):
+        raise TypeError(f"option groups must be a tuple of names, got {groups!r}")
+    meta = {"ge": ge, "gt": gt, "le": le, "lt": lt, "choices": tuple(choices) if choices else None, "help": help,
+            "groups": tuple(groups)}
     return dataclasses.field(default=default, metadata={OPTION_META: meta})
 
 
@@ -222,7 +228,8 @@ def describe_options(options_cls: type | None, bounds: Mapping[str, Mapping[str,
         default = f.default if f.default is not dataclasses.MISSING else None
         hint = hints.get(f.name, str)
         out.append({"name": f.name, "type": getattr(hint, "__name__", None) or str(hint).replace("typing.", ""),
-                    "default": json_ready(default), "allowed": _allowed(meta), "help": meta.get("help", "")})
+                    "default": json_ready(default), "allowed": _allowed(meta), "help": meta.get("help", ""),
+                    "read by": ", ".join(meta.get("groups") or ())})
     return out
 
 

@@ -34,8 +34,9 @@ class LLMScorer(nn.Module):
 
     ``forward(input_ids, attention_mask, placeholder_embeds=None, placeholder_positions=None)``:
     ``input_ids`` / ``attention_mask`` ``[B, T]`` padded as ``backbone.padding_side``;
-    ``placeholder_embeds`` ``[B, 2, hidden]`` (user, then item) replace the input embeddings
-    at ``placeholder_positions`` ``[B, 2]``. Returns float32 logits ``[B]``.
+    ``placeholder_embeds`` ``[B, k, hidden]`` replace the input embeddings at
+    ``placeholder_positions`` ``[B, k]`` (``-1``: the row has no slot there; CoLLM's two slots are
+    user, then item). Returns float32 logits ``[B]``.
     """
 
     def __init__(self, backbone: Any, *, head_init_std: float = 0.02) -> None:
@@ -74,12 +75,9 @@ class LLMScorer(nn.Module):
         if placeholder_embeds.shape != (input_ids.shape[0], placeholder_positions.shape[1], embeds.shape[-1]):
             raise ValueError(f"placeholder_embeds must be [B, {placeholder_positions.shape[1]}, {embeds.shape[-1]}], "
                              f"got {tuple(placeholder_embeds.shape)}")
-        if bool((placeholder_positions < 0).any()):
+        if placeholder_positions.shape[1] and bool((placeholder_positions < 0).all(dim=1).any()):
             raise ValueError("a prompt without ID placeholders was given placeholder embeddings")
-        rows = torch.arange(input_ids.shape[0], device=input_ids.device).unsqueeze(1).expand_as(placeholder_positions)
-        embeds = embeds.clone()
-        embeds[rows, placeholder_positions] = placeholder_embeds.to(embeds.dtype)
-        return embeds
+        return _overwrite(embeds, placeholder_positions, placeholder_embeds)  # -1: the row has no such slot
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 placeholder_embeds: torch.Tensor | None = None,

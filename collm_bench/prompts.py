@@ -9,7 +9,8 @@ official code does. ``\\n`` is a literal backslash + n.
 
 Each placeholder is rendered as the backbone's placeholder token (its unk token: ``<unk>`` for
 Llama, ``[UNK]`` for BERT) and becomes exactly one token; ``tokenize_prompts`` reports its token
-position (user first, then item), where the scorer writes the CIE output into ``inputs_embeds``.
+position, where the scorer writes an embedding into ``inputs_embeds`` (CoLLM: the CIE outputs of
+user, then item). A prompt may have any number of slots (``Prompts.from_parts``).
 
 Special tokens: causal models get their BOS (``<s>``) prepended where the tokenizer has one and
 nothing else (as the official code); BERT-style encoders get ``[CLS] ... [SEP]`` as they were
@@ -69,8 +70,10 @@ def titles_by_index(items: Any, item_ids: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Prompts:
-    """Prompt strings; ``spans[r]`` = character offsets of the user and item placeholders
-    (``-1`` for text-only prompts)."""
+    """Prompt strings; ``spans[r, j]`` = character offset of ID slot ``j`` of prompt ``r``, or
+    ``-1`` where prompt ``r`` has no slot ``j`` (a text-only prompt has none; a prompt may have
+    any number of slots, e.g. one per history item, and shorter rows leave the last ones empty).
+    Which embedding fills which slot is the method's choice: CoLLM's are user, then item."""
 
     texts: list[str]
     spans: np.ndarray
@@ -83,6 +86,24 @@ class Prompts:
     def with_ids(self) -> bool:
         return self.placeholder is not None
 
+    @classmethod
+    def from_parts(cls, rows: Sequence[Sequence[str]], placeholder: str, slots: int | None = None) -> "Prompts":
+        """Prompts from text parts with a placeholder between each two: ``["a ", " b"]`` is
+        ``"a <ph> b"`` with one slot. ``slots`` (default: the most any row has) is the width of
+        ``spans``; rows with fewer slots have ``-1`` after their last one."""
+        width = max((len(parts) - 1 for parts in rows), default=0) if slots is None else slots
+        spans = np.full((len(rows), width), NO_POSITION, dtype=np.int64)
+        texts = []
+        for r, parts in enumerate(rows):
+            if len(parts) - 1 > width:
+                raise ValueError(f"prompt {r} has {len(parts) - 1} slots, more than {width}")
+            text = parts[0]
+            for j, part in enumerate(parts[1:]):
+                spans[r, j] = len(text)
+                text += placeholder + part
+            texts.append(text)
+        return cls(texts, spans, placeholder)
+
 
 def build_prompts(titles: Sequence[str] | np.ndarray, history: np.ndarray, target: np.ndarray, *,
                   item_noun: str = "item", with_ids: bool = False, placeholder: str = "<unk>",
@@ -92,36 +113,42 @@ def build_prompts(titles: Sequence[str] | np.ndarray, history: np.ndarray, targe
     ``titles[i]`` is the title of dense item index ``i``; ``history`` is ``[N, L]`` dense item
     indices left-padded with 0 (most recent last, ``Interactions.history_matrix``), of which
     the last ``history_len`` are used; ``target`` is ``[N]`` dense item indices.
-    ``with_ids`` selects the step-2 template, with ``placeholder`` standing for each ID.
+    ``with_ids`` selects the step-2 template, with ``placeholder`` standing for each ID
+    (two slots: user, then item).
     """
-    history = np.asarray(history)
-    target = np.asarray(target)
+    history, target = _checked(history, target, history_len)
+    quoted = np.array([quote(str(t)) for t in titles], dtype=object)
+    recent = recent_history(history, history_len)
+    fill = {"items": plural(item_noun), "item": item_noun}
+    if not with_ids:
+        texts = [TEXT_TEMPLATE.format(history=_joined(quoted, row), target=quoted[tgt], **fill)
+                 for row, tgt in zip(recent, target.tolist())]
+        return Prompts(texts, np.full((len(target), 2), NO_POSITION, dtype=np.int64))
+    head, rest = ID_TEMPLATE.split("{user_id}")
+    middle, tail = rest.split("{item_id}")
+    rows = [(head.format(history=_joined(quoted, row), target=quoted[tgt], **fill),
+             middle.format(target=quoted[tgt], **fill), tail.format(**fill))
+            for row, tgt in zip(recent, target.tolist())]
+    return Prompts.from_parts(rows, placeholder, slots=2)
+
+
+def _checked(history: np.ndarray, target: np.ndarray, history_len: int) -> tuple[np.ndarray, np.ndarray]:
+    history, target = np.asarray(history), np.asarray(target)
     if history.ndim != 2 or len(history) != len(target):
         raise ValueError(f"history must be [N, L] and target [N]; got {history.shape} and {target.shape}")
     if history_len < 0:
         raise ValueError("history_len must be >= 0")
-    quoted = np.array([quote(str(t)) for t in titles], dtype=object)
-    recent = history[:, history.shape[1] - history_len:] if history_len else history[:, :0]
-    fill = {"items": plural(item_noun), "item": item_noun}
-    if with_ids:
-        head, rest = ID_TEMPLATE.split("{user_id}")
-        middle, tail = rest.split("{item_id}")
-    else:
-        head, middle, tail = TEXT_TEMPLATE, "", ""
-    texts: list[str] = []
-    spans = np.full((len(target), 2), NO_POSITION, dtype=np.int64)
-    for r, (row, tgt) in enumerate(zip(recent, target.tolist())):
-        items = row[row > 0]
-        hist = ", ".join(quoted[items]) if len(items) else EMPTY_HISTORY
-        first = head.format(history=hist, target=quoted[tgt], **fill)
-        if not with_ids:
-            texts.append(first)
-            continue
-        second = middle.format(target=quoted[tgt], **fill)
-        spans[r, 0] = len(first)
-        spans[r, 1] = len(first) + len(placeholder) + len(second)
-        texts.append(first + placeholder + second + placeholder + tail.format(**fill))
-    return Prompts(texts, spans, placeholder if with_ids else None)
+    return history, target
+
+
+def recent_history(history: np.ndarray, history_len: int) -> np.ndarray:
+    """The last ``history_len`` columns of a left-padded ``[N, L]`` history (0 = no item)."""
+    return history[:, history.shape[1] - history_len:] if history_len else history[:, :0]
+
+
+def _joined(quoted: np.ndarray, row: np.ndarray) -> str:
+    items = row[row > 0]
+    return ", ".join(quoted[items]) if len(items) else EMPTY_HISTORY
 
 
 def row_prompts(titles: Sequence[str] | np.ndarray, data: Any, rows: np.ndarray, *, item_noun: str = "item",
@@ -135,8 +162,8 @@ def row_prompts(titles: Sequence[str] | np.ndarray, data: Any, rows: np.ndarray,
 
 @dataclass
 class TokenizedPrompts:
-    """Unpadded token ids per prompt, special tokens included; ``positions[r]`` = token
-    positions of the user and item placeholders (``-1`` for text-only prompts)."""
+    """Unpadded token ids per prompt, special tokens included; ``positions[r, j]`` = token
+    position of ID slot ``j`` (``-1`` where the prompt has none: every slot of a text-only prompt)."""
 
     ids: list[np.ndarray]
     positions: np.ndarray
@@ -174,7 +201,7 @@ def tokenize_prompts(prompts: Prompts, tokenizer: Any, *, kind: str = "causal",
     if prompts.with_ids and ph_id is None:
         ph_id = tokenizer.convert_tokens_to_ids(prompts.placeholder)
     ids: list[np.ndarray] = []
-    positions = np.full((len(prompts), 2), NO_POSITION, dtype=np.int64)
+    positions = np.full(prompts.spans.shape, NO_POSITION, dtype=np.int64)
     for lo in range(0, len(prompts), chunk):
         texts = prompts.texts[lo:lo + chunk]
         enc = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=prompts.with_ids,
@@ -184,6 +211,8 @@ def tokenize_prompts(prompts: Prompts, tokenizer: Any, *, kind: str = "causal",
             if prompts.with_ids:
                 starts = [s for s, _ in enc["offset_mapping"][k]]
                 for j, span in enumerate(prompts.spans[r].tolist()):
+                    if span < 0:  # this prompt has no slot j
+                        continue
                     try:
                         pos = starts.index(span)
                     except ValueError:
@@ -214,7 +243,7 @@ def tokenize_for(backbone: Any, prompts: Prompts) -> TokenizedPrompts:
 def collate(tokenized: TokenizedPrompts, rows: np.ndarray, *, pad_id: int,
             padding_side: str = "left") -> dict[str, np.ndarray]:
     """Pad ``rows`` into one batch: ``rows``, ``input_ids`` / ``attention_mask`` ``[B, T]``
-    and ``placeholder_positions`` ``[B, 2]`` in padded coordinates (``-1`` kept)."""
+    and ``placeholder_positions`` ``[B, k]`` in padded coordinates (``-1`` kept)."""
     rows = np.asarray(rows, dtype=np.int64)
     seqs = [tokenized.ids[r] for r in rows.tolist()]
     width = max((len(s) for s in seqs), default=0)

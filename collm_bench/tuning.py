@@ -63,7 +63,7 @@ def tune(
     *,
     named_parameters: list,
     batches: Iterator[np.ndarray],
-    loss_of: Callable[[np.ndarray], Any],
+    loss_of: Callable[[np.ndarray, int], Any],
     evaluate: Callable[[], float],
     snapshot: Callable[[], dict[str, Any]],
     restore: Callable[[dict[str, Any]], None],
@@ -75,7 +75,8 @@ def tune(
     patience: int,
     progress: Callable[[str], None] | None = None,
 ) -> TuneResult:
-    """Optimise ``loss_of(rows)`` over ``batches`` (arrays of row indices).
+    """Optimise ``loss_of(rows, step)`` over ``batches`` (arrays of row indices; ``step`` counts
+    from 1, so that a schedule of its own, e.g. a curriculum, resumes where it was).
 
     ``evaluate()`` returns the validation AUC; ``snapshot()`` / ``restore(state)`` copy the
     trainable state, so that the loop ends in the best evaluated state (or the initial one
@@ -143,7 +144,7 @@ def _loop(best: list, result: TuneResult, saver: Checkpointer | None, shown: bar
         optimizer.zero_grad(set_to_none=True)
         loss = None  # an empty share (a batch smaller than the world) adds no loss here
         if len(mine):
-            loss = loss_of(mine)
+            loss = loss_of(mine, step)
             (loss * weight).backward()
         distributed.average_gradients(parameters)
         optimizer.step()

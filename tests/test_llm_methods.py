@@ -124,7 +124,7 @@ def test_layer_normed_cie_input_ignores_the_embeddings_scale(registry, dataset_d
     import torch
 
     from collm_bench.errors import UserError
-    from collm_bench_plugins.methods.llm_pipeline import CIE
+    from collm_bench.llmrec import CIE
 
     torch.manual_seed(0)
     x = torch.randn(3, 8)

@@ -29,7 +29,7 @@ def _step1(cache):
 
 @pytest.mark.parametrize("stop_at", [3, 6, 8])
 def test_an_interrupted_step1_resumes_to_the_uninterrupted_result(stop_at, registry, tmp_path, monkeypatch):
-    from collm_bench_plugins.methods import llm_pipeline
+    from collm_bench.llmrec import training as llm_pipeline
 
     tiny_dataset(tmp_path / "tiny")
     monkeypatch.setenv("COLLM_BENCH_CHECKPOINT_SECONDS", "0")   # a checkpoint after every step

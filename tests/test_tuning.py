@@ -36,7 +36,7 @@ def test_tune_keeps_best_state_and_stops_on_patience():
 
     result = tune(
         named_parameters=[("w", w)], batches=cycle_batches(np.arange(8), 4, seed=0),
-        loss_of=lambda rows: ((w - target) ** 2).sum(),
+        loss_of=lambda rows, step: ((w - target) ** 2).sum(),
         evaluate=lambda: next(scores),
         snapshot=lambda: (states.append(w.detach().clone()), {"w": w.detach().clone()})[1],
         restore=lambda state: w.data.copy_(state["w"]),

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collm_bench import MethodSpec, hookimpl
 
-from collm_bench_plugins.methods.options import CoLLMOptions, default_eval_sample, resolved
+from collm_bench.llmrec import CoLLMOptions, default_eval_sample, resolved
 
 
 def run(context):

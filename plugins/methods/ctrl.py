@@ -20,9 +20,11 @@ from dataclasses import dataclass
 from collm_bench import MethodSpec, hookimpl
 from collm_bench.components import option
 
-from collm_bench_plugins.methods.options import preset_name
+from collm_bench.llmrec import preset_name
 
 # ``cpu``: a sample of train rows for the text stage keeps MiniLM's forward passes to ~1 min.
+# Option groups: what the text stage and the alignment stage read (collm_bench.stage_options).
+TEXT, ALIGN = "text", "align"
 CTRL_PRESETS = {"paper": {"history_titles": 10, "align_rows": None},
                 "cpu": {"history_titles": 5, "align_rows": 4000}}
 
@@ -33,14 +35,16 @@ class CTRLOptions:
     options (``--encoder-set``)."""
 
     preset: str = option("auto", choices=("auto", *CTRL_PRESETS), help="auto: paper on a GPU, else cpu")
-    history_titles: int | None = option(None, ge=0, help="last N positive titles in the prompt")
-    align_rows: int | None = option(None, ge=2, help="train rows aligned (a seeded sample; none: all)")
-    align_epochs: int = option(20, ge=1, help="alignment epochs")
-    align_lr: float = option(1e-3, gt=0, help="alignment learning rate")
-    align_batch_size: int = option(256, ge=2, help="rows per alignment batch (in-batch negatives: batch - 1)")
-    temperature: float = option(0.1, gt=0, help="InfoNCE temperature")
-    proj_dim: int = option(128, ge=1, help="shared space of the two projection heads")
-    text_batch_size: int = option(64, ge=1, help="prompts per batch of the text stage")
+    history_titles: int | None = option(None, ge=0, help="last N positive titles in the prompt", groups=(TEXT,))
+    align_rows: int | None = option(None, ge=2, help="train rows aligned (a seeded sample; none: all)",
+                                    groups=(TEXT,))
+    align_epochs: int = option(20, ge=1, help="alignment epochs", groups=(ALIGN,))
+    align_lr: float = option(1e-3, gt=0, help="alignment learning rate", groups=(ALIGN,))
+    align_batch_size: int = option(256, ge=2, help="rows per alignment batch (in-batch negatives: batch - 1)",
+                                  groups=(ALIGN,))
+    temperature: float = option(0.1, gt=0, help="InfoNCE temperature", groups=(ALIGN,))
+    proj_dim: int = option(128, ge=1, help="shared space of the two projection heads", groups=(ALIGN,))
+    text_batch_size: int = option(64, ge=1, help="prompts per batch of the text stage", groups=(TEXT,))
 
 
 def resolved(options: CTRLOptions) -> CTRLOptions:

@@ -24,18 +24,18 @@ from collm_bench.components import options_dict
 from collm_bench.encoder import build_encoder, fit, make_batch, predict, seed_everything, training_options
 from collm_bench.encoder_stage import encoder_stage_inputs, plugin_source_module
 from collm_bench.llm import to_device
+from collm_bench.llmrec import PromptMaker
 from collm_bench.methods import MethodContext, MethodOutput
 from collm_bench.prompts import bucket_batches
+from collm_bench.stage_options import StageOptions
 from collm_bench.stages import StageResult, code_identity
 
-from collm_bench_plugins.methods.ctrl import CTRLOptions, resolved
-from collm_bench_plugins.methods.llm_pipeline import PromptMaker
+from collm_bench_plugins.methods.ctrl import ALIGN, TEXT, resolved
 
 TEXT_FILE, ALIGNED_FILE, TUNED_FILE = "text.npy", "aligned.safetensors", "encoder.safetensors"
 # How a prompt becomes one vector; part of the text stage's key.
 POOLING = {"encoder": "mean of last hidden states over real tokens",
            "causal": "final hidden state at the last position"}
-ALIGN_FIELDS = ("align_epochs", "align_lr", "align_batch_size", "temperature", "proj_dim")
 
 
 def alignment_rows(data: Any, limit: int | None, seed: int) -> np.ndarray:
@@ -99,7 +99,7 @@ def sample_representation(encoder: nn.Module, batch: dict[str, torch.Tensor]) ->
 
 
 def align(encoder: nn.Module, text: np.ndarray, rows: np.ndarray, data: Any, *, history_len: int,
-          opts: CTRLOptions, seed: int, progress: Callable[[str], None]) -> dict[str, Any]:
+          opts: StageOptions, seed: int, progress: Callable[[str], None]) -> dict[str, Any]:
     """Contrastive alignment of ``encoder`` with the (standardised) text vectors of ``rows``;
     Adam without weight decay (the loss is scale-free). Returns the mean loss per epoch."""
     feats = torch.from_numpy(np.asarray(text, dtype=np.float32))
@@ -140,11 +140,12 @@ def run_ctrl(context: MethodContext) -> MethodOutput:
 
     ctx, data = context, context.data
     opts = resolved(ctx.options)
+    text_opts, align_opts = StageOptions(opts, (TEXT,), stage="ctrl-text"), StageOptions(opts, (ALIGN,), stage="ctrl-align")
     registry, name, enc_opts = ctx.registry, ctx.encoder, ctx.encoder_options
     spec = registry.get("encoder", name)
     history_len = int(getattr(enc_opts, "history_len", 0) or 0)
     method_code = plugin_source_module(registry, "method", "ctrl")
-    rows = alignment_rows(data, opts.align_rows, ctx.seed)
+    rows = alignment_rows(data, text_opts.align_rows, ctx.seed)
 
     # 1. Text representations from the frozen backbone.
     bb_opts = ctx.backbone_options
@@ -153,16 +154,16 @@ def run_ctrl(context: MethodContext) -> MethodOutput:
         "dataset": ctx.dataset.sha256, "backbone": ctx.backbone,
         "backbone_options": options_dict(bb_opts) if dataclasses.is_dataclass(bb_opts) else None,
         "resolved": {"device": device, "dtype": resolve_dtype(getattr(bb_opts, "dtype", "auto"), device)},
-        "history_titles": opts.history_titles, "pooling": POOLING,
+        "options": text_opts.key(), "pooling": POOLING,
         "rows": hashlib.sha256(np.ascontiguousarray(rows).tobytes()).hexdigest()[:16],
         "code": code_identity(method_code, plugin_source_module(registry, "backbone", ctx.backbone)),
     }
 
     def compute_text(path: Path) -> dict[str, Any]:
         backbone = registry.get("backbone", ctx.backbone).load(bb_opts)
-        maker = PromptMaker(data, ctx.dataset.items, ctx.dataset.item_noun, backbone, opts.history_titles)
+        maker = PromptMaker(data, ctx.dataset.items, ctx.dataset.item_noun, backbone, text_opts.history_titles)
         started = time.perf_counter()
-        text = text_representations(backbone, maker, rows, opts.text_batch_size, ctx.progress)
+        text = text_representations(backbone, maker, rows, text_opts.text_batch_size, ctx.progress)
         np.save(path / TEXT_FILE, text.astype(np.float16))  # half the disk (ML-1M x Vicuna: 0.28 GB)
         seconds = time.perf_counter() - started
         return {"train_seconds": round(seconds, 3), "rows": int(len(rows)), "kind": backbone.kind,
@@ -179,12 +180,12 @@ def run_ctrl(context: MethodContext) -> MethodOutput:
     def compute_align(path: Path) -> dict[str, Any]:
         encoder = build()
         meta = align(encoder, np.load(text_stage.path / TEXT_FILE), rows, data, history_len=history_len,
-                     opts=opts, seed=ctx.seed, progress=ctx.progress)
+                     opts=align_opts, seed=ctx.seed, progress=ctx.progress)
         save_model(encoder, str(path / ALIGNED_FILE))
         return meta
 
     align_stage = ctx.stages.run("ctrl-align", {
-        "text": text_stage.key, "seed": ctx.seed, "options": {k: getattr(opts, k) for k in ALIGN_FIELDS},
+        "text": text_stage.key, "seed": ctx.seed, "options": align_opts.key(),
         "encoder": encoder_stage_inputs(registry, name, enc_opts, ctx.dataset.sha256, ctx.seed),
         "code": code_identity(method_code)}, compute_align, ctx.progress)
 

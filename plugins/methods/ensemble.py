@@ -33,7 +33,8 @@ import numpy as np
 from collm_bench import MethodSpec, UserError, hookimpl
 from collm_bench.components import option
 from collm_bench.methods import MethodContext, MethodOutput
-from collm_bench.records import evaluated_rows, predictions_sha256, read_record, row_label, verified_predictions
+from collm_bench.records import predictions_sha256, read_record, verified_predictions
+from collm_bench.run_record import RunRecord, evaluated_rows
 
 NORMALIZATIONS = ("sigmoid", "none", "rank", "zscore")
 
@@ -82,13 +83,13 @@ def _evaluated(evaluation: dict[str, Any] | None) -> str:
     return f"{evaluated_rows(ev)}, {flag}"
 
 
-def _check_rows(ref: str, record: dict[str, Any], frame, context: MethodContext, evaluation: str) -> None:
+def _check_rows(ref: str, record: RunRecord, frame, context: MethodContext, evaluation: str) -> None:
     """Refuse a member evaluated on other rows than this run, with one line saying how to match."""
     dataset = context.dataset
-    member_sha = (record.get("dataset") or {}).get("manifest_sha256")
+    member_sha = record.dataset_sha256
     if member_sha != dataset.sha256:
         raise UserError(f"ensemble: run {ref!r} was evaluated on dataset "
-                        f"{(record.get('dataset') or {}).get('name')!r} ({str(member_sha)[:12]}), "
+                        f"{record.dataset!r} ({str(member_sha)[:12]}), "
                         f"not on {dataset.name!r} ({dataset.sha256[:12]})")
     data, rows = context.data, context.eval_rows
     same = len(frame) == len(rows) and bool(
@@ -96,7 +97,7 @@ def _check_rows(ref: str, record: dict[str, Any], frame, context: MethodContext,
         and (frame["item"].astype(str).to_numpy() == np.asarray(data.item_id[rows]).astype(str)).all()
         and (frame["label"].to_numpy() == np.asarray(data.label[rows])).all())
     if not same:
-        raise UserError(f"ensemble: run {ref!r} scored other rows ({_evaluated(record.get('evaluation'))}) "
+        raise UserError(f"ensemble: run {ref!r} scored other rows ({_evaluated(record.evaluation)}) "
                         f"than this ensemble ({evaluation}); run the ensemble on the members' rows")
 
 
@@ -114,14 +115,13 @@ def run(context: MethodContext) -> MethodOutput:
         frame = verified_predictions(path, record)  # a changed member file is refused, not averaged
         _check_rows(ref, record, frame, context, evaluation)
         parts.append(normalized(frame["score"].to_numpy(), options.normalize))
-        timings = record.get("timings") or {}
         members.append({
-            "run_id": record.get("run_id", path.name), "label": row_label(record),
-            "method": record.get("method"), "encoder": record.get("encoder"), "backbone": record.get("backbone"),
-            "meaningless": bool(record.get("meaningless")),
+            "run_id": record.run_id, "label": record.row_label,
+            "method": record.method, "encoder": record.encoder, "backbone": record.backbone,
+            "meaningless": record.meaningless,
             "predictions_sha256": predictions_sha256(path),
-            "train_seconds": float(timings.get("train_seconds") or 0.0),
-            "inference_seconds": float(timings.get("inference_seconds") or 0.0),
+            "train_seconds": float(record.timing("train_seconds") or 0.0),
+            "inference_seconds": float(record.timing("inference_seconds") or 0.0),
         })
     ids = [m["run_id"] for m in members]
     if len(set(ids)) != len(ids):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from collm_bench import MethodSpec, hookimpl
 from collm_bench.components import option
 
-from collm_bench_plugins.methods.options import PRESETS, default_eval_sample, resolved
+from collm_bench.llmrec import PRESETS, PROMPT, SCORING, default_eval_sample, resolved
 
 READOUTS = ("yes-no", "yes")
 
@@ -26,11 +26,14 @@ class ICLOptions:
     """Scoring options only (None: the preset's value, as the tuned LLM methods)."""
 
     preset: str = option("auto", choices=("auto", *PRESETS), help="history length and test sample")
-    history_titles: int | None = option(None, ge=0, help="last N positive titles in the prompt")
+    history_titles: int | None = option(None, ge=0, help="last N positive titles in the prompt",
+                                        groups=(PROMPT,))
     eval_sample: int | None = option(None, ge=1, help="default test sample in rows, whole users (none: all)")
-    int8_inference: bool | None = option(None, help="score with an int8 dynamic-quantized copy (CPU)")
-    readout: str = option("yes-no", choices=READOUTS, help="yes-no: logit(Yes) - logit(No); yes: raw Yes logit")
-    score_batch_size: int = option(64, ge=1, help="prompts per scoring batch")
+    int8_inference: bool | None = option(None, help="score with an int8 dynamic-quantized copy (CPU)",
+                                         groups=(SCORING,))
+    readout: str = option("yes-no", choices=READOUTS, help="yes-no: logit(Yes) - logit(No); yes: raw Yes logit",
+                          groups=(SCORING,))
+    score_batch_size: int = option(64, ge=1, help="prompts per scoring batch", groups=(SCORING,))
 
 
 def run(context):

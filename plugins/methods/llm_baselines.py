@@ -1,4 +1,4 @@
-"""The LLM baselines on the TALLRec/CoLLM machinery (``llm_runs.LLMRun``): ICL (no training),
+"""The LLM baselines on the LLM-rec toolkit (``collm_bench.llmrec``): ICL (no training),
 Prompt4NR (soft prompt + LoRA) and the UI-token ablation (per-user / per-item token
 embeddings instead of the CIE). Each stage is cached like TALLRec's and CoLLM's; the
 registration modules (``icl``, ``prompt4nr``, ``ui_token``) say what each method is and why.
@@ -17,15 +17,15 @@ from collm_bench.backbone import answer_token_id
 from collm_bench.encoder import seed_everything
 from collm_bench.errors import UserError
 from collm_bench.llm import LLMScorer, add_lora, load_trainable, save_trainable, set_lora_trainable
+from collm_bench.llmrec import (PROMPT, STEP1_READS, STEP2, TUNING, LLMRun, PromptMaker, batch_rows, train_prompts,
+                                tune_meta)
 from collm_bench.methods import MethodContext, MethodOutput
 from collm_bench.prompts import TokenizedPrompts, special_tokens, tokenize_for
+from collm_bench.stage_options import StageOptions
 
-from collm_bench_plugins.methods.llm_pipeline import PromptMaker, train_prompts, tune_meta
-from collm_bench_plugins.methods.llm_runs import STEP1_FIELDS, LLMRun
+from collm_bench_plugins.methods.prompt4nr import SOFT_PROMPT
 
 PROMPT4NR_FILE, UI_TOKEN_FILE = "prompt4nr.safetensors", "ui-token.safetensors"
-UI_STEP2_FIELDS = ("history_titles", "batch_size", "step2_lr", "step2_max_steps", "eval_every", "patience",
-                   "warmup_steps", "valid_rows", "weight_decay")
 
 
 def _with_load_time(output: MethodOutput, run: LLMRun) -> MethodOutput:
@@ -65,9 +65,9 @@ def run_icl(context: MethodContext) -> MethodOutput:
     """Score the evaluation rows with the untuned backbone (one cached scoring stage)."""
     spec = context.registry.get("backbone", context.backbone)
     needs_lm_head("icl", context.backbone, getattr(spec, "kind", None))  # before any weights load
-    readout = context.options.readout
+    readout = context.options.readout  # in the scoring group: part of the scores' key
     run = LLMRun(context, "icl", scorer_factory=lambda backbone: YesNoScorer(backbone, readout))
-    scores, scored = run.scores({"untuned": run.backbone.name, "readout": readout}, with_ids=False)
+    scores, scored = run.scores({"untuned": run.backbone.name}, with_ids=False)
     return _with_load_time(run.output(scores, scored, []), run)
 
 
@@ -118,13 +118,12 @@ class SoftPrompt(nn.Module):
 def run_prompt4nr(context: MethodContext) -> MethodOutput:
     """Tune LoRA and the soft prompt as TALLRec's step 1 (cached), then score."""
     ctx = context
-    run = LLMRun(ctx, "prompt4nr")
-    opts = run.opts
-    run.maker = SoftPromptMaker(ctx.data, ctx.dataset.items, ctx.dataset.item_noun, run.backbone,
-                                opts.history_titles, n_soft=opts.soft_tokens)
-    soft = SoftPrompt(run.scorer, opts.soft_tokens, ctx.seed).to(run.scorer.device)
+    reads = (*STEP1_READS, SOFT_PROMPT)
+    n_soft = ctx.options.soft_tokens  # in the soft-prompt group, read by the stage below
+    run = LLMRun(ctx, "prompt4nr", maker_factory=lambda *args: SoftPromptMaker(*args, n_soft=n_soft))
+    soft = SoftPrompt(run.scorer, n_soft, ctx.seed).to(run.scorer.device)
 
-    def compute(path: Path) -> dict[str, Any]:
+    def compute(path: Path, opts: StageOptions) -> dict[str, Any]:
         seed_everything(ctx.seed)
         add_lora(run.scorer, r=opts.lora_r, alpha=opts.lora_alpha, dropout=opts.lora_dropout)
         initial = soft.tokens.detach().clone()
@@ -135,7 +134,7 @@ def run_prompt4nr(context: MethodContext) -> MethodOutput:
         moved = (soft.tokens.detach() - initial).norm(dim=-1) / initial.norm(dim=-1).clamp(min=1e-12)
         return {**tune_meta(result), "soft_tokens_relative_change": round(float(moved.mean()), 6)}
 
-    stage = run.stage("prompt4nr-tune", {"options": run.fields(STEP1_FIELDS + ("soft_tokens",))}, compute)
+    stage = run.stage("prompt4nr-tune", reads, {}, compute)
     load_trainable(run.scorer, stage.path / PROMPT4NR_FILE, extra={"soft": soft})
     scores, scored = run.scores({"prompt4nr": stage.key}, with_ids=True, embed=soft.embed)
     return _with_load_time(run.output(scores, scored, [stage]), run)
@@ -161,8 +160,7 @@ class UITokens(nn.Module):
         """``batch -> [B, 2, hidden]``: the batch rows' user and item tokens (user first)."""
 
         def embed(batch: dict[str, Any]) -> torch.Tensor:
-            rows = batch["data_rows"]
-            rows = rows.cpu().numpy() if isinstance(rows, torch.Tensor) else np.asarray(rows)
+            rows = batch_rows(batch)
             device = self.users.weight.device
             users = torch.from_numpy(data.user[rows].astype(np.int64)).to(device)
             items = torch.from_numpy(data.item[rows].astype(np.int64)).to(device)
@@ -175,7 +173,7 @@ def run_ui_token(context: MethodContext) -> MethodOutput:
     """Step 1 (shared, cached), then step 2 on the two token tables with LoRA frozen, then score."""
     ctx = context
     run = LLMRun(ctx, "ui-token")
-    opts, data = run.opts, ctx.data
+    data = ctx.data
     step1 = run.step1()
     set_lora_trainable(run.scorer, False)
     if run.scorer.head is not None:  # the encoder backbone's answer head is frozen with the LLM
@@ -184,15 +182,14 @@ def run_ui_token(context: MethodContext) -> MethodOutput:
     tokens = UITokens(run.scorer, data.n_users, data.n_items)
     embed = tokens.embedder(data)
 
-    def compute(path: Path) -> dict[str, Any]:
+    def compute(path: Path, opts: StageOptions) -> dict[str, Any]:
         result = train_prompts(run.scorer, run.maker, data, with_ids=True, modules={"ui": tokens}, embed=embed,
                                opts=opts, lr=opts.step2_lr, max_steps=opts.step2_max_steps, seed=ctx.seed,
                                progress=ctx.progress)
         save_trainable(run.scorer, path / UI_TOKEN_FILE, extra={"ui": tokens})
         return tune_meta(result)
 
-    step2 = run.stage("ui-token-step2", {"upstream": {"step1": step1.key}, "options": run.fields(UI_STEP2_FIELDS)},
-                      compute)
+    step2 = run.stage("ui-token-step2", (PROMPT, TUNING, STEP2), {"upstream": {"step1": step1.key}}, compute)
     load_trainable(run.scorer, step2.path / UI_TOKEN_FILE, extra={"ui": tokens})
     scores, scored = run.scores({"ui-token-step2": step2.key}, with_ids=True, embed=embed)
     return _with_load_time(run.output(scores, scored, [step1, step2]), run)

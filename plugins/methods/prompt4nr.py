@@ -15,14 +15,16 @@ from dataclasses import dataclass
 from collm_bench import MethodSpec, hookimpl
 from collm_bench.components import option
 
-from collm_bench_plugins.methods.options import LLMOptions, default_eval_sample, resolved
+from collm_bench.llmrec import LLMOptions, default_eval_sample, resolved
+
+SOFT_PROMPT = "soft-prompt"  # the option group of the soft prompt (read by the tuning stage)
 
 
 @dataclass(frozen=True)
 class Prompt4NROptions(LLMOptions):
     """TALLRec's options plus the number of soft prompt tokens."""
 
-    soft_tokens: int = option(10, ge=1, help="soft prompt tokens")
+    soft_tokens: int = option(10, ge=1, help="soft prompt tokens", groups=(SOFT_PROMPT,))
 
 
 def run(context):

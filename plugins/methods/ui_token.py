@@ -16,15 +16,16 @@ from dataclasses import dataclass
 from collm_bench import MethodSpec, hookimpl
 from collm_bench.components import option
 
-from collm_bench_plugins.methods.options import LLMOptions, default_eval_sample, resolved
+from collm_bench.llmrec import STEP2, LLMOptions, default_eval_sample, resolved
 
 
 @dataclass(frozen=True)
 class UITokenOptions(LLMOptions):
     """TALLRec's options (step 1) plus step 2's budget (None: the preset's, as CoLLM's)."""
 
-    step2_lr: float | None = option(None, gt=0, help="step-2 learning rate of the token tables")
-    step2_max_steps: int | None = option(None, ge=1, help="step-2 budget in steps")
+    step2_lr: float | None = option(None, gt=0, help="step-2 learning rate of the token tables",
+                                     groups=(STEP2,))
+    step2_max_steps: int | None = option(None, ge=1, help="step-2 budget in steps", groups=(STEP2,))
 
 
 def run(context):

@@ -1,5 +1,5 @@
-"""The building blocks of the LLM methods: prompts for rows, the CIE module, the tuning
-steps and scoring. Imported only when an LLM method runs (torch, transformers, peft)."""
+"""Tuning and scoring on prompts: the loop every tuned LLM stage runs (``train_prompts``) and the
+scorer of evaluation rows (``score_rows``, shared prefixes read once on causal backbones)."""
 from __future__ import annotations
 
 import hashlib
@@ -7,74 +7,15 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from collm_bench import distributed
-from collm_bench.encoder import make_batch
 from collm_bench.llm import bce_loss, quantize_int8, score_batches, to_device
+from collm_bench.llmrec.prompt_maker import PromptMaker
 from collm_bench.metrics import auc
 from collm_bench.progress import bar as progress_bar
-from collm_bench.prompts import (TokenizedPrompts, bucket_batches, collate, collate_shared, pack_groups,
-                                 prefix_groups, row_prompts, titles_by_index, tokenize_for)
+from collm_bench.prompts import bucket_batches, collate_shared, pack_groups, prefix_groups
 from collm_bench.tuning import TuneResult, cycle_batches, tune
-
-
-class PromptMaker:
-    """Prompts of dataset rows, built and tokenized only for the rows a batch needs."""
-
-    def __init__(self, data, items_frame, item_noun: str, backbone, history_titles: int) -> None:
-        self.data, self.backbone, self.history_titles = data, backbone, history_titles
-        self.item_noun = item_noun
-        self.titles = titles_by_index(items_frame, data.item_ids)
-
-    def prompts(self, rows: np.ndarray, with_ids: bool):
-        return row_prompts(self.titles, self.data, rows, item_noun=self.item_noun, with_ids=with_ids,
-                           placeholder=self.backbone.placeholder_token, history_len=self.history_titles)
-
-    def lengths(self, rows: np.ndarray, with_ids: bool) -> np.ndarray:
-        """Character lengths: a cheap proxy of token lengths for bucketing."""
-        return np.fromiter((len(t) for t in self.prompts(rows, with_ids).texts), dtype=np.int64, count=len(rows))
-
-    def tokenized(self, rows: np.ndarray, with_ids: bool) -> TokenizedPrompts:
-        """The prompts of ``rows`` as the backbone reads them."""
-        return tokenize_for(self.backbone, self.prompts(rows, with_ids))
-
-    def batch(self, rows: np.ndarray, with_ids: bool) -> dict[str, np.ndarray]:
-        out = collate(self.tokenized(rows, with_ids), np.arange(len(rows)), pad_id=self.backbone.pad_token_id,
-                      padding_side=self.backbone.padding_side)
-        out["data_rows"] = np.asarray(rows)
-        return out
-
-
-class CIE(nn.Module):
-    """Collaborative information encoding: ``Linear(d1, f*d1) -> ReLU -> Linear(f*d1, d_llm)``,
-    one MLP shared by users and items (docs/protocol.md, "CIE and the two steps"); ``layer_norm_input``: each
-    input embedding layer-normed first (no parameters), making the MLP blind to its scale."""
-
-    def __init__(self, d_in: int, d_llm: int, factor: int = 10, layer_norm_input: bool = False) -> None:
-        super().__init__()
-        self.layer_norm_input = layer_norm_input
-        self.net = nn.Sequential(nn.Linear(d_in, factor * d_in), nn.ReLU(), nn.Linear(factor * d_in, d_llm))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.layer_norm_input:
-            x = F.layer_norm(x, x.shape[-1:])
-        return self.net(x)
-
-
-def id_embedder(encoder: nn.Module, cie: CIE, data, history_len: int) -> Callable[[dict], torch.Tensor]:
-    """``batch -> [B, 2, d_llm]``: the CIE outputs for the batch's user and item (user first)."""
-
-    def embed(batch: dict[str, Any]) -> torch.Tensor:
-        rows = batch["data_rows"]
-        rows = rows.cpu().numpy() if isinstance(rows, torch.Tensor) else np.asarray(rows)
-        device = next(cie.parameters()).device
-        enc_batch = {k: v.to(device) for k, v in make_batch(data, rows, history_len).items()}
-        user, item = encoder.representations(enc_batch)
-        return torch.stack([cie(user.float()), cie(item.float())], dim=1)
-
-    return embed
 
 
 def score_rows(scorer: nn.Module, maker: PromptMaker, rows: np.ndarray, *, with_ids: bool, batch_size: int,
@@ -144,10 +85,16 @@ def valid_rows(data, limit: int | None, seed: int) -> np.ndarray:
 def train_prompts(
     scorer, maker: PromptMaker, data, *, with_ids: bool, modules: dict[str, nn.Module],
     embed: Callable[[dict], torch.Tensor] | None, opts: Any, lr: float, max_steps: int, seed: int,
-    progress: Callable[[str], None],
+    progress: Callable[[str], None], hybrid_at: Callable[[int], bool] | None = None,
 ) -> TuneResult:
     """Tune whatever in ``scorer`` and ``modules`` requires grad, on the train rows' prompts;
-    validation AUC on ``valid_small``; ends in the best state."""
+    validation AUC on ``valid_small``; ends in the best state.
+
+    ``opts`` gives the loop's settings (``batch_size``, ``valid_rows``, ``score_batch_size``,
+    ``weight_decay``, ``warmup_steps``, ``eval_every``, ``patience``: the ``tuning`` group of a
+    stage's ``StageOptions``). ``hybrid_at(step)`` (a curriculum) says whether step ``step``'s
+    batch gets its ID embeddings from ``embed``; when it says no, the same prompts are read with
+    their placeholder tokens as text. Validation always uses ``embed``."""
     train = data.rows("train")
     lengths = maker.lengths(train, with_ids)
 
@@ -162,12 +109,13 @@ def train_prompts(
         named += [(f"{prefix}.{n}", p) for n, p in module.named_parameters()]
     trainable = [(n, p) for n, p in named if p.requires_grad]
 
-    def loss_of(rows: np.ndarray) -> torch.Tensor:
+    def loss_of(rows: np.ndarray, step: int) -> torch.Tensor:
         scorer.train()
         for module in modules.values():
             module.train()
         batch = to_device(maker.batch(rows, with_ids), scorer.device)
-        ids = embed(batch) if embed is not None else None
+        use_ids = embed is not None and (hybrid_at is None or hybrid_at(step))
+        ids = embed(batch) if use_ids else None
         logits = scorer(batch["input_ids"], batch["attention_mask"], ids,
                         batch["placeholder_positions"] if ids is not None else None)
         return bce_loss(logits, labels[rows])

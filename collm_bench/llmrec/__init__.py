@@ -1,0 +1,46 @@
+"""The LLM-rec toolkit: what turns a backbone and a collaborative encoder into an LLM method.
+
+Every built-in LLM method (TALLRec, CoLLM, ICL, Prompt4NR, UI-token) is written on it, and so
+can yours (``docs/writing-plugins.md``, "Writing an LLM method"; ``examples/collm-bench-llara``):
+
+- options and presets: ``LLMOptions`` / ``CoLLMOptions`` (subclass them), ``resolved``,
+  ``default_eval_sample``, and the option groups (``PROMPT``, ``TUNING``, ``LORA``, ``STEP1``,
+  ``STEP2``, ``CIE_GROUP``, ``SCORING``) a stage reads;
+- prompts: ``PromptMaker`` (override ``prompts`` for templates with any number of ID slots);
+- ``CIE`` and ``id_embedder`` (an encoder's user and item representations into two slots);
+- the tuning loop on prompts (``train_prompts``, with a curriculum hook) and scoring
+  (``score_rows``), with ``tune_meta`` for a stage's metadata;
+- ``LLMRun``: the backbone, scorer and prompts of one run, its cached stages (``stage``, keyed by
+  the option groups it reads), TALLRec's ``step1``, ``scores`` and the method's ``output``.
+
+Importing this package stays light (options only); the rest loads torch when first used.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from collm_bench.llmrec.options import (CIE_GROUP, CIE_INPUTS, LORA, PRESETS, PROMPT, SCORING, STEP1, STEP1_READS,
+                                        STEP2, STRATEGIES, TUNING, CoLLMOptions, LLMOptions, default_eval_sample,
+                                        preset_name, resolved)
+
+_LAZY = {
+    "PromptMaker": "collm_bench.llmrec.prompt_maker",
+    "CIE": "collm_bench.llmrec.cie", "id_embedder": "collm_bench.llmrec.cie", "batch_rows": "collm_bench.llmrec.cie",
+    "train_prompts": "collm_bench.llmrec.training", "score_rows": "collm_bench.llmrec.training",
+    "valid_rows": "collm_bench.llmrec.training", "tune_meta": "collm_bench.llmrec.training",
+    "inference_scorer": "collm_bench.llmrec.training",
+    "LLMRun": "collm_bench.llmrec.run", "stage_summary": "collm_bench.llmrec.run",
+}
+
+__all__ = [
+    "CIE_GROUP", "CIE_INPUTS", "LORA", "PRESETS", "PROMPT", "SCORING", "STEP1", "STEP1_READS", "STEP2",
+    "STRATEGIES", "TUNING", "CoLLMOptions", "LLMOptions", "default_eval_sample", "preset_name", "resolved",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'collm_bench.llmrec' has no attribute {name!r}")

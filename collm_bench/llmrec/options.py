@@ -1,0 +1,99 @@
+"""Options of the LLM methods (tallrec, collm and the toolkit's other users) and their presets.
+
+``paper``: the authors' settings (docs/protocol.md), for GPUs. ``cpu``: a step budget
+that keeps the embedded default (MF + TALLRec + CoLLM-MF on ml-100k with MiniLM) within
+minutes on a 2-core CPU. ``auto`` picks ``paper`` when CUDA is available, else ``cpu``.
+A field left at ``None`` takes its preset's value; any field can be set explicitly.
+
+Each option names its groups (``collm_bench.stage_options``), the parts of the pipeline that
+read it: ``prompt`` (the prompt text), ``tuning`` (the loop every tuned stage shares), ``lora``,
+``step1`` / ``step2`` (each step's own budget), ``cie`` and ``scoring``. A stage's key is the
+options of the groups it reads.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from collm_bench.components import option
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": dict(history_titles=10, batch_size=32, lr=1e-3, step2_lr=1e-3, max_steps=20_000,
+                  step2_max_steps=20_000, eval_every=50, patience=20, warmup_steps=50,
+                  valid_rows=None, eval_sample=None, int8_inference=False),
+    # 32 = 16 per GPU x 2 GPUs of the authors' runs.
+    "cpu": dict(history_titles=5, batch_size=16, lr=1e-3, step2_lr=1e-3, max_steps=150,
+                step2_max_steps=100, eval_every=50, patience=20, warmup_steps=10,
+                valid_rows=400, eval_sample=3000, int8_inference=False),
+}
+STRATEGIES = ("default", "t1", "t2", "t3")
+# Option groups: what reads an option (see the module docstring).
+PROMPT, TUNING, LORA, STEP1, STEP2, CIE_GROUP, SCORING = "prompt", "tuning", "lora", "step1", "step2", "cie", "scoring"
+STEP1_READS = (PROMPT, TUNING, LORA, STEP1)
+CIE_INPUTS = ("raw", "layernorm")
+
+
+@dataclass(frozen=True)
+class LLMOptions:
+    """Options shared by the LLM methods (None: the preset's value)."""
+
+    preset: str = option("auto", choices=("auto", *PRESETS), help="auto: paper on a GPU, else cpu")
+    history_titles: int | None = option(None, ge=0, help="last N positive titles in the prompt",
+                                        groups=(PROMPT,))
+    batch_size: int | None = option(None, ge=1, help="rows per training step", groups=(TUNING,))
+    lr: float | None = option(None, gt=0, help="step-1 (LoRA) learning rate", groups=(STEP1,))
+    max_steps: int | None = option(None, ge=1, help="step-1 budget in steps", groups=(STEP1,))
+    eval_every: int | None = option(None, ge=1, help="steps between validations (an 'epoch' of the authors)",
+                                    groups=(TUNING,))
+    patience: int | None = option(None, ge=1, help="validations without gain before stopping", groups=(TUNING,))
+    warmup_steps: int | None = option(None, ge=0, help="linear warm-up steps", groups=(TUNING,))
+    valid_rows: int | None = option(None, ge=2, help="valid_small rows used for validation (none: all)",
+                                    groups=(TUNING,))
+    eval_sample: int | None = option(None, ge=1, help="default test sample in rows, whole users (none: all)")
+    int8_inference: bool | None = option(None, help="score with an int8 dynamic-quantized copy (CPU)",
+                                         groups=(SCORING,))
+    weight_decay: float = option(1e-3, ge=0, help="AdamW weight decay", groups=(TUNING,))
+    lora_r: int = option(8, ge=1, help="LoRA rank", groups=(LORA,))
+    lora_alpha: int = option(16, gt=0, help="LoRA alpha", groups=(LORA,))
+    lora_dropout: float = option(0.05, ge=0, lt=1, help="LoRA dropout", groups=(LORA,))
+    # Scoring batches differ in padding, hence in float rounding (and validation picks the best
+    # step): the tuned stages read it too.
+    score_batch_size: int = option(64, ge=1, help="prompts per scoring batch", groups=(SCORING, TUNING))
+
+
+@dataclass(frozen=True)
+class CoLLMOptions(LLMOptions):
+    """CoLLM adds step 2 (CIE) and the tuning strategies of Table V."""
+
+    strategy: str = option("default", choices=STRATEGIES, help="tuning strategy of Table V", groups=(STEP2,))
+    step2_lr: float | None = option(None, gt=0, help="step-2 (CIE) learning rate", groups=(STEP2,))
+    step2_max_steps: int | None = option(None, ge=1, help="step-2 budget in steps", groups=(STEP2,))
+    cie_hidden_factor: int = option(10, ge=1, help="CIE MLP hidden size = factor x encoder dimension",
+                                   groups=(CIE_GROUP,))
+    # raw: the encoder's embeddings enter the CIE as they are (the paper). layernorm: each one
+    # is first layer-normed without parameters, so that user and item embeddings of very
+    # different scales (SASRec on ml-100k: norms 11.1 vs 0.05) both reach the MLP at unit scale.
+    cie_input: str = option("raw", choices=CIE_INPUTS, help="raw (the paper) or layernorm before the CIE",
+                            groups=(CIE_GROUP,))
+
+
+def preset_name(options: LLMOptions) -> str:
+    if options.preset != "auto":
+        return options.preset
+    import torch
+
+    return "paper" if torch.cuda.is_available() else "cpu"
+
+
+def resolved(options: LLMOptions) -> Any:
+    """A copy of ``options`` with every ``None`` replaced by the preset's value."""
+    preset = preset_name(options)
+    values = PRESETS[preset]
+    changes = {f.name: values[f.name] for f in dataclasses.fields(options)
+               if getattr(options, f.name) is None and f.name in values}
+    return dataclasses.replace(options, preset=preset, **changes)
+
+
+def default_eval_sample(options: LLMOptions) -> int | None:
+    return resolved(options).eval_sample

@@ -1,0 +1,99 @@
+"""Stage keys follow from the options each stage reads (``collm_bench.stage_options``): changing
+an option changes the key of every stage that reads it, and of the stages downstream of those,
+and of no other. Tiny runs (random tiny Llama, a few steps) on one stage cache."""
+import dataclasses
+
+import pytest
+
+from collm_bench.components import option
+from collm_bench.llmrec import CIE_GROUP, PROMPT, SCORING, STEP1_READS, STEP2, TUNING, CoLLMOptions
+from collm_bench.plugins import load_registry
+from collm_bench.runner import RunRequest, run
+from collm_bench.stage_options import StageOptions, option_groups
+from collm_bench.testing import tiny_dataset
+
+FAST = {"max_steps": "4", "eval_every": "2", "batch_size": "8", "history_titles": "3", "valid_rows": "12",
+        "warmup_steps": "1", "step2_max_steps": "4"}
+FAST_MF = {"max_epochs": "2", "dim": "8"}
+# A different valid value for every CoLLM option a stage reads.
+CHANGED = {"history_titles": "2", "batch_size": "6", "lr": "5e-4", "max_steps": "3", "eval_every": "3",
+           "patience": "5", "warmup_steps": "2", "valid_rows": "10", "weight_decay": "0.01", "lora_r": "4",
+           "lora_alpha": "8", "lora_dropout": "0.1", "score_batch_size": "16", "int8_inference": "true",
+           "strategy": "t1", "step2_lr": "5e-4", "step2_max_steps": "3", "cie_hidden_factor": "2",
+           "cie_input": "layernorm"}
+# What each stage of a CoLLM run reads, and the stages it depends on: the specification.
+READS = {"encoder-mf": (), "llm-step1": STEP1_READS, "llm-step2": (PROMPT, TUNING, STEP2, CIE_GROUP),
+         "scoring": (PROMPT, SCORING), "tallrec-scoring": (PROMPT, SCORING)}
+UPSTREAM = {"llm-step2": ("llm-step1", "encoder-mf"), "scoring": ("llm-step2",), "tallrec-scoring": ("llm-step1",)}
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return load_registry()
+
+
+@pytest.fixture(scope="module")
+def runner(registry, tmp_path_factory):
+    root = tmp_path_factory.mktemp("keys")
+    tiny_dataset(root / "tiny")
+
+    def keys(options: dict[str, str]) -> dict[str, str]:
+        request = RunRequest(method="collm", dataset=str(root / "tiny"), backbone="tiny-llama", out=root / "runs",
+                             cache_dir=str(root / "cache"), options={**FAST, **options}, encoder_options=FAST_MF)
+        result = run(request, registry=registry, progress=lambda m: None)
+        stages = result.record["timings"]["stages"]
+        tallrec = next(r for _, r in result.companions if r["method"] == "tallrec")
+        return {**{name: stages[name]["key"] for name in ("encoder-mf", "llm-step1", "llm-step2", "scoring")},
+                "tallrec-scoring": tallrec["timings"]["stages"]["scoring"]["key"]}
+
+    return keys
+
+
+def expected_changes(name: str) -> set[str]:
+    groups = set(option_groups(CoLLMOptions)[name])
+    changed = {stage for stage, reads in READS.items() if groups & set(reads)}
+    while True:
+        more = {stage for stage, ups in UPSTREAM.items() if changed & set(ups)} - changed
+        if not more:
+            return changed
+        changed |= more
+
+
+def test_every_read_option_has_a_changed_value_here():
+    grouped = {n for n, groups in option_groups(CoLLMOptions).items() if groups}
+    assert grouped == set(CHANGED)
+    assert set(option_groups(CoLLMOptions)) - grouped == {"preset", "eval_sample"}  # read by the harness
+
+
+@pytest.mark.parametrize("name", sorted(CHANGED))
+def test_changing_an_option_changes_exactly_the_stages_that_read_it(runner, name):
+    base = runner({})
+    changed = runner({name: CHANGED[name]})
+    moved = {stage for stage in base if base[stage] != changed[stage]}
+    assert moved == expected_changes(name), name
+
+
+def test_step1_is_one_stage_for_every_step2_setting(runner):
+    base = runner({})
+    for name in ("step2_lr", "cie_hidden_factor", "strategy"):
+        assert runner({name: CHANGED[name]})["llm-step1"] == base["llm-step1"]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Options:
+    a: int = option(1, groups=("one",))
+    b: int = option(2, groups=("two",))
+    c: int = option(3)
+
+
+def test_a_stage_cannot_read_an_option_outside_its_groups():
+    view = StageOptions(_Options(), ("one",), stage="demo")
+    assert view.a == 1 and view.key() == {"a": 1}
+    with pytest.raises(AttributeError, match="stage demo reads option 'b' \\(two\\) outside its groups"):
+        view.b
+    with pytest.raises(AttributeError, match="'c' \\(no group\\)"):
+        view.c
+    with pytest.raises(ValueError, match="no option of _Options is in group\\(s\\) tow"):
+        StageOptions(_Options(), ("tow",), stage="typo")
+    with pytest.raises(TypeError, match="option groups must be a tuple"):
+        option(1, groups="one")
