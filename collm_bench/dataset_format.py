@@ -117,10 +117,10 @@ def load_prepared(path: str | Path, *, verify: bool = True) -> PreparedDataset:
             if actual != expected:
                 raise DataError(fpath, f"sha256 mismatch: manifest says {expected[:12]}..., file is {actual[:12]}...")
 
-    inter = _read_csv(inter_path, dtype={"split": str, "history": str})
+    inter = _read_csv(inter_path, dtype={"split": str, "history": str, "user": str, "item": str})
     _check_columns(inter_path, inter, REQUIRED, OPTIONAL)
     for col in ("user", "item"):
-        _require_integer(inter_path, inter, col)
+        _require_ids(inter_path, inter, col)
     if not pd.api.types.is_numeric_dtype(inter["timestamp"]):
         bad = pd.to_numeric(inter["timestamp"], errors="coerce").isna()
         raise DataError(inter_path, f"non-numeric timestamp {inter['timestamp'][bad].iloc[0]!r} "
@@ -139,9 +139,11 @@ def load_prepared(path: str | Path, *, verify: bool = True) -> PreparedDataset:
     if "history" in inter:
         inter["history"] = inter["history"].fillna("")
 
-    items = _read_csv(items_path, dtype={"title": str})
+    items = _read_csv(items_path, dtype={"title": str, "item": str})
     _check_columns(items_path, items, ("item", "title"), ())
-    _require_integer(items_path, items, "item")
+    _require_ids(items_path, items, "item")
+    inter["user"] = _typed_ids(inter["user"])
+    inter["item"], items["item"] = _typed_ids(inter["item"], items["item"])
     empty = items["title"].isna() | (items["title"].str.strip() == "")
     if empty.any():
         row = int(empty.idxmax())
@@ -185,13 +187,31 @@ def _check_columns(path: Path, frame: "pd.DataFrame", required: tuple, optional:
         raise DataError(path, f"unexpected column(s): {', '.join(map(str, extra))}")
 
 
-def _require_integer(path: Path, frame: "pd.DataFrame", col: str) -> None:
+def _require_ids(path: Path, frame: "pd.DataFrame", col: str) -> None:
+    """Ids are read as text: non-empty, without whitespace (the ``history`` column and
+    prompts' readers split on it)."""
+    values = frame[col]
+    if values.isna().any():
+        raise DataError(path, f"missing {col} id on data row {int(values.isna().idxmax()) + 1}")
+    spaced = values.str.contains(r"\s", regex=True)
+    if spaced.any():
+        raise DataError(path, f"{col} id {values[spaced].iloc[0]!r} on data row {int(spaced.idxmax()) + 1} "
+                              "contains whitespace; ids may not")
+    floats = values.str.fullmatch(r"-?[0-9]+\.[0-9]*")
+    if floats.any():  # pandas writes integer ids as 3.0 once a column has a missing value
+        raise DataError(path, f"{col} id {values[floats].iloc[0]!r} on data row {int(floats.idxmax()) + 1} is a "
+                              "decimal number: write integer ids (or names that are not numbers)")
+
+
+def _typed_ids(*columns: "pd.Series") -> Any:
+    """Integer ids where every value (of all ``columns`` together) is written as an integer in
+    canonical form (``7``, not ``07``: two spellings of one number would merge), else the
+    strings as written. The type decides the order of dense indices, not what predictions say."""
     import pandas as pd
 
-    if frame[col].isna().any():
-        raise DataError(path, f"missing {col} id on data row {int(frame[col].isna().idxmax()) + 1}")
-    if not pd.api.types.is_integer_dtype(frame[col]):
-        raise DataError(path, f"column {col!r} must hold integer ids (found {frame[col].dtype})")
+    canonical = all(values.str.fullmatch(r"-?(0|[1-9][0-9]{0,17})").all() for values in columns)
+    out = [pd.to_numeric(values).astype("int64") if canonical else values.astype(object) for values in columns]
+    return out[0] if len(out) == 1 else tuple(out)
 
 
 def _require_binary(path: Path, frame: "pd.DataFrame", col: str) -> None:
