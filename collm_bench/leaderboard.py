@@ -14,7 +14,8 @@ from typing import Any, Iterable
 
 from collm_bench.components import json_ready, options_dict
 from collm_bench.metrics import registered_metrics
-from collm_bench.records import config_digest, evaluated_rows, iter_records, mean_std, row_label, unique_runs
+from collm_bench.records import iter_records, mean_std
+from collm_bench.run_record import RunRecord, unique_runs
 
 # Metric columns come from the metric registry (each metric a column where a record of the
 # table has it), then the warm/cold AUC of the paper's Figure 3, timings and seeds.
@@ -25,7 +26,7 @@ INTERVAL_NOTE = (" In brackets: 95% intervals of AUC and UAUC by a bootstrap ove
 TAIL = ("Train s", "Infer s", "Seeds")
 
 
-def collect(records: Iterable[dict[str, Any]], registry=None) -> dict[str, list[dict[str, Any]]]:
+def collect(records: Iterable[RunRecord | dict[str, Any]], registry=None) -> dict[str, list[dict[str, Any]]]:
     """Rows per dataset, each row aggregating the runs of one configuration over seeds (a run
     found in several folders counts once). A row run with options other than its method's
     defaults names them; ``registry`` gives the defaults (the loaded plugins by default)."""
@@ -33,18 +34,16 @@ def collect(records: Iterable[dict[str, Any]], registry=None) -> dict[str, list[
         from collm_bench.plugins import get_registry
 
         registry = get_registry()
-    groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    groups: dict[tuple, list[RunRecord]] = defaultdict(list)
     for record in unique_runs(records):
-        backbone = record.get("backbone") or ""
-        if record.get("meaningless"):  # a random-weight backbone, or an ensemble with such a member
+        backbone = record.backbone or ""
+        if record.meaningless:  # a random-weight backbone, or an ensemble with such a member
             backbone = f"{backbone} (random weights: meaningless)" if backbone else "random weights: meaningless"
-        label = row_label(record)
+        label = record.row_label
         changed = non_default_options(record, registry)
         if changed:
             label = f"{label} ({', '.join(changed)})"
-        key = (record["dataset"]["name"], label, backbone, evaluated_rows(record.get("evaluation")),
-               config_digest(record))
-        groups[key].append(record)
+        groups[(record.dataset, label, backbone, record.evaluated_rows, record.config_digest)].append(record)
     # Rows that share a name but not a configuration (another strategy, other options) are told
     # apart by their configuration key.
     names = defaultdict(set)
@@ -54,14 +53,16 @@ def collect(records: Iterable[dict[str, Any]], registry=None) -> dict[str, list[
     for (dataset, label, backbone, evaluated, config), runs in sorted(groups.items()):
         if len(names[(dataset, label, backbone)]) > 1:
             label = f"{label} [{config}]"
+        runs = sorted(runs, key=lambda r: r.seed)
         row: dict[str, Any] = {"Method": label, "Backbone": backbone or "-", "evaluated": evaluated}
         cells = {spec.title: ("overall", spec.name) for spec in registered_metrics(registry)} | SUBSET_CELLS
         for column, (subset, metric) in cells.items():
-            row[column] = [r["metrics"].get(subset, {}).get(metric) for r in runs]
-        row["Train s"] = [r["timings"].get("train_seconds") for r in runs]
-        row["Infer s"] = [r["timings"].get("inference_seconds") for r in runs]
-        row["Seeds"] = sorted(r.get("seed") for r in runs)
-        kept = (runs[0].get("intervals") or {}) if len(runs) == 1 else {}
+            row[column] = [r.metric(metric, subset) for r in runs]
+        row["Train s"] = [r.timing("train_seconds") for r in runs]
+        row["Infer s"] = [r.timing("inference_seconds") for r in runs]
+        row["Seeds"] = [r.seed for r in runs]
+        row["runs"] = [r.run_id for r in runs]
+        kept = runs[0].intervals if len(runs) == 1 else {}
         row["intervals"] = {k: kept[k] for k in ("auc", "uauc") if k in kept} or None
         row["_samples"] = (kept.get("samples") or {}).get("auc")
         tables[dataset].append(row)
@@ -92,31 +93,31 @@ def _mean(values: list) -> float | None:
 
 def columns(rows: list[dict[str, Any]]) -> list[str]:
     """A table's columns: each metric column some row has a value in, in registry order."""
-    metric_columns = [c for c in rows[0] if c not in ("Method", "Backbone", "evaluated", "intervals", *SUBSET_CELLS,
-                                                     *TAIL)] \
+    metric_columns = [c for c in rows[0] if c not in ("Method", "Backbone", "evaluated", "intervals", "runs",
+                                                     *SUBSET_CELLS, *TAIL)] \
         if rows else []
     shown = [c for c in metric_columns if any(v is not None for row in rows for v in row[c])]
     return ["Method", "Backbone", *shown, *SUBSET_CELLS, *TAIL]
 
 
-def non_default_options(record: dict[str, Any], registry) -> list[str]:
+def non_default_options(record: RunRecord, registry) -> list[str]:
     """``key=value`` for each recorded option that differs from its component's default under
     the record's preset (encoder options as ``encoder.key=value``). Components the registry
     lacks are not compared. Not shown: an encoder's ``history_len`` (its default follows the
     dataset), a backbone's ``path`` (the backbone's name says it) and list options without a
     default (an ensemble's ``runs``: its label names them)."""
-    config = record.get("config") or {}
+    config = record.config
     out = []
-    method = registry.components["method"].get(record.get("method"))
+    method = registry.components["method"].get(record.method)
     options = config.get("options")
     if method is not None and method.spec.options is not None and isinstance(options, dict):
         out += _changes(options, _method_defaults(method.spec, options), "")
-    encoder, encoder_options = record.get("encoder"), config.get("encoder_options")
+    encoder, encoder_options = record.encoder, config.get("encoder_options")
     if encoder in registry.components["encoder"] and isinstance(encoder_options, dict):
         spec = registry.get("encoder", encoder)
         skip = {"history_len"} if spec.uses_history else set()
         out += _changes(encoder_options, _field_defaults(spec.options), f"{encoder}.", skip)
-    backbone, backbone_options = str(record.get("backbone") or ""), config.get("backbone_options")
+    backbone, backbone_options = str(record.backbone or ""), config.get("backbone_options")
     name = "hf" if backbone.startswith("hf:") else backbone
     if name in registry.components["backbone"] and isinstance(backbone_options, dict):
         spec = registry.get("backbone", name)
@@ -181,7 +182,7 @@ def render(root: Path, fmt: str = "md") -> str:
     return render_records((record for _, record in iter_records(root)), fmt)
 
 
-def render_records(records: Iterable[dict[str, Any]], fmt: str = "md", registry=None) -> str:
+def render_records(records: Iterable[RunRecord | dict[str, Any]], fmt: str = "md", registry=None) -> str:
     tables = collect(records, registry)
     if fmt == "json":
         return json.dumps(tables, indent=2, default=_json_default)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from collm_bench.errors import UserError
+from collm_bench.run_record import RunRecord
 from collm_bench.paper_tables import COLLM, MF, TALLREC, Cells, Row, metric_values
 
 FIGURES = {
@@ -23,7 +24,7 @@ FIGURES = {
 METRICS = (("AUC", "auc"), ("UAUC", "uauc"))
 
 
-def figure_data(number: int, records: Iterable[dict[str, Any]], backbone: str | None = None
+def figure_data(number: int, records: Iterable[RunRecord | dict[str, Any]], backbone: str | None = None
                 ) -> tuple[str, dict[tuple[str, str, str, str], list[float]], Cells, str | None]:
     """Values per (dataset, subset, row name, metric), the figure's title, its cells (for notes)
     and the backbone drawn."""
@@ -48,7 +49,7 @@ def figure_data(number: int, records: Iterable[dict[str, Any]], backbone: str | 
     return title, values, cells, backbone
 
 
-def write_figure(number: int, records: Iterable[dict[str, Any]], output: str | Path,
+def write_figure(number: int, records: Iterable[RunRecord | dict[str, Any]], output: str | Path,
                  backbone: str | None = None) -> Path:
     """Draw Figure ``number`` (3 or 4) into the PNG file ``output``."""
     title, values, cells, backbone = figure_data(number, records, backbone)

@@ -16,7 +16,8 @@ from typing import Any, Iterable
 
 from collm_bench.errors import UserError
 from collm_bench.leaderboard import escape_markdown
-from collm_bench.records import config_digest, evaluated_rows, mean_std, unique_runs
+from collm_bench.records import mean_std
+from collm_bench.run_record import RunRecord, unique_runs
 
 
 @dataclass(frozen=True)
@@ -41,18 +42,17 @@ class Table:
     notes: list[str] = field(default_factory=list)
 
 
-def _strategy(record: dict[str, Any]) -> str | None:
-    options = (record.get("config") or {}).get("options") or {}
-    return options.get("strategy")
+def _strategy(record: RunRecord) -> str | None:
+    return record.options.get("strategy")
 
 
 
 class Cells:
     """Records indexed for cell look-ups; collects the notes the chosen cells call for."""
 
-    def __init__(self, records: Iterable[dict[str, Any]]) -> None:
-        self.records = [r for r in unique_runs(records) if r.get("metrics") and r.get("dataset")]
-        self.used: list[dict[str, Any]] = []
+    def __init__(self, records: Iterable[RunRecord | dict[str, Any]]) -> None:
+        self.records = unique_runs(records)
+        self.used: list[RunRecord] = []
         self.notes: list[str] = []
         self.meaningless: set[str] = set()   # rows filled from random-weight backbones
         self.borrowed: dict[Row, dict[str, str]] = {}  # row -> {dataset: the backbone shown}
@@ -60,7 +60,7 @@ class Cells:
     def datasets(self, rows: Iterable[Row] = ()) -> list[str]:
         """Datasets with a record of one of ``rows``' methods (all datasets when none given)."""
         methods = {row.method for row in rows}
-        return sorted({r["dataset"]["name"] for r in self.records if not methods or r.get("method") in methods})
+        return sorted({r.dataset for r in self.records if not methods or r.method in methods})
 
     def backbones(self, rows: Iterable[Row]) -> list[str | None]:
         """The backbones to draw a table for: those with runs of the rows' methods, not counting
@@ -69,48 +69,48 @@ class Cells:
 
         def found(rows: list[Row]) -> list[str]:
             methods = {row.method for row in rows}
-            return sorted({r["backbone"] for r in self.records if r.get("backbone") and r.get("method") in methods})
+            return sorted({r.backbone for r in self.records if r.backbone and r.method in methods})
 
         return found([row for row in rows if not row.borrow]) or found(rows) or [None]
 
-    def _matching(self, dataset: str, row: Row, backbone: str | None, extra: Any) -> list[dict[str, Any]]:
-        return [r for r in self.records if r["dataset"]["name"] == dataset and r.get("method") == row.method
-                and (row.encoder is None or r.get("encoder") == row.encoder)
+    def _matching(self, dataset: str, row: Row, backbone: str | None, extra: Any) -> list[RunRecord]:
+        return [r for r in self.records if r.dataset == dataset and r.method == row.method
+                and (row.encoder is None or r.encoder == row.encoder)
                 and (row.strategy is None or (_strategy(r) or "default") == row.strategy)
-                and (not r.get("backbone") or r.get("backbone") == backbone)
+                and (not r.backbone or r.backbone == backbone)
                 and (extra is None or extra(r))]
 
     def runs(self, dataset: str, row: Row, backbone: str | None,
-             extra: Any = None) -> list[dict[str, Any]]:
+             extra: Any = None) -> list[RunRecord]:
         """The records of one cell: the newest configuration's runs (one per seed)."""
         found = self._matching(dataset, row, backbone, extra)
         if not found and row.borrow:
-            others = sorted({r["backbone"] for r in self.records if r.get("backbone") and r.get("backbone") != backbone
-                             and r["dataset"]["name"] == dataset and r.get("method") == row.method})
+            others = sorted({r.backbone for r in self.records if r.backbone and r.backbone != backbone
+                             and r.dataset == dataset and r.method == row.method})
             if others:
                 self.borrowed.setdefault(row, {})[dataset] = others[0]
                 found = self._matching(dataset, row, others[0], extra)
         if not found:
             return []
-        groups: dict[str, list[dict[str, Any]]] = {}
+        groups: dict[str, list[RunRecord]] = {}
         for record in found:
-            groups.setdefault(config_digest(record), []).append(record)
-        chosen = max(groups.values(), key=lambda rs: max(r.get("date", "") for r in rs))
+            groups.setdefault(record.config_digest, []).append(record)
+        chosen = max(groups.values(), key=lambda rs: max(r.date for r in rs))
         if len(groups) > 1:
             self.notes.append(f"{row.name} on {dataset}: {len(groups)} configurations found, the newest shown")
         by_seed = {}
-        for record in sorted(chosen, key=lambda r: r.get("date", "")):
-            by_seed[record.get("seed")] = record  # a seed run twice: the newest
+        for record in sorted(chosen, key=lambda r: r.date):
+            by_seed[record.seed] = record  # a seed run twice: the newest
         self.used += by_seed.values()
-        if any(r.get("meaningless") for r in by_seed.values()):
+        if any(r.meaningless for r in by_seed.values()):
             self.meaningless.add(row.name)
         return list(by_seed.values())
 
     def footer(self) -> list[str]:
         """Evaluated rows per dataset, random-weight warnings, and the cell notes."""
         notes = []
-        for dataset in sorted({r["dataset"]["name"] for r in self.used}):
-            evaluated = sorted({evaluated_rows(r.get("evaluation")) for r in self.used if r["dataset"]["name"] == dataset})
+        for dataset in sorted({r.dataset for r in self.used}):
+            evaluated = sorted({r.evaluated_rows for r in self.used if r.dataset == dataset})
             if len(evaluated) > 1:
                 notes.append(f"{dataset}: cells evaluated on different rows ({'; '.join(evaluated)}): "
                              "not comparable")
@@ -125,12 +125,12 @@ class Cells:
         return notes + sorted(set(self.notes))
 
 
-def metric_values(runs: list[dict[str, Any]], metric: str, subset: str = "overall") -> list[float]:
-    return [float(v) for r in runs if (v := ((r.get("metrics") or {}).get(subset) or {}).get(metric)) is not None]
+def metric_values(runs: list[RunRecord], metric: str, subset: str = "overall") -> list[float]:
+    return [v for r in runs if (v := r.metric(metric, subset)) is not None]
 
 
-def timing_values(runs: list[dict[str, Any]], key: str) -> list[float]:
-    return [float(v) for r in runs if (v := (r.get("timings") or {}).get(key)) is not None]
+def timing_values(runs: list[RunRecord], key: str) -> list[float]:
+    return [float(v) for r in runs if (v := r.timing(key)) is not None]
 
 
 
@@ -140,7 +140,7 @@ def mean(values: list[float]) -> float | None:
     return statistics.fmean(values) if values else None
 
 
-def relative_improvement(ours: list[dict[str, Any]], base: list[dict[str, Any]]) -> str:
+def relative_improvement(ours: list[RunRecord], base: list[RunRecord]) -> str:
     """Table II's "Rel. Imp.": the relative improvement of CoLLM over a baseline, averaged over
     AUC and UAUC: ((A_c - A_b) / A_b + (U_c - U_b) / U_b) / 2, on the means over seeds."""
     parts = []
@@ -239,8 +239,8 @@ def table7(cells: Cells, backbone: str | None) -> Table:
                          [MF, TALLREC, COLLM["mf"]], cells, backbone)
 
 
-def _members(record: dict[str, Any]) -> tuple[str, ...]:
-    return tuple(sorted(m.get("label", "") for m in (record.get("training") or {}).get("members", [])))
+def _members(record: RunRecord) -> tuple[str, ...]:
+    return tuple(sorted(m.get("label", "") for m in record.training.get("members", [])))
 
 
 def table3(cells: Cells, backbone: str | None) -> Table:
@@ -252,10 +252,10 @@ def table3(cells: Cells, backbone: str | None) -> Table:
         line = [dataset] + [mean_std(metric_values(cells.runs(dataset, row, backbone), "auc")) for row in single]
         for name, members in ensembles:
             def wanted(r, members=members):
-                backbones = {m.get("backbone") for m in (r.get("training") or {}).get("members", [])} - {None}
+                backbones = {m.get("backbone") for m in r.training.get("members", [])} - {None}
                 return _members(r) == members and backbones <= {backbone}
             runs = cells.runs(dataset, Row(name, "ensemble"), backbone, extra=wanted)
-            normalize |= {(r.get("training") or {}).get("normalize") for r in runs}
+            normalize |= {r.training.get("normalize") for r in runs}
             line.append(mean_std(metric_values(runs, "auc")))
         body.append(line)
     how = ", ".join(sorted(n for n in normalize if n)) or "-"
@@ -278,7 +278,7 @@ def table6(cells: Cells, backbone: str | None) -> Table:
         for d in datasets:
             t, c = (mean(timing_values(values[r.name, d], key)) for r in rows)
             delta.append(f"{100 * (c - t) / t:.0f}%" if t and c is not None else "-")
-    devices = sorted({r.get("device", "?") for r in cells.used})
+    devices = sorted({r.device for r in cells.used})
     notes = ["Δ: the relative extra cost of CoLLM-MF over TALLRec; CoLLM-MF's train time counts its encoder "
              "pretraining, step 1 and step 2; inference time is scoring the evaluated rows",
              f"measured on: {'; '.join(devices) or '-'}"
@@ -292,7 +292,7 @@ TABLES = {2: (table2, [r for r, _ in TABLE2]), 3: (table3, [TALLREC, COLLM["mf"]
           6: (table6, [TALLREC, COLLM["mf"]]), 7: (table7, [TALLREC, COLLM["mf"]])}
 
 
-def build_tables(number: int, records: Iterable[dict[str, Any]], backbone: str | None = None) -> list[Table]:
+def build_tables(number: int, records: Iterable[RunRecord | dict[str, Any]], backbone: str | None = None) -> list[Table]:
     """Table ``number`` (2..7) of the paper, one per backbone found (or the one asked for)."""
     if number not in TABLES:
         raise UserError(f"--table must be one of 2..7 (the paper's Tables II-VII), got {number}")
@@ -302,7 +302,7 @@ def build_tables(number: int, records: Iterable[dict[str, Any]], backbone: str |
     return [build(Cells(records), b) for b in backbones]
 
 
-def render_tables(number: int, records: Iterable[dict[str, Any]], fmt: str = "md",
+def render_tables(number: int, records: Iterable[RunRecord | dict[str, Any]], fmt: str = "md",
                   backbone: str | None = None) -> str:
     tables = build_tables(number, records, backbone)
     if fmt == "json":

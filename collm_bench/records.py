@@ -19,6 +19,7 @@ import numpy as np
 from collm_bench.dataset_format import atomic_path, sha256_file, write_json
 from collm_bench.errors import UserError
 from collm_bench.metrics import evaluate
+from collm_bench.run_record import RunRecord, record_problem
 
 SCHEMA_VERSION = 1
 PREDICTION_COLUMNS = ("user", "item", "label", "score", "subset")
@@ -77,10 +78,10 @@ def predictions_sha256(run_dir: Path) -> str:
     return sha256_file(Path(run_dir) / "predictions.csv")
 
 
-def check_predictions_checksum(run_dir: Path, record: dict[str, Any]) -> bool:
+def check_predictions_checksum(run_dir: Path, record: RunRecord | dict[str, Any]) -> bool:
     """True when the record's ``predictions_sha256`` matches ``predictions.csv``; False when the
     record carries none (written by an older collm-bench); a one-line ``UserError`` otherwise."""
-    expected = record.get("predictions_sha256")
+    expected = (record.data if isinstance(record, RunRecord) else record).get("predictions_sha256")
     if expected is None:
         return False
     path = Path(run_dir) / "predictions.csv"
@@ -93,7 +94,7 @@ def check_predictions_checksum(run_dir: Path, record: dict[str, Any]) -> bool:
     return True
 
 
-def verified_predictions(run_dir: Path, record: dict[str, Any] | None = None):
+def verified_predictions(run_dir: Path, record: RunRecord | None = None):
     """A run's predictions, refused in one line unless they are the ones its record was made from.
 
     The record's ``predictions_sha256`` must match the file. A record written before records
@@ -103,13 +104,13 @@ def verified_predictions(run_dir: Path, record: dict[str, Any] | None = None):
     record = read_record(run_dir) if record is None else record
     checked = check_predictions_checksum(run_dir, record)
     frame = read_predictions(run_dir)
-    if not checked and not metrics_match(metrics_of(frame), record.get("metrics") or {}):
+    if not checked and not metrics_match(metrics_of(frame), record.metrics):
         raise UserError(f"{Path(run_dir) / 'predictions.csv'}: metrics recomputed from it differ from "
                         "record.json (a record without a predictions checksum); rerun it")
     return frame
 
 
-def read_record(run_dir: Path) -> dict[str, Any]:
+def read_record(run_dir: Path) -> RunRecord:
     """A run's ``record.json``, refused in one line naming the file when it is malformed."""
     path = Path(run_dir) / "record.json"
     if not path.exists():
@@ -126,7 +127,7 @@ def write_record(run_dir: Path, record: dict[str, Any]) -> Path:
     return path
 
 
-def iter_records(root: Path, report: Callable[[str], None] | None = None) -> Iterator[tuple[Path, dict[str, Any]]]:
+def iter_records(root: Path, report: Callable[[str], None] | None = None) -> Iterator[tuple[Path, RunRecord]]:
     """Every sound ``record.json`` below ``root`` (sorted by path).
 
     A malformed record, or one whose ``predictions.csv`` no longer matches its checksum, is
@@ -159,32 +160,6 @@ def iter_records(root: Path, report: Callable[[str], None] | None = None) -> Ite
             "beside them, as in committed records, or no checksum in the record): shown as recorded")
 
 
-def row_label(record: dict[str, Any]) -> str:
-    """How leaderboards name a run's row: its label (set by methods whose name alone does not
-    say the row, such as ensembles), else ``method`` or ``method-encoder``."""
-    if record.get("label"):
-        return record["label"]
-    method, encoder = record.get("method"), record.get("encoder")
-    return method if not encoder or encoder == method else f"{method}-{encoder}"
-
-
-def config_digest(record: dict[str, Any]) -> str:
-    """A short digest of the record's configuration without its seed: runs that differ only by
-    seed are one row."""
-    import hashlib
-
-    config = {k: v for k, v in (record.get("config") or {}).items() if k != "seed"}
-    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:6]
-
-
-def evaluated_rows(evaluation: dict[str, Any] | None) -> str:
-    """Which test rows a run scored, as boards state it (a sample is never mistaken for all)."""
-    ev = evaluation or {}
-    if ev.get("sampled"):
-        return f"a sample of {ev.get('rows')} of {ev.get('total_rows')} test rows (not the whole test split)"
-    return f"all {ev.get('rows')} test rows"
-
-
 def mean_std(values: Iterable[Any], digits: int = 4, scale: float = 1.0, unit: str = "") -> str:
     """``mean`` or ``mean ± std`` (sample standard deviation) of the values present; ``-`` if none."""
     import statistics
@@ -204,62 +179,15 @@ def missing_metrics(recorded: dict[str, Any], computed: dict[str, Any]) -> list[
                   {k for values in recorded.values() if isinstance(values, dict) for k in values})
 
 
-def unique_runs(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each run once, however many folders hold a copy of its record (the newest copy kept)."""
-    kept: dict[Any, dict[str, Any]] = {}
-    for number, record in enumerate(records):
-        run_id = record.get("run_id") or ("unnamed", number)  # a record made by hand: no id to match
-        if run_id not in kept or str(record.get("date", "")) > str(kept[run_id].get("date", "")):
-            kept[run_id] = record
-    return list(kept.values())
-
-
-# What every reader of a record relies on: key -> accepted types (None: may be null).
-_RECORD_SHAPE: dict[str, tuple[type, ...]] = {
-    "run_id": (str,), "method": (str,), "seed": (int,), "dataset": (dict,), "evaluation": (dict,),
-    "metrics": (dict,), "timings": (dict,),
-}
-
-
-def record_problem(record: Any) -> str | None:
-    """What is wrong with a parsed record, or None: the keys leaderboards read, with their types."""
-    if not isinstance(record, dict):
-        return "not a JSON object"
-    for key, types in _RECORD_SHAPE.items():
-        value = record.get(key)
-        if not isinstance(value, types) or isinstance(value, bool):
-            return f"{key!r} is {type(value).__name__ if key in record else 'missing'}, expected {types[0].__name__}"
-    if not isinstance(record["dataset"].get("name"), str):
-        return "'dataset.name' is missing or not a string"
-    if record.get("config") is not None and not isinstance(record["config"], dict):
-        return f"'config' is {type(record['config']).__name__}, expected an object"
-    for key in ("label", "encoder", "backbone"):
-        if record.get(key) is not None and not isinstance(record[key], str):
-            return f"{key!r} is {type(record[key]).__name__}, expected a string or null"
-    for subset, values in record["metrics"].items():
-        if not isinstance(values, dict):
-            return f"'metrics.{subset}' is {type(values).__name__}, expected an object"
-        for name, value in values.items():
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-                return f"'metrics.{subset}.{name}' is {type(value).__name__}, expected a number or null"
-    if not isinstance(record["metrics"].get("overall"), dict):
-        return "'metrics.overall' is missing"
-    for name in ("train_seconds", "inference_seconds"):
-        value = record["timings"].get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            return f"'timings.{name}' is {type(value).__name__}, expected a number"
-    return None
-
-
-def _parse_record(path: Path) -> tuple[dict[str, Any], str | None]:
+def _parse_record(path: Path) -> tuple[RunRecord | None, str | None]:
     try:
-        record = json.loads(path.read_text())
+        data = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError) as exc:
-        return {}, f"unreadable ({getattr(exc, 'strerror', None) or exc})"
+        return None, f"unreadable ({getattr(exc, 'strerror', None) or exc})"
     except json.JSONDecodeError as exc:
-        return {}, f"not valid JSON ({exc.msg})"
-    problem = record_problem(record)
-    return (record if problem is None else {}), problem
+        return None, f"not valid JSON ({exc.msg})"
+    problem = record_problem(data)
+    return (RunRecord(data) if problem is None else None), problem
 
 
 def versions(plugins: dict[str, str] | None = None) -> dict[str, Any]:

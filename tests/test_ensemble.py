@@ -77,7 +77,7 @@ def test_record_names_members_by_run_id(registry, members):
     assert record["label"] == "dot+dot" and record["method"] == "ensemble"
     assert [m["run_id"] for m in record["training"]["members"]] == [r.name for r in runs]
     # an ensemble costs what its members cost (no model runs)
-    member_costs = sum(read_record(r)["timings"]["train_seconds"] for r in runs)
+    member_costs = sum(read_record(r).timing("train_seconds") for r in runs)
     assert record["timings"]["train_seconds"] == pytest.approx(member_costs, abs=2e-3)
 
 

@@ -94,7 +94,7 @@ def test_racing_runs_on_one_cache_and_output_root(dataset_dir, tmp_path):
     (run_dir,) = list((tmp_path / "runs").iterdir())
     from collm_bench.records import metrics_match, verified_predictions, metrics_of
 
-    assert metrics_match(read_record(run_dir)["metrics"], metrics_of(verified_predictions(run_dir)))
+    assert metrics_match(read_record(run_dir).metrics, metrics_of(verified_predictions(run_dir)))
     stages = list((tmp_path / "cache" / "encoder-mf").iterdir())
     assert len(stages) == 1 and not list((tmp_path / "cache").rglob("*.partial-*"))
 

@@ -9,7 +9,8 @@ from collm_bench.paper_figures import figure_data, write_figure  # noqa: E402
 
 
 def _record(method, auc, *, encoder=None, backbone="vicuna7b", strategy=None, seed=0, dataset="ml-1m"):
-    return {"dataset": {"name": dataset}, "method": method, "encoder": encoder, "backbone": backbone, "seed": seed,
+    return {"run_id": f"{dataset}__{method}__{strategy}__{backbone}__seed{seed}", "timings": {},
+            "dataset": {"name": dataset}, "method": method, "encoder": encoder, "backbone": backbone, "seed": seed,
             "config": {"method": method, "seed": seed, "options": {"strategy": strategy} if strategy else None},
             "metrics": {"overall": {"auc": auc, "uauc": auc}, "warm": {"auc": auc + 0.05, "uauc": auc},
                         "cold": {"auc": auc - 0.05, "uauc": None}},

@@ -25,7 +25,7 @@ def dataset_dir(tmp_path):
 def test_run_writes_record_and_predictions(registry, dataset_dir, tmp_path):
     result = run(RunRequest(method="dot", dataset=str(dataset_dir), out=tmp_path / "runs",
                             options={"max_epochs": "3"}), registry=registry, progress=lambda m: None)
-    record = read_record(result.run_dir)
+    record = read_record(result.run_dir).data
     assert record["method"] == "dot" and record["config"]["encoder_options"]["max_epochs"] == 3
     assert record["evaluation"] == {"split": "test", "rows": 24, "total_rows": 24, "sampled": False}
     assert metrics_match(record["metrics"], metrics_from_predictions(result.run_dir))
