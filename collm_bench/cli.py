@@ -105,7 +105,7 @@ def run(
 @app.command()
 def leaderboard(
     runs: Path = typer.Option(Path("runs"), help="Directory searched (recursively) for record.json files."),
-    format: str = typer.Option("md", "--format", help="md, csv or json."),
+    format: str = typer.Option("md", "--format", help="md, csv, json, or html (a static page: --output FOLDER)."),
     output: Optional[Path] = typer.Option(None, help="Write to this file instead of standard output "
                                           "(with --figure: the PNG file, required)."),
     table: Optional[int] = typer.Option(None, "--table", help="The paper's Table N (2..7) in its layout."),
@@ -114,12 +114,21 @@ def leaderboard(
                                            "(default: one table per backbone found)."),
 ) -> None:
     """Build leaderboards (one table per dataset, or a paper table / figure) from run records alone."""
-    if format not in ("md", "csv", "json"):
-        raise UserError(f"--format must be md, csv or json, got {format!r}")
+    if format not in ("md", "csv", "json", "html"):
+        raise UserError(f"--format must be md, csv, json or html, got {format!r}")
     if not runs.is_dir():
         raise UserError(f"{runs}: no such directory")
     if table is not None and figure is not None:
         raise UserError("--table and --figure exclude each other")
+    if format == "html":
+        from collm_bench.leaderboard_html import write_site
+        from collm_bench.records import iter_records
+
+        if output is None or table is not None or figure is not None:
+            raise UserError("--format html writes a page for all boards: give --output FOLDER, without --table/--figure")
+        typer.echo(str(write_site((r for _, r in iter_records(runs)), output,
+                                  title=f"collm-bench leaderboards: {runs.name}")))
+        return
     if figure is not None:
         from collm_bench.paper_figures import write_figure
         from collm_bench.records import iter_records
@@ -169,8 +178,11 @@ def suite(
     output: Optional[Path] = typer.Option(None, help="Write the suite's table (markdown) to this file."),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Let backbones run model code "
                                            "shipped with their weights (a suite file cannot switch this on)."),
+    stale: bool = typer.Option(False, "--stale", help="Also rerun runs whose records exist but whose code "
+                               "changed since (a module they depend on, or a library); with --dry-run, list them."),
 ) -> None:
-    """Run a matrix of runs from a TOML file, skipping those whose records exist; print its table."""
+    """Run a matrix of runs from a TOML file, skipping those whose records exist and are not
+    stale; print its table."""
     import time
 
     from collm_bench.plugins import get_registry
@@ -200,7 +212,7 @@ def suite(
     if partial:
         typer.echo(partial)
     started = time.perf_counter()
-    runner = Runner(spec, registry, out=root, data_dir=data_dir, cache_dir=cache_dir)
+    runner = Runner(spec, registry, out=root, data_dir=data_dir, cache_dir=cache_dir, rerun_stale=stale)
     outcomes = runner.run_all(cells, dry_run=dry_run, keep_going=keep_going)
     distributed.finish()
     if not distributed.is_main():  # under torchrun, rank 0 reports
@@ -259,19 +271,19 @@ def score(
     if not checked:
         typer.echo("note: record.json carries no checksum of its predictions (written by an older "
                    "collm-bench): only the metrics were compared", err=True)
-    if not records.metrics_match(metrics, record.get("metrics", {})):
+    if not records.metrics_match(metrics, record.metrics):
         typer.echo("metrics DIFFER from record.json", err=True)
         raise typer.Exit(1)
     typer.echo("metrics match record.json")
-    missing = records.missing_metrics(record.get("metrics", {}), metrics)
-    if "intervals" not in record:
+    missing = records.missing_metrics(record.metrics, metrics)
+    if not record.intervals:
         missing.append("intervals")
     if missing and update:
-        merged = {subset: {**(metrics.get(subset) or {}), **values} for subset, values in record["metrics"].items()}
+        merged = {subset: {**(metrics.get(subset) or {}), **values} for subset, values in record.metrics.items()}
         added = {"metrics": merged}
-        if "intervals" not in record:
+        if not record.intervals:
             added["intervals"] = records.intervals_of(frame)
-        records.write_record(run_dir, {**record, **added})
+        records.write_record(run_dir, {**record.data, **added})
         typer.echo(f"added to record.json: {', '.join(missing)}")
     elif missing:
         typer.echo(f"record.json lacks {', '.join(missing)} (registered since it was written): "
@@ -334,9 +346,11 @@ def _list_options(registry, name: str, as_json: bool) -> None:
                                    else "--encoder-set KEY=VALUE" if title.startswith("encoder")
                                    else "--backbone-set KEY=VALUE"))
         if rows:
+            grouped = any(o["read by"] for o in rows)  # groups: which cached stages an option changes
             typer.echo(tabulate([(o["name"], o["type"], json.dumps(o["default"]), o["allowed"], o["help"])
-                                 for o in rows], headers=("option", "type", "default", "allowed", "help"),
-                                tablefmt="simple"))
+                                 + ((o["read by"] or "-",) if grouped else ()) for o in rows],
+                                headers=("option", "type", "default", "allowed", "help")
+                                + (("read by",) if grouped else ()), tablefmt="simple"))
 
 
 @data_app.command("list")

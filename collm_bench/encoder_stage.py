@@ -17,17 +17,17 @@ WEIGHTS = "encoder.safetensors"
 
 
 def plugin_source_module(registry, kind: str, name: str) -> str:
-    """The module (or its package) whose source defines a registered component."""
+    """The module whose source registers a component (what it imports is followed from there:
+    ``collm_bench.fingerprints``)."""
     plugin = registry.manager.get_plugin(registry.entry(kind, name).plugin)
-    module = getattr(plugin, "__name__", None) or type(plugin).__module__
-    return module.rsplit(".", 1)[0] if "." in module else module
+    return getattr(plugin, "__name__", None) or type(plugin).__module__
 
 
 def encoder_stage_inputs(registry, name: str, options: Any, dataset_sha256: str, seed: int) -> dict[str, Any]:
     entry = registry.entry("encoder", name)
     return {"dataset": dataset_sha256, "encoder": name, "options": options_dict(options), "seed": seed,
             "plugin": {"name": entry.plugin, "version": entry.version},
-            "code": code_identity(plugin_source_module(registry, "encoder", name))}
+            "code": code_identity(__name__, plugin_source_module(registry, "encoder", name))}
 
 
 def pretrained_encoder(registry, name: str, options: Any, data, *, dataset_sha256: str, seed: int,

@@ -17,6 +17,8 @@ from collm_bench import distributed
 from collm_bench.components import ENCODER_TRAINING_BOUNDS, EncoderSpec, MethodSpec, options_dict, parse_options
 from collm_bench.errors import UserError, unknown_name
 from collm_bench.checkpoints import interval_seconds as checkpoint_interval
+from collm_bench.encoder_stage import plugin_source_module
+from collm_bench.fingerprints import dependencies
 from collm_bench.paths import check_name, ensure_writable, inside, write_error
 from collm_bench.plugins import Registry, get_registry
 
@@ -331,9 +333,7 @@ def _same_row(run_dir: Path, output) -> tuple[Path, dict[str, Any]] | None:
     if not ((run_dir / "record.json").exists() and (run_dir / "predictions.csv").exists()):
         return None
     record = read_record(run_dir)
-    recorded = {name: s.get("key") for name, s in ((record.get("timings") or {}).get("stages") or {}).items()
-                if "key" in s}
-    return (run_dir, record) if recorded == {name: s["key"] for name, s in stages.items()} else None
+    return (run_dir, dict(record.data)) if record.stage_keys == {name: s["key"] for name, s in stages.items()} else None
 
 
 def _write_run(out_root: Path, method: str, config: dict[str, Any], output, context, evaluation,
@@ -363,6 +363,10 @@ def _write_run(out_root: Path, method: str, config: dict[str, Any], output, cont
             entry = registry.entry(kind, name)
             plugins[entry.plugin] = entry.version
     inference = output.inference_seconds
+    producer = produced_by or config["method"]
+    roots = [__name__] + [plugin_source_module(registry, kind, name) for kind, name in
+                          (("method", producer), ("encoder", output.encoder), ("backbone", output.backbone))
+                          if name and name in registry.components[kind]]
     record = {
         "schema_version": records.SCHEMA_VERSION,
         "run_id": run_id,
@@ -393,6 +397,8 @@ def _write_run(out_root: Path, method: str, config: dict[str, Any], output, cont
         "peak_memory": records.peak_memory_mb(),
         "device": records.device_description(),
         "versions": records.versions(plugins),
+        # the code that made it, so that a refresh knows when it is stale (collm_bench.fingerprints)
+        "dependencies": dependencies(*roots),
         "git_commit": records.git_commit(),
         "date": records.now_iso(),
     }

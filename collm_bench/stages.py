@@ -1,8 +1,8 @@
 """The stage cache: each pipeline stage's output stored under a key that hashes its inputs.
 
 A stage's inputs are everything its output depends on: dataset manifest digest, the stage's
-options, upstream stage keys, seed, and the versions and source fingerprints of the code and
-plugins involved. A rerun reuses what exists; an interrupted run resumes at the first
+options, upstream stage keys, seed, and the versions and source fingerprints of the code that
+computes it (``code_identity``). A rerun reuses what exists; an interrupted run resumes at the first
 missing stage. A stage directory appears only complete (built under a temp name, renamed),
 and is reused only when its files match the checksums in its ``stage.json``.
 """
@@ -43,47 +43,20 @@ def cache_root(override: str | Path | None = None) -> Path:
     """``--cache-dir``, else ``$COLLM_BENCH_CACHE``, else the user cache directory."""
     return cache_dir(override, "COLLM_BENCH_CACHE", "stages")
 
-def source_fingerprint(*modules: str) -> str:
-    """A digest of the source files of the named modules (packages: every .py below them;
-    a single module: itself and the ``<module>_*.py`` files beside it).
+def code_identity(*modules: str) -> dict[str, Any]:
+    """What a stage's code is: the version, a digest of the source of ``modules`` (the module
+    that computes the stage and its components' plugin modules) and of every collm-bench or
+    plugin module they import (``collm_bench.fingerprints``), and the numerical libraries'
+    versions. Part of every stage key, so that changed code never reuses a stale stage, while
+    an edit elsewhere (a leaderboard renderer, another method) leaves the stage reusable."""
+    from collm_bench.fingerprints import digest, library_versions, module_fingerprints
 
-    Part of every stage key, so that changed code never reuses a stale stage, even while
-    a version number stays the same during development.
-    """
-    import importlib.util
-
-    digest = hashlib.sha256()
-    for name in sorted(set(modules)):
-        spec = importlib.util.find_spec(name)
-        if spec is None or spec.origin is None:
-            digest.update(f"{name}:missing".encode())
-            continue
-        origin = Path(spec.origin)
-        if origin.name == "__init__.py":
-            files = sorted(origin.parent.rglob("*.py"))
-        else:  # a top-level module plugin: itself and its ``<name>_*.py`` siblings (its model files)
-            files = [origin] + sorted(origin.parent.glob(f"{origin.stem}_*.py"))
-        for path in files:
-            digest.update(str(path.relative_to(origin.parent)).encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
-def code_identity(*plugin_modules: str) -> dict[str, Any]:
-    """Versions and source fingerprints of the core and of the given plugin modules, and the
-    versions of the numerical libraries."""
     try:
         version = metadata.version("collm-bench")
     except metadata.PackageNotFoundError:
         version = "unknown"
-    libraries = {}
-    for dist in ("torch", "transformers", "peft", "numpy"):  # numerics change with them
-        try:
-            libraries[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            libraries[dist] = None
-    return {"collm-bench": version, "core": source_fingerprint("collm_bench"),
-            "plugins": {m: source_fingerprint(m) for m in plugin_modules}, "libraries": libraries}
+    return {"collm-bench": version, "modules": digest(module_fingerprints(*modules)),
+            "libraries": library_versions()}
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,9 @@ configuration (``collm_bench.runner.plan``), so a suite reruns exactly what chan
 option, seed, dataset version or evaluation sample.
 An entry with ``members`` (an ensemble) gets its members' run ids as its ``runs`` option and
 is evaluated on their rows; it is rerun whenever a member was (re)run after it.
+A record whose code changed since it was made (``collm_bench.fingerprints``: a module it depends
+on, or a numerical library) is stale: a suite names it when it skips it, and reruns it with
+``--stale``.
 """
 from __future__ import annotations
 
@@ -229,8 +232,10 @@ class Runner:
     """Plans and runs the cells in order; one instance per suite invocation."""
 
     def __init__(self, suite: SuiteFile, registry, *, out: Path, data_dir: str | None = None,
-                 cache_dir: str | None = None, progress: Callable[[str], None] | None = None) -> None:
+                 cache_dir: str | None = None, progress: Callable[[str], None] | None = None,
+                 rerun_stale: bool = False) -> None:
         self.suite, self.registry, self.out = suite, registry, out
+        self.rerun_stale = rerun_stale
         self.data_dir, self.cache_dir = data_dir, cache_dir
         self.progress = progress or say
         self.loaded: dict = {}
@@ -285,6 +290,12 @@ class Runner:
         planned = self.plan(cell)
         outcome = Outcome(cell, "", planned.run_dir, evaluation=planned.evaluation)
         fresh = _exists(planned.run_dir, predictions=id(cell) in self.needed) and not self._stale(cell, planned.run_dir)
+        if fresh:
+            reasons = stale_code(planned.run_dir)
+            if reasons:
+                outcome.note = f"stale: {'; '.join(reasons[:3])}{' ...' if len(reasons) > 3 else ''}" \
+                    + ("" if self.rerun_stale else " (rerun with --stale)")
+                fresh = not self.rerun_stale
         fresh = distributed.agree(fresh)  # under torchrun, rank 0 (who writes the records) decides
         if dry_run:
             outcome.status = "would skip" if fresh else "would run"
@@ -309,10 +320,10 @@ class Runner:
 
         if not cell.members:
             return False
-        mine = read_record(run_dir).get("date", "")
+        mine = read_record(run_dir).date
         for member in cell.members:
             outcome = self.outcomes[id(member)]
-            if outcome.status == "ran" or read_record(outcome.run_dir).get("date", "") > mine:
+            if outcome.status == "ran" or read_record(outcome.run_dir).date > mine:
                 return True
         return False
 
@@ -337,6 +348,13 @@ class Runner:
                           + (f" ({outcome.note})" if outcome.note else ""))
             results.append(outcome)
         return results
+
+
+def stale_code(run_dir: Path) -> list[str]:
+    """Why the record in ``run_dir`` may no longer be what its code makes (empty: it is)."""
+    from collm_bench.records import read_record
+
+    return read_record(run_dir).stale_reasons()
 
 
 def _exists(run_dir: Path, predictions: bool) -> bool:

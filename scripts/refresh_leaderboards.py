@@ -2,10 +2,12 @@
 anyone can run it locally:
 
 1. say whether the installed libraries are those of constraints.txt (the committed boards' own);
-2. run each committed suite whose data and weights are at hand (a suite skips the runs whose
-   records exist), and list the others with the reason;
+2. run each committed suite whose data and weights are at hand, with ``--stale`` (a suite skips
+   the runs whose records exist and whose code has not changed since), and list the others
+   with the reason;
 3. verify every record against its predictions (collm-bench score);
-4. re-render every committed board from its records;
+4. re-render every committed board from its records, and one HTML page per board set
+   (``--site DIR``: ``DIR/<runs folder>/index.html``, published as an artifact);
 5. copy the predictions into an artifact folder (MovieLens terms keep them out of git);
 6. write a summary (Markdown) of what ran, what was skipped and which boards changed.
 
@@ -76,7 +78,7 @@ def plan(spec: dict) -> list[dict]:
 
 
 def run_suite(job: dict, dry_run: bool) -> tuple[str, str]:
-    args = ["suite", str(BOARDS / job["suite"]), "--out", str(BOARDS / job["runs"])]
+    args = ["suite", str(BOARDS / job["suite"]), "--out", str(BOARDS / job["runs"]), "--stale"]
     if job["dataset"]:
         args += ["--dataset", job["dataset"]]
     if dry_run:
@@ -116,6 +118,19 @@ def render_boards(spec: dict) -> list[str]:
     return problems
 
 
+def render_site(spec: dict, site: Path) -> list[str]:
+    """One static page per records folder (a board set), e.g. ``site/paper/index.html``."""
+    problems = []
+    for runs in sorted({board["runs"] for board in spec["board"]}):
+        if not (BOARDS / runs).is_dir():
+            continue
+        proc = cli("leaderboard", "--runs", str(BOARDS / runs), "--format", "html", "--output",
+                   str(site / Path(runs).name))
+        if proc.returncode != 0:
+            problems.append(f"{runs} (html): {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
+    return problems
+
+
 def changed_boards() -> list[str]:
     proc = subprocess.run(["git", "status", "--porcelain", "--", "leaderboards"], capture_output=True, text=True,
                           cwd=ROOT)
@@ -136,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dry-run", action="store_true", help="plan the suites (run nothing); verify and render")
     parser.add_argument("--artifacts", type=Path, help="copy every predictions.csv here")
+    parser.add_argument("--site", type=Path, help="write the HTML page of each board set below this folder")
     parser.add_argument("--summary", type=Path, default=os.environ.get("GITHUB_STEP_SUMMARY"),
                         help="write the Markdown summary here (default: $GITHUB_STEP_SUMMARY, else stdout)")
     args = parser.parse_args(argv)
@@ -158,6 +174,9 @@ def main(argv: list[str] | None = None) -> int:
               f"(not verifiable), {len(mismatched)} that do not match."]
     lines += [f"- {m}" for m in mismatched]
     problems = render_boards(spec)
+    if args.site:
+        problems += render_site(spec, args.site)
+        lines.append(f"HTML pages: {args.site}/<board set>/index.html")
     lines += [f"- render failed: {p}" for p in problems]
     changed = changed_boards()
     lines += ["", "Boards changed: " + (", ".join(changed) if changed else "none")]

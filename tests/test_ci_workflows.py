@@ -39,13 +39,15 @@ def test_the_refresh_steps_run_here(tmp_path):
     env["COLLM_BENCH_DATA"] = str(tmp_path / "no-data")   # plans without downloading anything
     summary = tmp_path / "summary.md"
     proc = subprocess.run([sys.executable, str(tmp_path / "scripts" / "refresh_leaderboards.py"), "--dry-run",
-                           "--summary", str(summary), "--artifacts", str(tmp_path / "predictions")],
+                           "--summary", str(summary), "--artifacts", str(tmp_path / "predictions"),
+                           "--site", str(tmp_path / "site")],
                           capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     text = summary.read_text()
     assert "| table7.toml | - | skipped | needs Qwen2-1.5B weights" in text
     assert "| table2.toml | runs/paper-ml-1m-collm | skipped | needs the dataset folder in $COLLM_BENCH_ML1M_COLLM |" in text
-    assert "| ml-100k.toml | runs/ml-100k | dry run | 3 runs:" in text
+    assert "| ml-100k.toml | runs/ml-100k | dry run | 4 runs:" in text
     assert "without predictions here (not verifiable)" in text
+    assert (tmp_path / "site" / "paper" / "index.html").exists() and (tmp_path / "site" / "ml-100k" / "configs").is_dir()
     for board in (ROOT / "leaderboards").glob("*.md"):  # re-rendered from the same records: unchanged
         assert (tmp_path / "leaderboards" / board.name).read_text() == board.read_text(), board.name

@@ -39,3 +39,20 @@ def test_committed_leaderboard_matches_its_records(board):
 def test_every_committed_record_has_a_leaderboard():
     record_dirs = {p.parent.parent.relative_to(ROOT).as_posix() for p in ROOT.glob("runs/*/*/record.json")}
     assert record_dirs <= {runs for runs, _ in BOARDS.values()}
+
+
+def test_stale_committed_records_are_listed_by_name():
+    """A warning, not a failure: a record whose code changed since it was made (or that predates
+    records keeping their code) should be regenerated (``collm-bench suite FILE --stale``)."""
+    import warnings
+
+    stale = []
+    for runs, _ in sorted(set(BOARDS.values())):
+        for run_dir, record in iter_records(ROOT / runs, report=lambda message: None):
+            reasons = record.stale_reasons()
+            if reasons:
+                stale.append(f"{run_dir.relative_to(ROOT)}: {reasons[0]}"
+                             + (f" (+{len(reasons) - 1} more)" if len(reasons) > 1 else ""))
+    if stale:
+        warnings.warn(f"{len(stale)} committed records are stale (rerun their suites with --stale):\n  "
+                      + "\n  ".join(stale), stacklevel=1)

@@ -57,10 +57,10 @@ def _write(directory, text, name="suite.toml"):
     return path
 
 
-def _run(path, registry, **kw):
+def _run(path, registry, stale=False, **kw):
     suite = read_suite(path)
     cells = expand(suite, registry)
-    runner = Runner(suite, registry, out=suite.out, progress=lambda m: None)
+    runner = Runner(suite, registry, out=suite.out, progress=lambda m: None, rerun_stale=stale)
     return runner.run_all(cells, **kw)
 
 
@@ -69,7 +69,7 @@ def test_members_run_first_and_a_second_invocation_runs_nothing(suite_dir, regis
     first = _run(path, registry)
     assert [o.cell.entry.name for o in first] == ["dot4", "dot8", "both"] * 2
     assert [o.status for o in first] == ["ran"] * 6 and not any(o.note for o in first)
-    ens = read_record(first[2].run_dir)
+    ens = read_record(first[2].run_dir).data
     assert ens["config"]["options"]["runs"] == [first[0].run_dir.name, first[1].run_dir.name]
     assert ens["seed"] == 0 and ens["evaluation"]["sampled"] is False
     second = _run(path, registry)
@@ -221,3 +221,36 @@ def test_committed_suite_files_are_valid(name):
     assert cells and suite.out.parent == path.parent / "runs"
     if name != "ml-100k":
         assert suite.full_test and suite.table == int(name[-1])
+
+
+def _forget(run_dir, change):
+    """Edit a record's stored dependencies as if its code had changed since."""
+    import json
+
+    path = run_dir / "record.json"
+    record = json.loads(path.read_text())
+    change(record)
+    path.write_text(json.dumps(record))
+
+
+def test_stale_runs_are_named_when_skipped_and_rerun_with_stale(suite_dir, registry):
+    path = _write(suite_dir, SUITE.replace("seeds = [0, 1]", "seeds = [0]"))
+    first = _run(path, registry)
+    assert all(o.status == "ran" and not o.note for o in first)
+    dot4, dot8, both = (o.run_dir for o in first)
+    assert "collm_bench.testing.fakes" in read_record(dot4).dependencies["modules"]
+    assert read_record(dot4).stale_reasons() == []
+    _forget(dot4, lambda r: r["dependencies"]["modules"].update({"collm_bench.encoder": "000000000000"}))
+    _forget(dot8, lambda r: r.pop("dependencies"))
+    _run_again = lambda **kw: {o.cell.entry.name: o for o in _run(path, registry, **kw)}  # noqa: E731
+    skipped = _run_again()
+    assert [skipped[n].status for n in ("dot4", "dot8", "both")] == ["skipped"] * 3
+    assert skipped["dot4"].note == "stale: collm_bench.encoder changed (rerun with --stale)"
+    assert skipped["dot8"].note.startswith("stale: its code is not recorded")
+    assert not skipped["both"].note
+    listed = _run_again(dry_run=True, stale=True)
+    assert [listed[n].status for n in ("dot4", "dot8")] == ["would run"] * 2
+    assert listed["both"].status == "would skip"  # its members have not rerun yet
+    rerun = _run_again(stale=True)
+    assert [rerun[n].status for n in ("dot4", "dot8", "both")] == ["ran"] * 3  # the ensemble follows its members
+    assert read_record(dot4).stale_reasons() == [] and read_record(dot8).stale_reasons() == []
