@@ -56,6 +56,7 @@ class Cells:
         self.notes: list[str] = []
         self.meaningless: set[str] = set()   # rows filled from random-weight backbones
         self.borrowed: dict[Row, dict[str, str]] = {}  # row -> {dataset: the backbone shown}
+        self.intervals_shown = False
 
     def datasets(self, rows: Iterable[Row] = ()) -> list[str]:
         """Datasets with a record of one of ``rows``' methods (all datasets when none given)."""
@@ -106,9 +107,22 @@ class Cells:
             self.meaningless.add(row.name)
         return list(by_seed.values())
 
+    def metric(self, runs: list[RunRecord], metric: str) -> str:
+        """A metric cell: ``mean ± std`` over seeds, or one seed's value with its recorded 95%
+        bootstrap interval (AUC and UAUC), ``0.6458 (0.6301-0.6612)``."""
+        cell = mean_std(metric_values(runs, metric))
+        bounds = runs[0].intervals.get(metric) if len(runs) == 1 and metric in ("auc", "uauc") else None
+        if not bounds or cell == "-":
+            return cell
+        self.intervals_shown = True
+        return f"{cell} ({bounds[0]:.4f}-{bounds[1]:.4f})"
+
     def footer(self) -> list[str]:
         """Evaluated rows per dataset, random-weight warnings, and the cell notes."""
         notes = []
+        if self.intervals_shown:
+            notes.append("in brackets: the 95% interval of a single seed's AUC / UAUC by a bootstrap over users "
+                         "(1,000 resamples); a cell of several seeds shows mean ± std across seeds instead")
         for dataset in sorted({r.dataset for r in self.used}):
             evaluated = sorted({r.evaluated_rows for r in self.used if r.dataset == dataset})
             if len(evaluated) > 1:
@@ -194,7 +208,7 @@ def table2(cells: Cells, backbone: str | None) -> Table:
         line = [row.name]
         for dataset in datasets:
             runs = cells.runs(dataset, row, backbone)
-            line += [mean_std(metric_values(runs, m)) for m in ("auc", "uauc", "ndcg")]
+            line += [cells.metric(runs, m) for m in ("auc", "uauc", "ndcg")]
             comparable = reference and dataset not in cells.borrowed.get(row, {})
             line.append(relative_improvement(cells.runs(dataset, reference, backbone), runs) if comparable else "-")
         if row in cells.borrowed:
@@ -213,7 +227,7 @@ def _metric_table(title: str, rows: list[Row], cells: Cells, backbone: str | Non
         line = [row.name]
         for dataset in datasets:
             runs = cells.runs(dataset, row, backbone)
-            line += [mean_std(metric_values(runs, "auc")), mean_std(metric_values(runs, "uauc"))]
+            line += [cells.metric(runs, "auc"), cells.metric(runs, "uauc")]
         body.append(line)
     return Table(title, headers, body, cells.footer())
 
@@ -249,14 +263,14 @@ def table3(cells: Cells, backbone: str | None) -> Table:
     headers = ["Dataset"] + [f"Single: {r.name}" for r in single] + [f"Ensemble: {n}" for n, _ in ensembles]
     body, normalize = [], set()
     for dataset in cells.datasets(single + [Row("", "ensemble")]):
-        line = [dataset] + [mean_std(metric_values(cells.runs(dataset, row, backbone), "auc")) for row in single]
+        line = [dataset] + [cells.metric(cells.runs(dataset, row, backbone), "auc") for row in single]
         for name, members in ensembles:
             def wanted(r, members=members):
                 backbones = {m.get("backbone") for m in r.training.get("members", [])} - {None}
                 return _members(r) == members and backbones <= {backbone}
             runs = cells.runs(dataset, Row(name, "ensemble"), backbone, extra=wanted)
             normalize |= {r.training.get("normalize") for r in runs}
-            line.append(mean_std(metric_values(runs, "auc")))
+            line.append(cells.metric(runs, "auc"))
         body.append(line)
     how = ", ".join(sorted(n for n in normalize if n)) or "-"
     return Table(f"Table III: ensembles, AUC{_on(backbone)}", headers, body,
