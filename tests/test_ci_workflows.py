@@ -46,7 +46,7 @@ def test_the_refresh_steps_run_here(tmp_path):
     text = summary.read_text()
     assert "| table7.toml | - | skipped | needs Qwen2-1.5B weights" in text
     assert "| table2.toml | runs/paper-ml-1m-collm | skipped | needs the dataset folder in $COLLM_BENCH_ML1M_COLLM |" in text
-    assert "| ml-100k.toml | runs/ml-100k | dry run | 4 runs:" in text
+    assert "| ml-100k.toml | runs/ml-100k | dry run | 6 runs:" in text
     assert "without predictions here (not verifiable)" in text
     assert (tmp_path / "site" / "paper" / "index.html").exists() and (tmp_path / "site" / "ml-100k" / "configs").is_dir()
     for board in (ROOT / "leaderboards").glob("*.md"):  # re-rendered from the same records: unchanged
