@@ -209,7 +209,7 @@ def _typed_ids(*columns: "pd.Series") -> Any:
     strings as written. The type decides the order of dense indices, not what predictions say."""
     import pandas as pd
 
-    canonical = all(values.str.fullmatch(r"-?(0|[1-9][0-9]{0,17})").all() for values in columns)
+    canonical = all(values.str.fullmatch(r"0|-?[1-9][0-9]{0,17}").all() for values in columns)
     out = [pd.to_numeric(values).astype("int64") if canonical else values.astype(object) for values in columns]
     return out[0] if len(out) == 1 else tuple(out)
 

@@ -154,12 +154,17 @@ def local_part(rows: np.ndarray) -> tuple[np.ndarray, float]:
 def average_gradients(parameters: list[Any]) -> None:
     """Average the gradients of ``parameters`` across ranks, in one all-reduce. A parameter
     without a gradient on this rank (an empty share, a branch not taken) counts as zero, so
-    every rank reduces the same buffer."""
+    every rank reduces the same buffer; one without a gradient on every rank keeps none, so that
+    the optimizer leaves it alone as in one process (a module unused at this step, such as
+    LLaRA's projector on a text-only step, is not moved by momentum or weight decay)."""
     if not active():
         return
     import torch
     import torch.distributed as dist
 
+    device = parameters[0].device if parameters else "cpu"
+    used = torch.tensor([float(p.grad is not None) for p in parameters], device=device)
+    dist.all_reduce(used, op=dist.ReduceOp.SUM)
     groups: dict[tuple[Any, Any], list[Any]] = {}  # one buffer per dtype and device
     for parameter in parameters:
         if parameter.grad is None:
@@ -172,6 +177,9 @@ def average_gradients(parameters: list[Any]) -> None:
         for parameter in group:
             parameter.grad.copy_(flat[offset:offset + parameter.numel()].view_as(parameter.grad))
             offset += parameter.numel()
+    for parameter, count in zip(parameters, used.tolist()):
+        if count == 0:
+            parameter.grad = None
 
 
 def broadcast_from_main(tensors: Iterable[Any]) -> None:

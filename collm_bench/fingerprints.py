@@ -48,7 +48,7 @@ def _origin(name: str, search_path: tuple[str, ...]) -> Path | None:
 def _tracked(name: str, tops: frozenset[str]) -> bool:
     """collm-bench's namespace, and a plugin's own modules (``myplugin``, ``myplugin_model``)."""
     top = name.split(".", 1)[0]
-    return top.startswith(NAMESPACE) or any(top.startswith(t) for t in tops)
+    return top.startswith(NAMESPACE) or any(top == t or top.startswith(t + "_") for t in tops)
 
 
 def _imports(name: str, path: Path, tops: frozenset[str]) -> set[str]:

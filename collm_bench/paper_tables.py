@@ -56,7 +56,7 @@ class Cells:
         self.notes: list[str] = []
         self.meaningless: set[str] = set()   # rows filled from random-weight backbones
         self.borrowed: dict[Row, dict[str, str]] = {}  # row -> {dataset: the backbone shown}
-        self.intervals_shown = False
+        self.intervals_shown: set[tuple] = set()  # (level, resamples) of the intervals shown
 
     def datasets(self, rows: Iterable[Row] = ()) -> list[str]:
         """Datasets with a record of one of ``rows``' methods (all datasets when none given)."""
@@ -114,15 +114,18 @@ class Cells:
         bounds = runs[0].intervals.get(metric) if len(runs) == 1 and metric in ("auc", "uauc") else None
         if not bounds or cell == "-":
             return cell
-        self.intervals_shown = True
+        kept = runs[0].intervals
+        self.intervals_shown.add((kept.get("level"), kept.get("resamples")))
         return f"{cell} ({bounds[0]:.4f}-{bounds[1]:.4f})"
 
     def footer(self) -> list[str]:
         """Evaluated rows per dataset, random-weight warnings, and the cell notes."""
         notes = []
         if self.intervals_shown:
-            notes.append("in brackets: the 95% interval of a single seed's AUC / UAUC by a bootstrap over users "
-                         "(1,000 resamples); a cell of several seeds shows mean ± std across seeds instead")
+            how = "; ".join(f"{100 * level:g}%, {resamples:,} resamples" if level and resamples else "as recorded"
+                            for level, resamples in sorted(self.intervals_shown, key=str))
+            notes.append(f"in brackets: the interval of a single seed's AUC / UAUC by a bootstrap over users ({how}); "
+                         "a cell of several seeds shows mean ± std across seeds instead")
         for dataset in sorted({r.dataset for r in self.used}):
             evaluated = sorted({r.evaluated_rows for r in self.used if r.dataset == dataset})
             if len(evaluated) > 1:

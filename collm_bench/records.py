@@ -44,7 +44,8 @@ def read_predictions(run_dir: Path):
     if not path.exists():
         raise UserError(f"{path}: missing file")
     try:
-        frame = pd.read_csv(path)
+        # ids as written: "01" is not 1, "NA" is a name (the dataset's ids, kept as text)
+        frame = pd.read_csv(path, dtype={"user": str, "item": str}, keep_default_na=False, na_values=[""])
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
         raise UserError(f"{path}: cannot parse as CSV ({str(exc).splitlines()[0] if str(exc) else exc})") from None
     missing = [c for c in PREDICTION_COLUMNS if c not in frame.columns]

@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
+from collm_bench.paths import NAME_RULE, is_safe_name
+
 # What every reader relies on: key -> accepted types.
 _SHAPE: dict[str, tuple[type, ...]] = {
     "run_id": (str,), "method": (str,), "seed": (int,), "dataset": (dict,), "evaluation": (dict,),
@@ -31,6 +33,8 @@ def record_problem(data: Any) -> str | None:
             return f"{key!r} is {type(value).__name__ if key in data else 'missing'}, expected {types[0].__name__}"
     if not isinstance(data["dataset"].get("name"), str):
         return "'dataset.name' is missing or not a string"
+    if not is_safe_name(data["run_id"]):  # it names folders and files (a board's config links)
+        return f"'run_id' {data['run_id']!r} cannot name a folder: it must be {NAME_RULE}"
     for key in ("config", "intervals", "training"):
         if data.get(key) is not None and not isinstance(data[key], dict):
             return f"{key!r} is {type(data[key]).__name__}, expected an object"

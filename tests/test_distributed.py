@@ -90,3 +90,31 @@ def test_a_suite_under_torchrun_writes_once_and_skips_alike(tmp_path):
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stdout.count("2 runs: 2 skipped") == 1
     assert len(list((tmp_path / "runs").glob("*/record.json"))) == 2
+
+
+_UNUSED = """
+import torch, torch.distributed as dist
+from collm_bench import distributed
+dist.init_process_group("gloo")
+used, unused = torch.nn.Parameter(torch.ones(3)), torch.nn.Parameter(torch.ones(2))
+(used * (dist.get_rank() + 1)).sum().backward()   # ``unused`` takes no part, on any rank
+distributed.average_gradients([used, unused])
+assert unused.grad is None, unused.grad
+assert torch.allclose(used.grad, torch.full((3,), 1.5)), used.grad
+opt = torch.optim.AdamW([used, unused], lr=0.1, weight_decay=0.5)
+opt.step()
+assert torch.equal(unused.detach(), torch.ones(2))  # not moved by weight decay, as in one process
+print("OK", dist.get_rank())
+dist.destroy_process_group()
+"""
+
+
+def test_a_parameter_no_rank_used_keeps_no_gradient(tmp_path):
+    """LLaRA's projector on a text-only step: the optimizer must leave it alone at any world size."""
+    script = tmp_path / "unused.py"
+    script.write_text(_UNUSED)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", str(script)],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert proc.stdout.count("OK") == 2

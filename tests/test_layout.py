@@ -49,3 +49,17 @@ def test_every_hook_and_public_name_is_documented_for_plugin_authors():
     missing += [f"module {m}" for m in collm_bench.PUBLIC_MODULES if f"`{m}`" not in doc]
     missing += [f"name {n}" for n in collm_bench.__all__ if f"`{n}`" not in doc]
     assert not missing, f"docs/writing-plugins.md does not document: {', '.join(missing)}"
+
+
+def test_every_package_is_in_the_wheel():
+    """An editable install finds any package; a wheel holds only those pyproject.toml lists."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(project["packages"])
+    found = {".".join(("collm_bench_plugins" if d == "plugins" else d, *rest)).rstrip(".")
+             for path in [*(ROOT / "collm_bench").rglob("__init__.py"), *(ROOT / "plugins").rglob("__init__.py")]
+             for d, *rest in [path.parent.relative_to(ROOT).parts]}
+    assert found == listed, f"pyproject.toml packages: missing {sorted(found - listed)}, extra {sorted(listed - found)}"

@@ -216,7 +216,7 @@ def test_cli_table_and_figure(tmp_path, capsys):
 
 def test_single_seed_cells_show_their_recorded_interval_and_seeds_do_not():
     one = record(ML, "tallrec", 0.7097, 0.6818, backbone="vicuna7b")
-    one["intervals"] = {"auc": [0.70, 0.72], "uauc": [0.67, 0.69]}
+    one["intervals"] = {"auc": [0.70, 0.72], "uauc": [0.67, 0.69], "level": 0.95, "resamples": 1000}
     seeds = [record(ML, "mf", auc, 0.6, seed=s) for s, auc in enumerate((0.64, 0.66))]
     for r in seeds:
         r["intervals"] = {"auc": [0.6, 0.7], "uauc": [0.5, 0.7]}
@@ -224,6 +224,7 @@ def test_single_seed_cells_show_their_recorded_interval_and_seeds_do_not():
     by_name = {line[0]: line for line in table.rows}
     assert by_name["TALLRec"][1:3] == ["0.7097 (0.7000-0.7200)", "0.6818 (0.6700-0.6900)"]
     assert by_name["MF"][1] == "0.6500 ± 0.0141"  # two seeds: mean ± std, no interval
-    assert any(note.startswith("in brackets: the 95% interval of a single seed") for note in table.notes)
+    assert "in brackets: the interval of a single seed's AUC / UAUC by a bootstrap over users (95%, 1,000 resamples); " \
+           "a cell of several seeds shows mean ± std across seeds instead" in table.notes
     plain = build_tables(7, [record(ML, "mf", 0.65, 0.6)])[0]
     assert not any("in brackets" in note for note in plain.notes)

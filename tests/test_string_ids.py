@@ -40,7 +40,11 @@ def test_string_ids_are_kept_in_predictions_with_the_same_metrics(registry, tmp_
     assert predictions["user"].str.fullmatch(r"A\d{4}").all()
     assert predictions["item"].str.fullmatch(r"B\d{5}").all()
     ints = read_predictions(plain.run_dir)
-    assert (predictions["user"] == ints["user"].map(lambda u: f"A{u:04d}")).all()
+    assert (predictions["user"] == ints["user"].map(lambda u: f"A{int(u):04d}")).all()
+    # zero-padded numbers stay the strings written, on disk and when read back (not 1.0, not merged)
+    padded = _mf(registry, _write(tmp_path / "pad", users=lambda u: f"{u:04d}"), tmp_path / "c")
+    assert padded.record["metrics"] == plain.record["metrics"]
+    assert read_predictions(padded.run_dir)["user"].str.fullmatch(r"\d{4}").all()
 
 
 def test_id_types_are_decided_per_column_and_spellings_never_merge(tmp_path):
