@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from collm_bench.errors import UserError
+from collm_bench.llmrec.options import POOLINGS, READOUTS
 
 TRAINABLE_FORMAT = "collm-bench-trainable/1"
 
@@ -39,8 +40,16 @@ class LLMScorer(nn.Module):
     user, then item). Returns float32 logits ``[B]``.
     """
 
-    def __init__(self, backbone: Any, *, head_init_std: float = 0.02) -> None:
+    def __init__(self, backbone: Any, *, head_init_std: float = 0.02, readout: str = "yes",
+                 pooling: str = "cls") -> None:
+        """``readout`` (causal backbones): ``yes``, the Yes logit (the paper), or ``yes-no``,
+        ``logit(Yes) - logit(No)``. ``pooling`` (encoder backbones): the answer head reads the
+        first token's state (``cls``) or the mean over real tokens (``mean``, how MiniLM's
+        sentence embeddings are made)."""
         super().__init__()
+        if readout not in READOUTS or pooling not in POOLINGS:
+            raise ValueError(f"readout must be one of {READOUTS} and pooling one of {POOLINGS}")
+        self.answer, self.pooling = readout, pooling
         self.model = backbone.model
         self.kind = backbone.kind
         self.backbone_name = backbone.name
@@ -59,6 +68,13 @@ class LLMScorer(nn.Module):
             nn.init.zeros_(self.head.bias)
         elif self.yes_token_id is None:
             raise UserError(f"backbone {backbone.name}: a causal backbone needs a yes_token_id")
+        self.no_token_id = None
+        if self.kind == "causal" and readout == "yes-no":
+            from collm_bench.backbone import answer_token_id
+
+            self.no_token_id = answer_token_id(backbone.tokenizer, "No")
+            if self.no_token_id == self.yes_token_id:
+                raise UserError(f"backbone {backbone.name}: 'Yes' and 'No' read as the same token")
 
     @property
     def device(self) -> torch.device:
@@ -90,14 +106,19 @@ class LLMScorer(nn.Module):
                              logits_to_keep=1, use_cache=False)
             return self.readout(out.logits[:, -1].float())
         out = self.model(inputs_embeds=embeds, attention_mask=attention_mask)
-        first = out.last_hidden_state[:, 0].float()
-        return self.head(first).squeeze(-1)
-
+        hidden = out.last_hidden_state.float()
+        if self.pooling == "mean":
+            weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)
+        else:
+            pooled = hidden[:, 0]
+        return self.head(pooled).squeeze(-1)
 
     def readout(self, last: torch.Tensor) -> torch.Tensor:
         """A causal model's score from the logits ``[B, vocab]`` at the last position: the Yes
-        logit (a method may read the answer its own way by overriding this)."""
-        return last[:, self.yes_token_id]
+        logit, or Yes minus No (``readout``); a method may override this."""
+        yes = last[:, self.yes_token_id]
+        return yes - last[:, self.no_token_id] if self.no_token_id is not None else yes
 
     def forward_shared(self, prefix_ids: torch.Tensor, prefix_mask: torch.Tensor, input_ids: torch.Tensor,
                        attention_mask: torch.Tensor, group: torch.Tensor,

@@ -33,17 +33,20 @@ class TuneResult:
     stopped: str = "max_steps"
 
 
-def adamw(named_parameters, *, lr: float, weight_decay: float):
-    """AdamW with decay on matrices only (biases, norms and other 1-D weights get none)."""
+def adamw(named_parameters, *, lr: float, weight_decay: float, lr_by_prefix: dict[str, float] | None = None):
+    """AdamW with decay on matrices only (biases, norms and other 1-D weights get none);
+    ``lr_by_prefix`` gives parameters whose name starts with a prefix their own learning rate."""
     import torch
 
-    decay, no_decay = [], []
+    groups: dict[tuple[float, float], list] = {}
     for name, param in named_parameters:
         if not param.requires_grad:
             continue
-        (no_decay if param.ndim < 2 or name.endswith(".bias") else decay).append(param)
-    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr)
+        rate = next((r for prefix, r in (lr_by_prefix or {}).items() if name.startswith(prefix)), lr)
+        decay = 0.0 if param.ndim < 2 or name.endswith(".bias") else weight_decay
+        groups.setdefault((decay, rate), []).append(param)
+    return torch.optim.AdamW([{"params": params, "weight_decay": decay, "lr": rate}
+                              for (decay, rate), params in groups.items()], lr=lr)
 
 
 def warmup_cosine(optimizer, *, warmup_steps: int, total_steps: int):
@@ -74,6 +77,7 @@ def tune(
     eval_every: int,
     patience: int,
     progress: Callable[[str], None] | None = None,
+    lr_by_prefix: dict[str, float] | None = None,
 ) -> TuneResult:
     """Optimise ``loss_of(rows, step)`` over ``batches`` (arrays of row indices; ``step`` counts
     from 1, so that a schedule of its own, e.g. a curriculum, resumes where it was).
@@ -88,7 +92,7 @@ def tune(
     """
     from collm_bench.stages import checkpoint_dir
 
-    optimizer = adamw(named_parameters, lr=lr, weight_decay=weight_decay)
+    optimizer = adamw(named_parameters, lr=lr, weight_decay=weight_decay, lr_by_prefix=lr_by_prefix)
     parameters = [p for _, p in named_parameters]
     distributed.broadcast_from_main(parameters)  # under torchrun: every rank starts from rank 0's state
     scheduler = warmup_cosine(optimizer, warmup_steps=warmup_steps, total_steps=max_steps)

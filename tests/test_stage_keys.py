@@ -6,7 +6,7 @@ import dataclasses
 import pytest
 
 from collm_bench.components import option
-from collm_bench.llmrec import CIE_GROUP, PROMPT, SCORING, STEP1_READS, STEP2, TUNING, CoLLMOptions
+from collm_bench.llmrec import CIE_GROUP, PROMPT, SCORER, SCORING, STEP1_READS, STEP2, TUNING, CoLLMOptions
 from collm_bench.plugins import load_registry
 from collm_bench.runner import RunRequest, run
 from collm_bench.stage_options import StageOptions, option_groups
@@ -20,10 +20,11 @@ CHANGED = {"history_titles": "2", "batch_size": "6", "lr": "5e-4", "max_steps": 
            "patience": "5", "warmup_steps": "2", "valid_rows": "10", "weight_decay": "0.01", "lora_r": "4",
            "lora_alpha": "8", "lora_dropout": "0.1", "score_batch_size": "16", "int8_inference": "true",
            "strategy": "t1", "step2_lr": "5e-4", "step2_max_steps": "3", "cie_hidden_factor": "2",
-           "cie_input": "layernorm"}
-# What each stage of a CoLLM run reads, and the stages it depends on: the specification.
-READS = {"encoder-mf": (), "llm-step1": STEP1_READS, "llm-step2": (PROMPT, TUNING, STEP2, CIE_GROUP),
-         "scoring": (PROMPT, SCORING), "tallrec-scoring": (PROMPT, SCORING)}
+           "cie_input": "layernorm", "readout": "yes-no", "pooling": "mean", "head_lr": "1e-2"}
+# What each stage of a CoLLM run reads, and the stages it depends on: the specification. Every
+# LLM stage reads the scorer (how the answer is read).
+READS = {"encoder-mf": (), "llm-step1": (*STEP1_READS, SCORER), "llm-step2": (PROMPT, TUNING, STEP2, CIE_GROUP, SCORER),
+         "scoring": (PROMPT, SCORING, SCORER), "tallrec-scoring": (PROMPT, SCORING, SCORER)}
 UPSTREAM = {"llm-step2": ("llm-step1", "encoder-mf"), "scoring": ("llm-step2",), "tallrec-scoring": ("llm-step1",)}
 
 

@@ -5,7 +5,7 @@ can yours (``docs/writing-plugins.md``, "Writing an LLM method"; ``examples/coll
 
 - options and presets: ``LLMOptions`` / ``CoLLMOptions`` (subclass them), ``resolved``,
   ``default_eval_sample``, and the option groups (``PROMPT``, ``TUNING``, ``LORA``, ``STEP1``,
-  ``STEP2``, ``CIE_GROUP``, ``SCORING``) a stage reads;
+  ``STEP2``, ``CIE_GROUP``, ``SCORING``, ``SCORER``) a stage reads;
 - prompts: ``PromptMaker`` (override ``prompts`` for templates with any number of ID slots);
 - ``CIE`` and ``id_embedder`` (an encoder's user and item representations into two slots);
 - the tuning loop on prompts (``train_prompts``, with a curriculum hook) and scoring
@@ -20,9 +20,9 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from collm_bench.llmrec.options import (CIE_GROUP, CIE_INPUTS, LORA, PRESETS, PROMPT, SCORING, STEP1, STEP1_READS,
-                                        STEP2, STRATEGIES, TUNING, CoLLMOptions, LLMOptions, default_eval_sample,
-                                        preset_name, resolved)
+from collm_bench.llmrec.options import (CIE_GROUP, CIE_INPUTS, LORA, POOLINGS, PRESETS, PROMPT, READOUTS, SCORER,
+                                        SCORING, STEP1, STEP1_READS, STEP2, STRATEGIES, TUNING, CoLLMOptions,
+                                        LLMOptions, default_eval_sample, preset_name, resolved)
 
 _LAZY = {
     "PromptMaker": "collm_bench.llmrec.prompt_maker",
@@ -34,7 +34,8 @@ _LAZY = {
 }
 
 __all__ = [
-    "CIE_GROUP", "CIE_INPUTS", "LORA", "PRESETS", "PROMPT", "SCORING", "STEP1", "STEP1_READS", "STEP2",
+    "CIE_GROUP", "CIE_INPUTS", "LORA", "POOLINGS", "PRESETS", "PROMPT", "READOUTS", "SCORER", "SCORING", "STEP1",
+    "STEP1_READS", "STEP2",
     "STRATEGIES", "TUNING", "CoLLMOptions", "LLMOptions", "default_eval_sample", "preset_name", "resolved",
     *_LAZY,
 ]

@@ -7,8 +7,9 @@ A field left at ``None`` takes its preset's value; any field can be set explicit
 
 Each option names its groups (``collm_bench.stage_options``), the parts of the pipeline that
 read it: ``prompt`` (the prompt text), ``tuning`` (the loop every tuned stage shares), ``lora``,
-``step1`` / ``step2`` (each step's own budget), ``cie`` and ``scoring``. A stage's key is the
-options of the groups it reads.
+``step1`` / ``step2`` (each step's own budget), ``cie``, ``scoring`` and ``scorer`` (how the
+answer is read: part of every stage of a run, since every stage uses the scorer). A stage's key
+is the options of the groups it reads.
 """
 from __future__ import annotations
 
@@ -30,6 +31,9 @@ PRESETS: dict[str, dict[str, Any]] = {
 STRATEGIES = ("default", "t1", "t2", "t3")
 # Option groups: what reads an option (see the module docstring).
 PROMPT, TUNING, LORA, STEP1, STEP2, CIE_GROUP, SCORING = "prompt", "tuning", "lora", "step1", "step2", "cie", "scoring"
+SCORER = "scorer"  # how the scorer reads its answer: every stage of a run uses the scorer
+READOUTS = ("yes", "yes-no")   # collm_bench.llm.LLMScorer's readout and pooling
+POOLINGS = ("cls", "mean")
 STEP1_READS = (PROMPT, TUNING, LORA, STEP1)
 CIE_INPUTS = ("raw", "layernorm")
 
@@ -60,6 +64,14 @@ class LLMOptions:
     # Scoring batches differ in padding, hence in float rounding (and validation picks the best
     # step): the tuned stages read it too.
     score_batch_size: int = option(64, ge=1, help="prompts per scoring batch", groups=(SCORING, TUNING))
+    # The answer readout (causal backbones) and pooling (encoder backbones): the paper reads the
+    # Yes logit; an encoder has no LM head, so a learned head reads its [CLS] state.
+    readout: str = option("yes", choices=READOUTS, groups=(SCORER,),
+                          help="causal backbones: yes (the paper's Yes logit) or yes-no (Yes minus No)")
+    pooling: str = option("cls", choices=POOLINGS, groups=(SCORER,),
+                          help="encoder backbones: the answer head reads [CLS] (cls) or the mean of all tokens (mean)")
+    head_lr: float | None = option(None, gt=0, groups=(STEP1,),
+                                   help="step-1 learning rate of an encoder backbone's answer head (none: lr)")
 
 
 @dataclass(frozen=True)

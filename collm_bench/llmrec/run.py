@@ -19,7 +19,8 @@ from collm_bench.components import options_dict
 from collm_bench.encoder import seed_everything
 from collm_bench.encoder_stage import plugin_source_module
 from collm_bench.llm import LLMScorer, add_lora, load_trainable, save_trainable
-from collm_bench.llmrec.options import PROMPT, SCORING, STEP1_READS, resolved
+from collm_bench.llmrec.options import PROMPT, SCORER, SCORING, STEP1_READS, resolved
+from collm_bench.stage_options import option_groups
 from collm_bench.llmrec.prompt_maker import PromptMaker
 from collm_bench.llmrec.training import inference_scorer, score_rows, train_prompts, tune_meta
 from collm_bench.methods import MethodContext, MethodOutput
@@ -46,7 +47,13 @@ class LLMRun:
         started = time.perf_counter()
         self.backbone = registry.get("backbone", context.backbone).load(context.backbone_options)
         self.load_seconds = time.perf_counter() - started
-        self.scorer = scorer_factory(self.backbone)
+        # How the answer is read (readout, pooling) is part of every stage's key: all use the scorer.
+        reads_scorer = any(SCORER in groups for groups in option_groups(type(self.opts)).values())
+        self.scorer_options = self.options_for(SCORER).key() if reads_scorer else {}
+        if scorer_factory is LLMScorer:
+            self.scorer = LLMScorer(self.backbone, **self.scorer_options)
+        else:
+            self.scorer = scorer_factory(self.backbone)
         self.maker = maker_factory(context.data, context.dataset.items, context.dataset.item_noun, self.backbone,
                                    self.options_for(PROMPT).history_titles)
         self.base_inputs = {
@@ -54,6 +61,7 @@ class LLMRun:
             "backbone_options": options_dict(context.backbone_options),
             # what "auto" resolved to: a bf16 GPU stage must not serve a CPU fp32 run
             "backbone_loaded": {k: self.backbone.summary()[k] for k in ("source", "device", "dtype", "parameters")},
+            "scorer": self.scorer_options,
         }
         # The code of the stages every method shares (step 1, scoring: the same stage for TALLRec
         # and CoLLM) is this toolkit's, the backbone's and that of a scorer or maker of the
@@ -86,9 +94,11 @@ class LLMRun:
         def compute(path: Path, opts: StageOptions) -> dict[str, Any]:
             seed_everything(self.ctx.seed)
             add_lora(self.scorer, r=opts.lora_r, alpha=opts.lora_alpha, dropout=opts.lora_dropout)
+            head_lr = opts.key().get("head_lr")  # an option of LLMOptions; a subclass may lack it
             result = train_prompts(self.scorer, self.maker, self.ctx.data, with_ids=False, modules={}, embed=None,
                                    opts=opts, lr=opts.lr, max_steps=opts.max_steps, seed=self.ctx.seed,
-                                   progress=self.ctx.progress)
+                                   progress=self.ctx.progress,
+                                   lr_by_prefix={"scorer.head.": head_lr} if head_lr else None)
             save_trainable(self.scorer, path / STEP1_FILE)
             return tune_meta(result)
 

@@ -86,6 +86,7 @@ def train_prompts(
     scorer, maker: PromptMaker, data, *, with_ids: bool, modules: dict[str, nn.Module],
     embed: Callable[[dict], torch.Tensor] | None, opts: Any, lr: float, max_steps: int, seed: int,
     progress: Callable[[str], None], hybrid_at: Callable[[int], bool] | None = None,
+    lr_by_prefix: dict[str, float] | None = None,
 ) -> TuneResult:
     """Tune whatever in ``scorer`` and ``modules`` requires grad, on the train rows' prompts;
     validation AUC on ``valid_small``; ends in the best state.
@@ -94,7 +95,8 @@ def train_prompts(
     ``weight_decay``, ``warmup_steps``, ``eval_every``, ``patience``: the ``tuning`` group of a
     stage's ``StageOptions``). ``hybrid_at(step)`` (a curriculum) says whether step ``step``'s
     batch gets its ID embeddings from ``embed``; when it says no, the same prompts are read with
-    their placeholder tokens as text. Validation always uses ``embed``."""
+    their placeholder tokens as text. Validation always uses ``embed``. ``lr_by_prefix`` gives
+    parameters their own learning rate by name (``scorer.head.``, ``cie.``, ...)."""
     train = data.rows("train")
     lengths = maker.lengths(train, with_ids)
 
@@ -143,7 +145,7 @@ def train_prompts(
     return tune(named_parameters=trainable, batches=cycle_batches(train, opts.batch_size, seed, order=order),
                 loss_of=loss_of, evaluate=evaluate, snapshot=snapshot, restore=restore, lr=lr,
                 weight_decay=opts.weight_decay, max_steps=max_steps, warmup_steps=opts.warmup_steps,
-                eval_every=opts.eval_every, patience=opts.patience, progress=progress)
+                eval_every=opts.eval_every, patience=opts.patience, progress=progress, lr_by_prefix=lr_by_prefix)
 
 
 def tune_meta(result: TuneResult) -> dict[str, Any]:

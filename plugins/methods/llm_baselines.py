@@ -13,7 +13,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from collm_bench.backbone import answer_token_id
 from collm_bench.encoder import seed_everything
 from collm_bench.errors import UserError
 from collm_bench.llm import LLMScorer, add_lora, load_trainable, save_trainable, set_lora_trainable
@@ -45,20 +44,13 @@ def needs_lm_head(method: str, backbone: str, kind: str | None) -> None:
 
 
 class YesNoScorer(LLMScorer):
-    """``logit(Yes) - logit(No)`` at the last position (``readout="yes-no"``), or the raw Yes
-    logit (``"yes"``). The ``icl`` module docstring says why the difference."""
+    """The scorer of ICL: refuses a backbone without an LM head, then reads ``logit(Yes) -
+    logit(No)`` (``readout="yes-no"``) or the raw Yes logit (``"yes"``). The ``icl`` module
+    docstring says why the difference."""
 
     def __init__(self, backbone: Any, readout: str = "yes-no") -> None:
         needs_lm_head("icl", backbone.name, backbone.kind)
-        super().__init__(backbone)
-        self.answer = readout
-        self.no_token_id = answer_token_id(backbone.tokenizer, "No")
-        if self.no_token_id == self.yes_token_id:
-            raise UserError(f"backbone {backbone.name}: 'Yes' and 'No' read as the same token")
-
-    def readout(self, last: torch.Tensor) -> torch.Tensor:
-        yes = last[:, self.yes_token_id]
-        return yes - last[:, self.no_token_id] if self.answer == "yes-no" else yes
+        super().__init__(backbone, readout=readout)
 
 
 def run_icl(context: MethodContext) -> MethodOutput:
