@@ -196,3 +196,40 @@ def test_int8_copy_leaves_the_model_alone(backbones):
         states = [m.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state[:, 0]
                   for m in (scorer, quantized)]
     assert torch.nn.functional.cosine_similarity(*states, dim=-1).min() > 0.95
+
+
+def test_yes_minus_no_readout_and_mean_pooling_read_what_they_say(backbones):
+    from collm_bench.backbone import answer_token_id
+
+    backbone, _, _, batch, _ = _setup(backbones["tiny-llama"], with_ids=False)
+    scorer = LLMScorer(backbone, readout="yes-no")
+    no = answer_token_id(backbone.tokenizer, "No")
+    with torch.no_grad():
+        full = backbone.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                              position_ids=(batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)).logits[:, -1]
+        got = scorer(batch["input_ids"], batch["attention_mask"])
+    assert torch.allclose(got, full[:, backbone.yes_token_id] - full[:, no], atol=1e-5)
+
+    backbone, _, _, batch, _ = _setup(backbones["minilm"], with_ids=False)
+    torch.manual_seed(0)
+    scorer = LLMScorer(backbone, pooling="mean")
+    scorer.eval()
+    with torch.no_grad():
+        hidden = backbone.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).float()
+        expected = scorer.head((hidden * mask).sum(1) / mask.sum(1)).squeeze(-1)
+        got = scorer(batch["input_ids"], batch["attention_mask"])
+    assert torch.allclose(got, expected, atol=1e-5)
+    with pytest.raises(ValueError, match="pooling one of"):
+        LLMScorer(backbone, pooling="max")
+
+
+def test_a_parameter_prefix_gets_its_own_learning_rate():
+    from collm_bench.tuning import adamw
+
+    head, body = torch.nn.Linear(2, 1), torch.nn.Linear(2, 2)
+    named = [*(("scorer.head." + n, p) for n, p in head.named_parameters()),
+             *(("scorer.model." + n, p) for n, p in body.named_parameters())]
+    optimizer = adamw(named, lr=1e-3, weight_decay=0.1, lr_by_prefix={"scorer.head.": 1e-2})
+    groups = {(g["lr"], g["weight_decay"]): len(g["params"]) for g in optimizer.param_groups}
+    assert groups == {(1e-2, 0.1): 1, (1e-2, 0.0): 1, (1e-3, 0.1): 1, (1e-3, 0.0): 1}
