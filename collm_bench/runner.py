@@ -363,9 +363,10 @@ def _write_run(out_root: Path, method: str, config: dict[str, Any], output, cont
             entry = registry.entry(kind, name)
             plugins[entry.plugin] = entry.version
     inference = output.inference_seconds
-    producer = produced_by or config["method"]
+    # The row's own method: a companion row (CoLLM's MF or TALLRec row) was computed by the
+    # same stages as that method's own run, whose imports cover them.
     backbone = (output.backbone or "").split(":", 1)[0]  # hf:<path> is the hf plugin's
-    parts = [("method", producer), ("encoder", output.encoder), ("backbone", backbone)]
+    parts = [("method", config["method"]), ("encoder", output.encoder), ("backbone", backbone)]
     parts += [("metric", name) for name in registry.components["metric"]]  # metrics are computed here
     roots = [__name__] + [plugin_source_module(registry, kind, name) for kind, name in parts
                           if name and name in registry.components[kind]]
