@@ -17,18 +17,22 @@ from collm_bench.plugins import get_registry
 from collm_bench.records import iter_records
 
 
-def rows(runs: Path) -> list[list[str]]:
+def rows(runs: Path) -> tuple[list[list[str]], set[str]]:
+    """The table's lines, best first, and the options every candidate shares (left out of them)."""
     registry = get_registry()
+    records = [record for _, record in iter_records(runs)]
+    changes = {record.run_id: non_default_options(record, registry) for record in records}
+    shared = set.intersection(*(set(c) for c in changes.values())) if changes else set()  # the study's setting
     out = []
-    for _, record in iter_records(runs):
+    for record in records:
         stage = next((v for k, v in record.training.items() if k.endswith("step1") or k.endswith("-tune")), None)
         if not isinstance(stage, dict) or "best_valid_auc" not in stage:
             continue
-        changed = ", ".join(non_default_options(record, registry)) or "(the cpu preset)"
+        changed = ", ".join(c for c in changes[record.run_id] if c not in shared) or "(the study's baseline)"
         curve = " ".join(f"{auc:.3f}" for _, auc in stage.get("valid_curve", []))
         out.append((stage["best_valid_auc"], [changed, f"{stage['best_valid_auc']:.4f}", str(stage["best_step"]),
                                               curve, f"{stage.get('train_seconds', 0):.0f}", record.run_id]))
-    return [line for _, line in sorted(out, key=lambda item: -item[0])]
+    return [line for _, line in sorted(out, key=lambda item: -item[0])], shared
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,10 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("runs", type=Path)
     parser.add_argument("--output", type=Path)
     args = parser.parse_args(argv)
-    table = tabulate(rows(args.runs), headers=("candidate", "best valid AUC", "at step", "valid AUC at each check",
+    lines, shared = rows(args.runs)
+    table = tabulate(lines, headers=("candidate", "best valid AUC", "at step", "valid AUC at each check",
                                                "train s", "run"), tablefmt="github", disable_numparse=True)
     text = (f"## Step-1 recipe candidates ({args.runs.name})\n\nRanked by best validation AUC (valid_small rows; "
-            "the step-0 check is the untrained model). Test metrics are not used to choose.\n\n" + table + "\n")
+            "the step-0 check is the untrained model). Test metrics are not used to choose. Every candidate: "
+            f"{', '.join(sorted(shared)) or 'the defaults'}, besides the change it names.\n\n" + table + "\n")
     if args.output:
         args.output.write_text(text)
     print(text)
