@@ -29,9 +29,19 @@ class Resamples:
     counts: np.ndarray      # [B, n_users]
 
 
+# How users are numbered before drawing: in the order they first appear among the rows, which
+# the same rows give whatever the type of their ids (numbers and text sort differently). Records
+# state it, and only records of one scheme are paired.
+USER_ORDER = "first appearance"
+
+
 def draw(users: np.ndarray, resamples: int = RESAMPLES, seed: int = 0) -> Resamples:
-    """``resamples`` draws of as many users as there are, with replacement (seeded)."""
-    _, dense = np.unique(np.asarray(users), return_inverse=True)
+    """``resamples`` draws of as many users as there are, with replacement (seeded); users are
+    numbered by first appearance (``USER_ORDER``)."""
+    _, first, sorted_dense = np.unique(np.asarray(users), return_index=True, return_inverse=True)
+    rank = np.empty(len(first), dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(len(first))
+    dense = rank[sorted_dense.reshape(-1)]
     n = int(dense.max()) + 1 if len(dense) else 0
     rng = np.random.default_rng(seed)
     picks = rng.integers(0, n, size=(resamples, n))
@@ -93,7 +103,7 @@ def intervals(users, labels, scores, *, resamples: int = RESAMPLES, seed: int = 
     draws = draw(users, resamples, seed)
     aucs, uaucs = auc_samples(draws, labels, scores), uauc_samples(draws, labels, scores)
     return {"method": "bootstrap over users (percentile)", "resamples": resamples, "seed": seed, "level": LEVEL,
-            "auc": interval(aucs), "uauc": interval(uaucs),
+            "users": USER_ORDER, "auc": interval(aucs), "uauc": interval(uaucs),
             "samples": {"auc": _compact(aucs), "uauc": _compact(uaucs)}}
 
 

@@ -64,7 +64,8 @@ def collect(records: Iterable[RunRecord | dict[str, Any]], registry=None) -> dic
         row["runs"] = [r.run_id for r in runs]
         kept = runs[0].intervals if len(runs) == 1 else {}
         row["intervals"] = {k: kept[k] for k in ("auc", "uauc") if k in kept} or None
-        row["_samples"] = (kept.get("samples") or {}).get("auc")
+        # samples pair only with samples drawn alike (records before USER_ORDER drew by sorted id)
+        row["_samples"] = ((kept.get("samples") or {}).get("auc"), kept.get("users"), kept.get("seed"))
         tables[dataset].append(row)
     for rows in tables.values():  # ranked by AUC (mean over seeds), best first; rows without one last
         rows.sort(key=lambda row: -_mean(row["AUC"]) if _mean(row["AUC"]) is not None else math.inf)
@@ -75,13 +76,15 @@ def collect(records: Iterable[RunRecord | dict[str, Any]], registry=None) -> dic
 def _mark_ties_with_the_best(rows: list[dict[str, Any]]) -> None:
     """``≈`` after the name of each row whose AUC a paired bootstrap (the records' stored samples,
     same rows and resamples) does not tell apart from the best row's."""
-    samples = [row.pop("_samples", None) for row in rows]
-    if not rows or not samples[0]:
+    samples = [row.pop("_samples", (None, None, None)) for row in rows]
+    if not rows or not samples[0][0]:
         return
     from collm_bench.bootstrap import paired_from_samples
 
     for row, other in zip(rows[1:], samples[1:]):
-        difference = paired_from_samples(samples[0], other)
+        if other[1:] != samples[0][1:]:  # drawn another way: not the same resamples
+            continue
+        difference = paired_from_samples(samples[0][0], other[0])
         if difference is not None and difference[0] <= 0 <= difference[1] and row["evaluated"] == rows[0]["evaluated"]:
             row["Method"] += " ≈"
 

@@ -43,3 +43,32 @@ def test_intervals_are_seeded_and_cover_the_point_estimate():
     assert a == b and a["auc"][0] < auc(labels, scores) < a["auc"][1]
     better = paired_difference(users, labels, scores + labels, scores)   # a clearly better column
     assert better[0] > 0
+
+
+def test_the_draw_does_not_depend_on_the_type_of_the_ids():
+    """Numbers and text sort differently (2 < 10, "10" < "2"): users are numbered by first
+    appearance, so a file read with ids as text draws the users it drew with ids as numbers."""
+    from collm_bench.bootstrap import intervals
+
+    rng = np.random.default_rng(3)
+    users = rng.integers(1, 40, size=400)
+    labels = rng.integers(0, 2, size=400)
+    scores = rng.normal(size=400) + labels
+    as_numbers = intervals(users, labels, scores, resamples=50)
+    as_text = intervals(users.astype(str), labels, scores, resamples=50)
+    assert as_numbers == as_text and as_numbers["users"] == "first appearance"
+
+
+def test_samples_drawn_another_way_are_not_paired():
+    from collm_bench.leaderboard import render_records
+
+    def record(name, auc, users):
+        return {"run_id": name, "method": name, "seed": 0, "dataset": {"name": "toy"},
+                "evaluation": {"rows": 10, "total_rows": 10, "sampled": False}, "timings": {},
+                "metrics": {"overall": {"auc": auc}},
+                "intervals": {"auc": [auc - .1, auc + .1], "users": users, "seed": 0,
+                              "samples": {"auc": [auc + d for d in (-.01, 0, .01)] * 10}}}
+
+    same = render_records([record("a", .70, "first appearance"), record("b", .70, "first appearance")])
+    other = render_records([record("a", .70, "first appearance"), record("b", .70, None)])
+    assert "b ≈" in same and "b ≈" not in other
