@@ -14,7 +14,7 @@ from typing import Any, Iterable
 
 from collm_bench.components import json_ready, options_dict
 from collm_bench.metrics import registered_metrics
-from collm_bench.records import iter_records, mean_std
+from collm_bench.records import iter_records, mean_of, mean_std, with_interval
 from collm_bench.run_record import RunRecord, unique_runs
 
 # Metric columns come from the metric registry (each metric a column where a record of the
@@ -68,7 +68,7 @@ def collect(records: Iterable[RunRecord | dict[str, Any]], registry=None) -> dic
         row["_samples"] = ((kept.get("samples") or {}).get("auc"), kept.get("users"), kept.get("seed"))
         tables[dataset].append(row)
     for rows in tables.values():  # ranked by AUC (mean over seeds), best first; rows without one last
-        rows.sort(key=lambda row: -_mean(row["AUC"]) if _mean(row["AUC"]) is not None else math.inf)
+        rows.sort(key=lambda row: -mean_of(row["AUC"]) if mean_of(row["AUC"]) is not None else math.inf)
         _mark_ties_with_the_best(rows)
     return dict(tables)
 
@@ -87,11 +87,6 @@ def _mark_ties_with_the_best(rows: list[dict[str, Any]]) -> None:
         difference = paired_from_samples(samples[0][0], other[0])
         if difference is not None and difference[0] <= 0 <= difference[1] and row["evaluated"] == rows[0]["evaluated"]:
             row["Method"] += " ≈"
-
-
-def _mean(values: list) -> float | None:
-    present = [float(v) for v in values if v is not None]
-    return sum(present) / len(present) if present else None
 
 
 def columns(rows: list[dict[str, Any]]) -> list[str]:
@@ -168,9 +163,8 @@ def escape_markdown(text: Any) -> str:
 
 def _with_interval(row: dict[str, Any], column: str) -> str:
     """A metric cell: with one seed and a recorded interval, ``value (low-high)``."""
-    cell = mean_std(row[column], 4)
     bounds = (row.get("intervals") or {}).get(column.lower()) if column in ("AUC", "UAUC") else None
-    return f"{cell} ({bounds[0]:.4f}-{bounds[1]:.4f})" if bounds and cell != "-" else cell
+    return with_interval(mean_std(row[column], 4), bounds)
 
 
 def _cells(row: dict[str, Any], names: list[str]) -> list[str]:

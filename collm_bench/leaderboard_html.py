@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from collm_bench.leaderboard import INTERVAL_NOTE, TAIL, collect, columns
-from collm_bench.records import mean_std
+from collm_bench.records import mean_of, mean_std
 from collm_bench.run_record import RunRecord
 
 STYLE = """
@@ -70,18 +70,13 @@ if (wanted) {
 """
 
 
-def _mean(values: list[Any]) -> float | None:
-    present = [float(v) for v in values if v is not None]
-    return sum(present) / len(present) if present else None
-
-
 def _cell(row: dict[str, Any], column: str) -> tuple[str, str]:
     """(sort value, shown HTML) of one metric or timing cell."""
     values = row[column]
     if column == "Seeds":
         return str(len(values)), html.escape(",".join(str(s) for s in values))
     digits = 1 if column in ("Train s", "Infer s") else 4
-    mean = _mean(values)
+    mean = mean_of(values)
     shown = html.escape(mean_std(values, digits))
     bounds = (row.get("intervals") or {}).get(column.lower()) if column in ("AUC", "UAUC") else None
     if bounds and mean is not None:
@@ -93,7 +88,7 @@ def _bars(row: dict[str, Any]) -> str:
     """Warm and cold AUC as two bars on a 0.5-1.0 scale (chance to perfect)."""
     out = []
     for subset in ("Warm AUC", "Cold AUC"):
-        value = _mean(row[subset])
+        value = mean_of(row[subset])
         width = 0.0 if value is None else max(0.0, min(1.0, (value - 0.5) / 0.5)) * 100
         label = "-" if value is None else f"{value:.4f}"
         out.append(f'<div class="bar {subset.split()[0].lower()}" style="width:{width:.1f}%" '
@@ -133,7 +128,7 @@ def render_html(records: Iterable[RunRecord | dict[str, Any]], *, title: str = "
                      f'<td class=backbone data-value="{html.escape(row["Backbone"])}">{html.escape(row["Backbone"])}</td>']
             for column in [*metrics, None, *TAIL]:
                 if column is None:
-                    warm = _mean(row["Warm AUC"])
+                    warm = mean_of(row["Warm AUC"])
                     cells.append(f'<td data-value="{"" if warm is None else f"{warm:.6f}"}">{_bars(row)}</td>')
                     continue
                 value, shown = _cell(row, column)

@@ -16,7 +16,7 @@ from typing import Any, Iterable
 
 from collm_bench.errors import UserError
 from collm_bench.leaderboard import escape_markdown
-from collm_bench.records import mean_std
+from collm_bench.records import mean_std, with_interval
 from collm_bench.run_record import RunRecord, unique_runs
 
 
@@ -111,12 +111,11 @@ class Cells:
         """A metric cell: ``mean ± std`` over seeds, or one seed's value with its recorded 95%
         bootstrap interval (AUC and UAUC), ``0.6458 (0.6301-0.6612)``."""
         cell = mean_std(metric_values(runs, metric))
-        bounds = runs[0].intervals.get(metric) if len(runs) == 1 and metric in ("auc", "uauc") else None
-        if not bounds or cell == "-":
-            return cell
-        kept = runs[0].intervals
-        self.intervals_shown.add((kept.get("level"), kept.get("resamples")))
-        return f"{cell} ({bounds[0]:.4f}-{bounds[1]:.4f})"
+        kept = runs[0].intervals if len(runs) == 1 and metric in ("auc", "uauc") else {}
+        shown = with_interval(cell, kept.get(metric))
+        if shown != cell:
+            self.intervals_shown.add((kept.get("level"), kept.get("resamples")))
+        return shown
 
     def footer(self) -> list[str]:
         """Evaluated rows per dataset, random-weight warnings, and the cell notes."""

@@ -79,10 +79,10 @@ def predictions_sha256(run_dir: Path) -> str:
     return sha256_file(Path(run_dir) / "predictions.csv")
 
 
-def check_predictions_checksum(run_dir: Path, record: RunRecord | dict[str, Any]) -> bool:
+def check_predictions_checksum(run_dir: Path, record: RunRecord) -> bool:
     """True when the record's ``predictions_sha256`` matches ``predictions.csv``; False when the
     record carries none (written by an older collm-bench); a one-line ``UserError`` otherwise."""
-    expected = (record.data if isinstance(record, RunRecord) else record).get("predictions_sha256")
+    expected = record.predictions_sha256
     if expected is None:
         return False
     path = Path(run_dir) / "predictions.csv"
@@ -172,6 +172,17 @@ def mean_std(values: Iterable[Any], digits: int = 4, scale: float = 1.0, unit: s
     if len(present) == 1:
         return f"{mean:.{digits}f}{unit}"
     return f"{mean:.{digits}f} ± {statistics.stdev(present):.{digits}f}{unit}"
+
+
+def mean_of(values: Iterable[Any]) -> float | None:
+    """The mean of the values present (``None`` skipped), or ``None`` if there are none."""
+    present = [float(v) for v in values if v is not None]
+    return sum(present) / len(present) if present else None
+
+
+def with_interval(cell: str, bounds: Any) -> str:
+    """A metric cell with its interval, ``0.6458 (0.6301-0.6612)``; the cell alone without one."""
+    return f"{cell} ({bounds[0]:.4f}-{bounds[1]:.4f})" if bounds and cell != "-" else cell
 
 
 def missing_metrics(recorded: dict[str, Any], computed: dict[str, Any]) -> list[str]:

@@ -157,6 +157,11 @@ class RunRecord:
                 if isinstance(s, dict) and s.get("key")}
 
     @property
+    def predictions_sha256(self) -> str | None:
+        """The checksum of the ``predictions.csv`` it was made from (None: an older record)."""
+        return self.data.get("predictions_sha256")
+
+    @property
     def intervals(self) -> dict[str, Any]:
         return dict(self.data.get("intervals") or {})
 

@@ -3,7 +3,8 @@ missing one). It loads the backbone, makes the scorer and the prompts, runs TALL
 (LoRA on text prompts: shared by every method that starts from it), scores evaluation rows, and
 assembles the method's output. A method adds stages of its own with ``stage``: each reads named
 option groups, and its key is those options (``collm_bench.stage_options``), the inputs it names,
-and what every stage shares (dataset, seed, backbone as loaded, the code of method and backbone).
+what every stage shares (dataset, seed, backbone as loaded, the scorer's readout) and its code
+(the toolkit's and the backbone's, and the method's own for the method's stages).
 """
 from __future__ import annotations
 
@@ -20,11 +21,10 @@ from collm_bench.encoder import seed_everything
 from collm_bench.encoder_stage import plugin_source_module
 from collm_bench.llm import LLMScorer, add_lora, load_trainable, save_trainable
 from collm_bench.llmrec.options import PROMPT, SCORER, SCORING, STEP1_READS, resolved
-from collm_bench.stage_options import option_groups
 from collm_bench.llmrec.prompt_maker import PromptMaker
 from collm_bench.llmrec.training import inference_scorer, score_rows, train_prompts, tune_meta
 from collm_bench.methods import MethodContext, MethodOutput
-from collm_bench.stage_options import StageOptions
+from collm_bench.stage_options import StageOptions, option_groups
 from collm_bench.stages import StageResult, code_identity
 
 STEP1_FILE, SCORES_FILE = "step1.safetensors", "scores.npy"
