@@ -11,7 +11,12 @@ anyone can run it locally:
 5. copy the predictions into an artifact folder (MovieLens terms keep them out of git);
 6. write a summary (Markdown) of what ran, what was skipped and which boards changed.
 
-    python scripts/refresh_leaderboards.py [--dry-run] [--artifacts DIR] [--summary FILE]
+A records folder may hold records that no suite produces any more (a run id changes with the
+configuration): the summary lists them by folder once every suite writing there has run or been
+planned, and ``--prune`` deletes them, so a board shows only what its suites make today.
+
+    python scripts/refresh_leaderboards.py [--dry-run] [--only RUNS ...] [--prune] [--artifacts DIR]
+                                           [--summary FILE]
 
 The exit code is 1 when a suite failed or a record does not match its predictions.
 """
@@ -77,7 +82,11 @@ def plan(spec: dict) -> list[dict]:
     return jobs
 
 
-def run_suite(job: dict, dry_run: bool) -> tuple[str, str]:
+RUN_ID = re.compile(r"\b[\w.-]+__[\w.-]+__seed\d+__[0-9a-f]{10}\b")
+
+
+def run_suite(job: dict, dry_run: bool) -> tuple[str, str, set[str]]:
+    """(status, detail, the run ids the suite plans), read from the suite's own table."""
     args = ["suite", str(BOARDS / job["suite"]), "--out", str(BOARDS / job["runs"]), "--stale"]
     if job["dataset"]:
         args += ["--dataset", job["dataset"]]
@@ -87,8 +96,13 @@ def run_suite(job: dict, dry_run: bool) -> tuple[str, str]:
     counts = re.findall(r"^\d+ runs: .*$", proc.stdout, re.M)
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
-        return "failed", tail[0]
-    return "dry run" if dry_run else "ran", counts[-1] if counts else ""
+        return "failed", tail[0], set()
+    return "dry run" if dry_run else "ran", counts[-1] if counts else "", set(RUN_ID.findall(proc.stdout))
+
+
+def orphans(runs: Path, planned: set[str]) -> list[Path]:
+    """Records in ``runs`` whose run id no suite plans any more."""
+    return sorted(r.parent for r in runs.glob("*/record.json") if r.parent.name not in planned)
 
 
 def verify_records() -> tuple[int, int, list[str]]:
@@ -150,6 +164,10 @@ def copy_predictions(target: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dry-run", action="store_true", help="plan the suites (run nothing); verify and render")
+    parser.add_argument("--only", action="append", metavar="RUNS",
+                        help="refresh only these records folders (e.g. paper-ml-1m-collm; repeatable)")
+    parser.add_argument("--prune", action="store_true",
+                        help="delete the records no suite produces any more (listed either way)")
     parser.add_argument("--artifacts", type=Path, help="copy every predictions.csv here")
     parser.add_argument("--site", type=Path, help="write the HTML page of each board set below this folder")
     parser.add_argument("--summary", type=Path, default=os.environ.get("GITHUB_STEP_SUMMARY"),
@@ -162,13 +180,29 @@ def main(argv: list[str] | None = None) -> int:
               if differs else ["Libraries: those of constraints.txt (the committed boards' own)."]) + [""]
     lines += ["| suite | output | status | runs |", "|---|---|---|---|"]
     failed = False
+    planned: dict[str, set[str] | None] = {}   # records folder -> run ids its suites plan (None: unknown)
     for job in plan(spec):
-        if job["skip"]:
-            status, detail = "skipped", job["skip"]
+        if args.only and (job["runs"] is None or Path(job["runs"]).name not in args.only):
+            status, detail, ids = "not selected", "--only", None
+        elif job["skip"]:
+            status, detail, ids = "skipped", job["skip"], None
         else:
-            status, detail = run_suite(job, args.dry_run)
+            status, detail, ids = run_suite(job, args.dry_run)
             failed |= status == "failed"
+            ids = ids if status != "failed" else None
+        if job["runs"]:
+            known = planned.get(job["runs"], set())
+            planned[job["runs"]] = None if ids is None or known is None else known | ids
         lines.append(f"| {job['suite']} | {job['runs'] or '-'} | {status} | {detail} |")
+    for runs, ids in sorted(planned.items()):
+        extra = orphans(BOARDS / runs, ids) if ids else []
+        if extra:
+            done = "deleted" if args.prune and not args.dry_run else "not deleted (--prune deletes them)"
+            lines += ["", f"Records in {runs} that no suite produces any more, {done}: "
+                      + ", ".join(p.name for p in extra)]
+            if args.prune and not args.dry_run:
+                for path in extra:
+                    shutil.rmtree(path)
     verified, absent, mismatched = verify_records()
     lines += ["", f"Records: {verified} verified against their predictions, {absent} without predictions here "
               f"(not verifiable), {len(mismatched)} that do not match."]
