@@ -98,6 +98,10 @@ class LLMScorer(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 placeholder_embeds: torch.Tensor | None = None,
                 placeholder_positions: torch.Tensor | None = None) -> torch.Tensor:
+        split = self._frozen_prefix(placeholder_embeds, placeholder_positions) if self.kind == "causal" else 0
+        if split:
+            return self._forward_frozen_prefix(input_ids, attention_mask, placeholder_embeds, placeholder_positions,
+                                               split)
         embeds = self.embed(input_ids, placeholder_embeds, placeholder_positions)
         if self.kind == "causal":
             # Positions count real tokens only, so a left-padded row equals the unpadded one.
@@ -113,6 +117,43 @@ class LLMScorer(nn.Module):
         else:
             pooled = hidden[:, 0]
         return self.head(pooled).squeeze(-1)
+
+    #: Read the columns before every row's first placeholder without autograd when nothing in
+    #: the backbone is trained (CoLLM's step 2): see ``_forward_frozen_prefix``.
+    split_frozen_prefix = True
+
+    def _frozen_prefix(self, placeholder_embeds: torch.Tensor | None,
+                       placeholder_positions: torch.Tensor | None) -> int:
+        """How many leading columns ``_forward_frozen_prefix`` may read without autograd (0: none)."""
+        if (not self.split_frozen_prefix or placeholder_embeds is None or placeholder_positions is None
+                or not torch.is_grad_enabled() or not placeholder_embeds.requires_grad
+                or any(p.requires_grad for p in self.model.parameters())):
+            return 0
+        present = placeholder_positions[placeholder_positions >= 0]
+        return int(present.min()) if present.numel() else 0
+
+    def _forward_frozen_prefix(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                               placeholder_embeds: torch.Tensor, placeholder_positions: torch.Tensor,
+                               split: int) -> torch.Tensor:
+        """``forward`` when only the placeholder embeddings carry gradients: a causal model's
+        columns before the first placeholder do not depend on them, so they are read once under
+        ``no_grad`` into a KV cache and only the rest is read with autograd. The same function
+        and gradients up to float rounding (dropout aside, which draws in another order); the
+        backward pass skips the instruction and the history titles (measured in
+        ``benchmarks/test_training_step.py``)."""
+        from transformers import DynamicCache
+
+        position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+        cache = DynamicCache(config=self.model.config)
+        with torch.no_grad():
+            self.model(inputs_embeds=self.model.get_input_embeddings()(input_ids[:, :split]),
+                       attention_mask=attention_mask[:, :split], position_ids=position_ids[:, :split],
+                       cache=cache, use_cache=True, logits_to_keep=1)
+        shifted = torch.where(placeholder_positions >= 0, placeholder_positions - split, placeholder_positions)
+        suffix = self.embed(input_ids[:, split:], placeholder_embeds, shifted)
+        out = self.model(inputs_embeds=suffix, attention_mask=attention_mask, position_ids=position_ids[:, split:],
+                         cache=cache, use_cache=True, logits_to_keep=1)
+        return self.readout(out.logits[:, -1].float())
 
     def readout(self, last: torch.Tensor) -> torch.Tensor:
         """A causal model's score from the logits ``[B, vocab]`` at the last position: the Yes

@@ -233,3 +233,41 @@ def test_a_parameter_prefix_gets_its_own_learning_rate():
     optimizer = adamw(named, lr=1e-3, weight_decay=0.1, lr_by_prefix={"scorer.head.": 1e-2})
     groups = {(g["lr"], g["weight_decay"]): len(g["params"]) for g in optimizer.param_groups}
     assert groups == {(1e-2, 0.1): 1, (1e-2, 0.0): 1, (1e-3, 0.1): 1, (1e-3, 0.0): 1}
+
+
+@pytest.mark.parametrize("name", ["tiny-llama", "tiny-qwen2"])
+def test_frozen_prefix_gives_the_same_loss_and_gradients(backbones, name):
+    """Step 2 (backbone frozen, only the placeholder embeddings trained) reads the columns before
+    the first placeholder without autograd: the same loss and the same gradients, including rows
+    whose left padding reaches past that column (the row without history)."""
+    backbone, scorer, _, batch, _ = _setup(backbones[name])
+    add_lora(scorer)
+    with torch.no_grad():
+        for p in lora_parameters(scorer).values():
+            p.add_(0.05 * torch.randn_like(p))
+    set_lora_trainable(scorer, False)
+    mapping = torch.nn.Linear(4, backbone.hidden_size)
+    inputs = torch.randn(len(TARGET), 2, 4, generator=torch.Generator().manual_seed(2))
+    scorer.eval()  # no dropout: the two paths draw it in another order
+    # the prompts' own slots, and an early slot in a long row, so that the left padding of short
+    # rows reaches past the split (their prefix is all padding)
+    early = batch["placeholder_positions"].clone()
+    early[int(batch["attention_mask"].argmax(1).argmin()), 0] = 3
+    for positions in (batch["placeholder_positions"], early):
+        split = scorer._frozen_prefix(mapping(inputs), positions)
+        assert split > 0
+        results = []
+        for flag in (False, True):
+            scorer.split_frozen_prefix = flag
+            mapping.zero_grad()
+            logits = scorer(batch["input_ids"], batch["attention_mask"], mapping(inputs), positions)
+            bce_loss(logits, LABELS).backward()
+            results.append((logits.detach(), {n: p.grad.clone() for n, p in mapping.named_parameters()}))
+        scorer.split_frozen_prefix = True
+        (plain, plain_grads), (split_logits, split_grads) = results
+        assert torch.allclose(plain, split_logits, atol=1e-5), split
+        for n in plain_grads:
+            assert torch.allclose(plain_grads[n], split_grads[n], atol=1e-5, rtol=1e-4), (split, n)
+    assert split == 3 and bool((batch["attention_mask"].argmax(1) > split).any())
+    set_lora_trainable(scorer, True)  # step 1 trains the backbone: every column needs autograd
+    assert scorer._frozen_prefix(mapping(inputs), positions) == 0
