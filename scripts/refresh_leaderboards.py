@@ -6,7 +6,7 @@ anyone can run it locally:
    the runs whose records exist and whose code has not changed since), and list the others
    with the reason;
 3. verify every record against its predictions (collm-bench score);
-4. re-render every committed board from its records, and one HTML page per board set
+4. re-render every committed board (and the claims page) from its records, and one HTML page per board set
    (``--site DIR``: ``DIR/<runs folder>/index.html``, published as an artifact);
 5. copy the predictions into an artifact folder (MovieLens terms keep them out of git);
 6. write a summary (Markdown) of what ran, what was skipped and which boards changed.
@@ -129,6 +129,13 @@ def render_boards(spec: dict) -> list[str]:
         proc = cli(*args)
         if proc.returncode != 0:
             problems.append(f"{board['file']}: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
+    if "claims" in spec:
+        claims = spec["claims"]
+        proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "paper_claims.py"),
+                               *(str(BOARDS / runs) for runs in claims["runs"]),
+                               "--output", str(BOARDS / claims["file"])], capture_output=True, text=True, cwd=ROOT)
+        if proc.returncode != 0:
+            problems.append(f"{claims['file']}: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
     return problems
 
 

@@ -56,3 +56,16 @@ def test_stale_committed_records_are_listed_by_name():
     if stale:
         warnings.warn(f"{len(stale)} committed records are stale (rerun their suites with --stale):\n  "
                       + "\n  ".join(stale), stacklevel=1)
+
+
+def test_committed_claims_match_their_records():
+    import importlib.util
+
+    claims = tomllib.loads((ROOT / "boards.toml").read_text())["claims"]
+    spec = importlib.util.spec_from_file_location("paper_claims", ROOT.parent / "scripts" / "paper_claims.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    expected = script.HEADER + "".join("\n" + s for runs in claims["runs"] for s in script.sections(ROOT / runs))
+    assert (ROOT / claims["file"]).read_text() == expected, (
+        f"leaderboards/{claims['file']} is stale: regenerate it with python scripts/paper_claims.py "
+        + " ".join(f"leaderboards/{runs}" for runs in claims["runs"]) + f" --output leaderboards/{claims['file']}")
