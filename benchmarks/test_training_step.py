@@ -6,12 +6,14 @@ Rows: the first training rows of ml-100k in the ``cpu`` preset's batching (5 his
 batch 16, batches of similar length), ``STEPS`` steps each after one warm-up step; this
 process's torch threads. The CIE MLP reads fixed random 64-d vectors (speed only).
 
-Levers, each on the same batches from the same weights:
+Levers, each on the same batches (the weights move between the timed runs, which does not
+change their cost):
 
 - step 2, ``frozen prefix`` (the default): the columns before every row's first placeholder do
   not depend on what step 2 trains, so they are read once without autograd
   (``LLMScorer._forward_frozen_prefix``): the same loss and gradients up to float rounding
-  (reported as max |grad diff| on the first batch);
+  (reported as max |grad diff| on the first batch; LoRA's dropout, active in step 2 as before,
+  draws in another order, so a step-2 run is not bit-identical to one made before);
 - step 1, one torch thread instead of this process's threads;
 - ``torch.compile`` is not a lever here: on this CPU it gave 1.09x on SmolLM2's forward and
   took 207 s to compile each new sequence length (``dynamic=True`` included), and prompts come

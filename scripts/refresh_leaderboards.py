@@ -78,15 +78,30 @@ def plan(spec: dict) -> list[dict]:
             reason = f"${variable}={dataset} is not a prepared dataset folder"
         jobs.append({"suite": board["suite"], "runs": board["runs"], "dataset": dataset, "skip": reason})
     for suite in spec.get("suite", []):
-        jobs.append({"suite": suite["file"], "runs": None, "dataset": None, "skip": f"needs {suite['needs']}"})
+        out = tomllib.loads((BOARDS / suite["file"]).read_text())["suite"].get("out")
+        jobs.append({"suite": suite["file"], "runs": out, "dataset": None, "skip": f"needs {suite['needs']}"})
     return jobs
 
 
-RUN_ID = re.compile(r"\b[\w.-]+__[\w.-]+__seed\d+__[0-9a-f]{10}\b")
+RUN_ID = re.compile(r"(?<![\w.+-])[A-Za-z0-9][\w.+-]*__[\w.+-]+__seed\d+__[0-9a-f]{10}(?![\w.+-])")
+TABLE_ROW = re.compile(r"^\s*\d+\s{2}\S", re.M)   # a line of the suite's table: "  3  entry  run  status  run id"
 
 
-def run_suite(job: dict, dry_run: bool) -> tuple[str, str, set[str]]:
-    """(status, detail, the run ids the suite plans), read from the suite's own table."""
+def planned_ids(stdout: str) -> set[str] | None:
+    """The run ids of a suite's table, or None when a line has none (a cell not planned yet,
+    e.g. its dataset is not prepared): then nobody knows what the suite produces."""
+    ids = set()
+    for line in stdout.splitlines():
+        if TABLE_ROW.match(line):
+            found = RUN_ID.findall(line)
+            if not found:
+                return None
+            ids.update(found)
+    return ids
+
+
+def run_suite(job: dict, dry_run: bool) -> tuple[str, str, set[str] | None]:
+    """(status, detail, the run ids the suite plans or None), read from the suite's own table."""
     args = ["suite", str(BOARDS / job["suite"]), "--out", str(BOARDS / job["runs"]), "--stale"]
     if job["dataset"]:
         args += ["--dataset", job["dataset"]]
@@ -96,8 +111,8 @@ def run_suite(job: dict, dry_run: bool) -> tuple[str, str, set[str]]:
     counts = re.findall(r"^\d+ runs: .*$", proc.stdout, re.M)
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
-        return "failed", tail[0], set()
-    return "dry run" if dry_run else "ran", counts[-1] if counts else "", set(RUN_ID.findall(proc.stdout))
+        return "failed", tail[0], None
+    return "dry run" if dry_run else "ran", counts[-1] if counts else "", planned_ids(proc.stdout)
 
 
 def orphans(runs: Path, planned: set[str]) -> list[Path]:
@@ -188,11 +203,16 @@ def main(argv: list[str] | None = None) -> int:
     lines += ["| suite | output | status | runs |", "|---|---|---|---|"]
     failed = False
     planned: dict[str, set[str] | None] = {}   # records folder -> run ids its suites plan (None: unknown)
-    for job in plan(spec):
+    jobs = plan(spec)
+    unknown = set(args.only or ()) - {Path(job["runs"]).name for job in jobs if job["runs"]}
+    if unknown:
+        parser.error(f"--only {', '.join(sorted(unknown))}: no such records folder in boards.toml "
+                     f"(known: {', '.join(sorted({Path(j['runs']).name for j in jobs if j['runs']}))})")
+    for job in jobs:
         if args.only and (job["runs"] is None or Path(job["runs"]).name not in args.only):
             status, detail, ids = "not selected", "--only", None
-        elif job["skip"]:
-            status, detail, ids = "skipped", job["skip"], None
+        elif job["skip"]:  # not run, but what it would produce is planned (table7.toml writes runs/paper)
+            status, detail, ids = "skipped", job["skip"], run_suite(job, True)[2] if job["runs"] else None
         else:
             status, detail, ids = run_suite(job, args.dry_run)
             failed |= status == "failed"

@@ -44,10 +44,42 @@ def test_the_refresh_steps_run_here(tmp_path):
                           capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     text = summary.read_text()
-    assert "| table7.toml | - | skipped | needs Qwen2-1.5B weights" in text
+    assert "| table7.toml | runs/paper | skipped | needs Qwen2-1.5B weights" in text
     assert "| table2.toml | runs/paper-ml-1m-collm | skipped | needs the dataset folder in $COLLM_BENCH_ML1M_COLLM |" in text
     assert "| ml-100k.toml | runs/ml-100k | dry run | 6 runs:" in text
     assert "without predictions here (not verifiable)" in text
     assert (tmp_path / "site" / "paper" / "index.html").exists() and (tmp_path / "site" / "ml-100k" / "configs").is_dir()
     for board in (ROOT / "leaderboards").glob("*.md"):  # re-rendered from the same records: unchanged
         assert (tmp_path / "leaderboards" / board.name).read_text() == board.read_text(), board.name
+
+
+def _refresh_script():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("refresh_leaderboards", ROOT / "scripts" / "refresh_leaderboards.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_refresh_reads_planned_run_ids_and_finds_orphans(tmp_path):
+    refresh = _refresh_script()
+    table = ("[1/2] would run: ml+x collm-mf on minilm seed 0\n"
+             "  #  entry   run                             status     run id                         note\n"
+             "---  ------  ------------------------------  ---------  -----------------------------  ----\n"
+             "  1  collm   ml+x collm-mf on minilm seed 0  would run  ml+x__collm__seed0__0e9cf8a6ca\n"
+             "  2  mf      ml+x mf seed 0                  exists     ml+x__mf__seed0__6c0f7b2842\n"
+             "2 runs: 1 would run, 1 skipped\n")
+    assert refresh.planned_ids(table) == {"ml+x__collm__seed0__0e9cf8a6ca", "ml+x__mf__seed0__6c0f7b2842"}
+    # a cell that could not be planned (no run id): what the suite produces is unknown
+    assert refresh.planned_ids(table.replace("ml+x__mf__seed0__6c0f7b2842", "-")) is None
+    for name in ("ml+x__collm__seed0__0e9cf8a6ca", "ml+x__collm__seed0__1111111111"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "record.json").write_text("{}")
+    assert [p.name for p in refresh.orphans(tmp_path, refresh.planned_ids(table))] == ["ml+x__collm__seed0__1111111111"]
+
+
+def test_the_refresh_refuses_an_unknown_records_folder():
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "refresh_leaderboards.py"), "--only", "nope",
+                           "--dry-run"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "--only nope: no such records folder in boards.toml" in proc.stderr

@@ -256,7 +256,9 @@ def test_frozen_prefix_gives_the_same_loss_and_gradients(backbones, name):
     for positions in (batch["placeholder_positions"], early):
         split = scorer._frozen_prefix(mapping(inputs), positions)
         assert split > 0
-        results = []
+        results, calls = [], []
+        split_forward = scorer._forward_frozen_prefix
+        scorer._forward_frozen_prefix = lambda *a: calls.append(a[-1]) or split_forward(*a)
         for flag in (False, True):
             scorer.split_frozen_prefix = flag
             mapping.zero_grad()
@@ -264,6 +266,8 @@ def test_frozen_prefix_gives_the_same_loss_and_gradients(backbones, name):
             bce_loss(logits, LABELS).backward()
             results.append((logits.detach(), {n: p.grad.clone() for n, p in mapping.named_parameters()}))
         scorer.split_frozen_prefix = True
+        del scorer._forward_frozen_prefix
+        assert calls == [split]  # the split path ran once, and only when asked
         (plain, plain_grads), (split_logits, split_grads) = results
         assert torch.allclose(plain, split_logits, atol=1e-5), split
         for n in plain_grads:

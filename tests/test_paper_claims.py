@@ -1,9 +1,12 @@
 """The paper's claims checked on records: the paper's own Table II numbers make every Table II
-claim hold; one changed cell flips exactly its claims; gaps inside the noise are marked."""
+claim hold; one changed cell flips exactly its claims; gaps inside the noise are marked, and
+missing noise or rows are said."""
 from collm_bench.paper_claims import check_claims, render_claims
 from collm_bench.run_record import RunRecord
 
 from test_paper_tables import ML, paper_table_ii, record
+
+FIGURE3 = ("Warm", "Cold")
 
 
 def _verdicts(records):
@@ -12,13 +15,16 @@ def _verdicts(records):
 
 def test_the_papers_own_numbers_make_every_table_ii_claim_hold():
     verdicts = _verdicts(paper_table_ii())
-    figure3 = {c for c in verdicts if c.startswith(("Warm", "Cold"))}
-    assert len(figure3) == 4 and all(verdicts[c].holds is None for c in figure3)  # no warm/cold cells
-    assert all(v.holds for c, v in verdicts.items() if c not in figure3), [v for v in verdicts.values() if not v.holds]
-    assert verdicts["Prompt4NR < TALLRec < CoLLM-MF (AUC)"].evidence == (
-        "AUC: Prompt4NR 0.7071 < TALLRec 0.7097 < CoLLM-MF 0.7295")
-    assert "best baseline vs best CoLLM, AUC: DIN 0.7166 < CoLLM-DIN 0.7353" in (
-        verdicts["The best CoLLM beats every baseline (AUC)"].evidence)
+    figure3 = {c for c in verdicts if c.startswith(FIGURE3)}
+    assert len(verdicts) == 11 and len(figure3) == 4
+    assert all(verdicts[c].holds is None and verdicts[c].word == "not measured" for c in figure3)
+    assert all(v.word == "holds" for c, v in verdicts.items() if c not in figure3), verdicts
+    assert verdicts["Prompt4NR < TALLRec < CoLLM-MF (AUC, UAUC)"].evidence == (
+        "AUC: Prompt4NR 0.7071 <? TALLRec 0.7097 <? CoLLM-MF 0.7295; "
+        "UAUC: Prompt4NR 0.6739 <? TALLRec 0.6818 <? CoLLM-MF 0.6875")  # ?: no noise recorded
+    best = verdicts["A CoLLM version beats every baseline in AUC and UAUC"].evidence
+    assert best == ("best baselines: AUC DIN 0.7166, UAUC SASRec 0.6884; beaten in both by "
+                    "CoLLM-SASRec, CoLLM-DIN")  # CoLLM-MF: UAUC .6875 < .6884
 
 
 def test_one_changed_cell_flips_its_claims_only():
@@ -26,31 +32,42 @@ def test_one_changed_cell_flips_its_claims_only():
     records.append(record(ML, "tallrec", 0.6000, 0.6818, 0.8711, backbone="vicuna7b"))
     verdicts = _verdicts(records)
     flipped = {c for c, v in verdicts.items() if v.holds is False}
-    assert flipped == {"TALLRec beats MF, LightGCN and SASRec (AUC)", "Prompt4NR < TALLRec < CoLLM-MF (AUC)"}
-    assert "Prompt4NR 0.7071 >= TALLRec 0.6000" in verdicts["Prompt4NR < TALLRec < CoLLM-MF (AUC)"].evidence
+    assert flipped == {"TALLRec beats MF, LightGCN and SASRec (AUC)", "Prompt4NR < TALLRec < CoLLM-MF (AUC, UAUC)"}
+    assert "Prompt4NR 0.7071 >=? TALLRec 0.6000" in verdicts["Prompt4NR < TALLRec < CoLLM-MF (AUC, UAUC)"].evidence
 
 
-def test_warm_and_cold_claims_and_the_noise_mark():
+def test_noise_marks_from_seeds_and_from_bootstrap_intervals():
     records = [r for r in paper_table_ii() if r["method"] not in ("mf", "tallrec", "collm")]
-    # MF over three seeds (std .02): its warm AUC .70 +- .02, the others one seed without intervals
+    # MF over three seeds (std .02 on every metric)
     for seed, shift in enumerate((-0.02, 0.0, 0.02)):
-        records.append(record(ML, "mf", 0.65 + shift, 0.63, seed=seed, warm={"auc": 0.70 + shift, "uauc": 0.60},
-                              cold={"auc": 0.50 + shift, "uauc": 0.50}))
-    records.append(record(ML, "tallrec", 0.70, 0.68, backbone="vicuna7b", warm={"auc": 0.69, "uauc": 0.62},
-                          cold={"auc": 0.60, "uauc": 0.55}))
-    records.append(record(ML, "collm", 0.73, 0.69, encoder="mf", backbone="vicuna7b", strategy="default",
-                          warm={"auc": 0.78, "uauc": 0.66}, cold={"auc": 0.61, "uauc": 0.54}))
+        records.append(record(ML, "mf", 0.65 + shift, 0.63 + shift, seed=seed,
+                              warm={"auc": 0.70 + shift, "uauc": 0.60 + shift},
+                              cold={"auc": 0.50 + shift, "uauc": 0.50 + shift}))
+    tallrec = record(ML, "tallrec", 0.66, 0.68, backbone="vicuna7b", warm={"auc": 0.69, "uauc": 0.62},
+                     cold={"auc": 0.60, "uauc": 0.55})
+    tallrec["intervals"] = {"auc": [0.60, 0.72], "uauc": [0.67, 0.69]}   # half-widths .06 and .01
+    collm = record(ML, "collm", 0.73, 0.69, encoder="mf", backbone="vicuna7b", strategy="default",
+                   warm={"auc": 0.78, "uauc": 0.66}, cold={"auc": 0.61, "uauc": 0.54})
+    collm["intervals"] = {"auc": [0.72, 0.74], "uauc": [0.68, 0.70]}
+    records += [tallrec, collm]
     verdicts = _verdicts(records)
+    # TALLRec .66 vs MF .65: gap .01 < TALLRec's .06 -> ~; CoLLM .73 vs TALLRec .66: .07 > .06 -> plain
+    assert "AUC: MF 0.6500 <~ TALLRec 0.6600" in verdicts["TALLRec beats MF, LightGCN and SASRec (AUC)"].evidence
+    assert "AUC: TALLRec 0.6600 < CoLLM-MF 0.7300" in verdicts["Every CoLLM-X beats TALLRec (AUC)"].evidence
+    # warm and cold cells of one seed have no interval: marked ?, several seeds give MF its std
     warm = verdicts["Warm rows: TALLRec < MF < CoLLM-MF (AUC; Figure 3)"]
-    assert warm.holds and warm.evidence == "warm AUC: TALLRec 0.6900 <~ MF 0.7000 < CoLLM-MF 0.7800"
+    assert warm.holds and warm.evidence == "warm AUC: TALLRec 0.6900 <? MF 0.7000 <? CoLLM-MF 0.7800"
     assert verdicts["Warm rows: MF < TALLRec < CoLLM-MF (UAUC; Figure 3)"].holds
-    assert verdicts["Cold rows: TALLRec and CoLLM-MF beat MF (AUC; Figure 3)"].holds
-    assert verdicts["Cold rows: CoLLM-MF at least level with TALLRec (AUC; Figure 3)"].holds
+    assert verdicts["Cold rows: TALLRec and CoLLM-MF beat MF (AUC, UAUC; Figure 3)"].holds
     text = render_claims(list(verdicts.values()), "ML-1M")
     assert text.startswith("### ML-1M\n\n| claim | verdict | values |") and "| holds |" in text
 
 
-def test_missing_rows_are_not_measured():
+def test_missing_rows_are_said():
     verdicts = _verdicts([r for r in paper_table_ii() if r["method"] != "icl"])
-    assert verdicts["ICL is the weakest LLMRec method (AUC)"].holds is None
-    assert "rows missing" in verdicts["ICL is the weakest LLMRec method (AUC)"].evidence
+    icl = verdicts["ICL is the weakest LLMRec method (AUC, UAUC)"]
+    assert icl.holds is None and icl.word == "not measured" and "rows missing" in icl.evidence
+    best = verdicts["A CoLLM version beats every baseline in AUC and UAUC"]
+    assert best.word == "holds on the rows present" and best.evidence.endswith("; missing: ICL")
+    partial = _verdicts([r for r in paper_table_ii() if r["method"] != "lightgcn"])
+    assert partial["TALLRec beats MF, LightGCN and SASRec (AUC)"].word == "holds on the rows present"
