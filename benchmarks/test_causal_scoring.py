@@ -31,31 +31,13 @@ ROWS = 480
 BATCH = 64
 
 
-def _flops(model, lengths):
-    """2 x non-embedding parameters per real token, attention (2 x layers x d x context per token,
-    causal) and the LM head once per prompt; the tied embedding is no matmul on input."""
-    config = model.config
-    embedding = model.get_input_embeddings().weight.numel()
-    non_embedding = sum(p.numel() for p in model.parameters()) - embedding
-    lengths = np.asarray(lengths, dtype=np.float64)
-    per_prompt = lengths * (2 * non_embedding + 2 * config.num_hidden_layers * config.hidden_size * lengths / 2)
-    return float((per_prompt + 2 * embedding).sum())
-
-
 @pytest.fixture(scope="module")
-def setting():
-    from collm_bench.backbone import BackboneOptions
-    from collm_bench.datasets import resolve_dataset
-    from collm_bench.interactions import build_interactions
-    from collm_bench.methods import evaluation_rows
-    from collm_bench.plugins import load_registry
-    from collm_bench_plugins.methods.llm_baselines import YesNoScorer
+def setting(smollm2_ml100k):
     from collm_bench.llmrec import PromptMaker
+    from collm_bench.methods import evaluation_rows
+    from collm_bench_plugins.methods.llm_baselines import YesNoScorer
 
-    registry = load_registry()
-    backbone = registry.get("backbone", "smollm2").load(BackboneOptions())
-    dataset = resolve_dataset("ml-100k", registry=registry)
-    data = build_interactions(dataset)
+    backbone, dataset, data = smollm2_ml100k
     rows, _ = evaluation_rows(data, 3000)
     users = data.user[rows]
     keep = np.isin(users, np.unique(users)[np.cumsum(np.bincount(users)[np.unique(users)]) <= ROWS])
@@ -77,7 +59,7 @@ def _score(scorer, maker, rows, *, shared, with_ids=False, embed=None):
     return scores, time.perf_counter() - started
 
 
-def test_causal_scoring_levers(benchmark, setting, matmul_peak):
+def test_causal_scoring_levers(benchmark, setting, matmul_peak, forward_flops):
     import torch
 
     from collm_bench.llm import quantize_int8
@@ -87,7 +69,7 @@ def test_causal_scoring_levers(benchmark, setting, matmul_peak):
     labels = data.label[rows]
     lengths = maker.tokenized(rows, False).lengths
     peak = matmul_peak()
-    flops = _flops(backbone.model, lengths)
+    flops = forward_flops(backbone.model, lengths)
     _score(scorer, maker, rows[:BATCH], shared=False)  # warm-up
     results = {}
 

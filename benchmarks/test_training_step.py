@@ -34,29 +34,15 @@ STEPS = 3
 BATCH = 16
 
 
-def _forward_flops(model, lengths) -> float:
-    config = model.config
-    non_embedding = sum(p.numel() for p in model.parameters()) - model.get_input_embeddings().weight.numel()
-    lengths = np.asarray(lengths, dtype=np.float64)
-    return float((lengths * (2 * non_embedding + config.num_hidden_layers * config.hidden_size * lengths)).sum())
-
-
 @pytest.fixture(scope="module")
-def setting():
+def setting(smollm2_ml100k):
     import torch
 
-    from collm_bench.backbone import BackboneOptions
-    from collm_bench.datasets import resolve_dataset
-    from collm_bench.interactions import build_interactions
     from collm_bench.llm import LLMScorer, add_lora
     from collm_bench.llmrec import PromptMaker
-    from collm_bench.plugins import load_registry
     from collm_bench.prompts import bucket_batches
 
-    registry = load_registry()
-    backbone = registry.get("backbone", "smollm2").load(BackboneOptions())
-    dataset = resolve_dataset("ml-100k", registry=registry)
-    data = build_interactions(dataset)
+    backbone, dataset, data = smollm2_ml100k
     maker = PromptMaker(data, dataset.items, dataset.item_noun, backbone, history_titles=5)
     train = data.rows("train")[:BATCH * 40]
     batches = [train[b] for b in bucket_batches(maker.lengths(train, True), BATCH, seed=0)][:STEPS + 1]
@@ -102,7 +88,7 @@ def _forward_seconds(scorer, maker, batches, *, with_ids, embed=None):
     return (time.perf_counter() - started) / (len(batches) - 1)
 
 
-def test_training_step_levers(benchmark, setting, matmul_peak):
+def test_training_step_levers(benchmark, setting, matmul_peak, forward_flops):
     import torch
 
     from collm_bench.llm import bce_loss, lora_parameters, set_lora_trainable, to_device
@@ -111,8 +97,8 @@ def test_training_step_levers(benchmark, setting, matmul_peak):
     backbone, scorer, maker, data, batches = setting
     labels = torch.from_numpy(data.label.astype(np.float32))
     peak = matmul_peak()
-    text_flops = np.mean([_forward_flops(backbone.model, maker.tokenized(r, False).lengths) for r in batches[1:]])
-    id_flops = np.mean([_forward_flops(backbone.model, maker.tokenized(r, True).lengths) for r in batches[1:]])
+    text_flops = np.mean([forward_flops(backbone.model, maker.tokenized(r, False).lengths) for r in batches[1:]])
+    id_flops = np.mean([forward_flops(backbone.model, maker.tokenized(r, True).lengths) for r in batches[1:]])
     info = {"backbone": "smollm2", "batch_size": BATCH, "steps": STEPS, "threads": torch.get_num_threads(),
             "matmul_peak_gflops": round(peak / 1e9, 1)}
 
