@@ -9,7 +9,8 @@ anyone can run it locally:
 4. re-render every committed board (and the claims page) from its records, and one HTML page per board set
    (``--site DIR``: ``DIR/<runs folder>/index.html``, published as an artifact);
 5. copy the predictions into an artifact folder (MovieLens terms keep them out of git);
-6. write a summary (Markdown) of what ran, what was skipped and which boards changed.
+6. write a summary (Markdown) of what ran, what was skipped, which boards changed and which
+   records moved (AUC / UAUC before and after).
 
 A records folder may hold records that no suite produces any more (a run id changes with the
 configuration): the summary lists them by folder once every suite writing there has run or been
@@ -23,6 +24,7 @@ The exit code is 1 when a suite failed or a record does not match its prediction
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -173,6 +175,39 @@ def changed_boards() -> list[str]:
     return [line[3:] for line in proc.stdout.splitlines() if line.endswith(".md")]
 
 
+def _auc_uauc(text: str | None) -> str:
+    try:
+        overall = json.loads(text)["metrics"]["overall"]
+        return f"AUC {overall['auc']:.4f} / UAUC {overall['uauc']:.4f}"
+    except (TypeError, ValueError, KeyError):
+        return "?"
+
+
+def moved_records() -> list[str]:
+    """One line per record the refresh added, removed or changed against the last commit, with its
+    AUC / UAUC before and after: what moved on the boards."""
+    proc = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "--", "leaderboards/runs"],
+                          capture_output=True, text=True, cwd=ROOT)
+    out = []
+    for line in proc.stdout.splitlines():
+        path = line[3:].strip()
+        if not path.endswith("record.json"):
+            continue
+        old = subprocess.run(["git", "show", f"HEAD:{path}"], capture_output=True, text=True, cwd=ROOT)
+        before = _auc_uauc(old.stdout) if old.returncode == 0 else None
+        after = _auc_uauc((ROOT / path).read_text()) if (ROOT / path).exists() else None
+        name = "/".join(Path(path).parts[-3:-1])
+        if before is None:
+            out.append(f"- {name}: new, {after}")
+        elif after is None:
+            out.append(f"- {name}: removed (was {before})")
+        elif before != after:
+            out.append(f"- {name}: {before} -> {after}")
+        else:
+            out.append(f"- {name}: rerun, same AUC / UAUC")
+    return out
+
+
 def copy_predictions(target: Path) -> int:
     copied = 0
     for path in sorted(BOARDS.glob("runs/*/*/predictions.csv")):
@@ -241,6 +276,9 @@ def main(argv: list[str] | None = None) -> int:
     lines += [f"- render failed: {p}" for p in problems]
     changed = changed_boards()
     lines += ["", "Boards changed: " + (", ".join(changed) if changed else "none")]
+    moved = moved_records()
+    if moved:
+        lines += ["", "What moved (records against the last commit):", ""] + moved
     if args.artifacts:
         lines.append(f"Predictions copied to {args.artifacts}: {copy_predictions(args.artifacts)} files")
     text = "\n".join(lines) + "\n"

@@ -83,3 +83,32 @@ def test_the_refresh_refuses_an_unknown_records_folder():
     proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "refresh_leaderboards.py"), "--only", "nope",
                            "--dry-run"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "--only nope: no such records folder in boards.toml" in proc.stderr
+
+
+def test_the_refresh_summary_says_what_moved(tmp_path, monkeypatch):
+    import json
+
+    refresh = _refresh_script()
+    runs = tmp_path / "leaderboards" / "runs" / "paper"
+
+    def write(name, auc, uauc):
+        (runs / name).mkdir(parents=True, exist_ok=True)
+        (runs / name / "record.json").write_text(json.dumps({"metrics": {"overall": {"auc": auc, "uauc": uauc}}}))
+
+    write("a__mf__seed0__0000000000", 0.6, 0.5)
+    write("a__mf__seed1__1111111111", 0.7, 0.5)
+    write("a__mf__seed2__2222222222", 0.8, 0.5)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    subprocess.run([*git, "-C", str(tmp_path), "add", "-A"], check=True)
+    subprocess.run([*git, "-C", str(tmp_path), "commit", "-qm", "records"], check=True)
+    write("a__mf__seed0__0000000000", 0.65, 0.55)          # changed
+    write("a__mf__seed1__1111111111", 0.7, 0.5)            # rerun, same numbers
+    shutil.rmtree(runs / "a__mf__seed2__2222222222")       # removed
+    write("a__lightgcn__seed0__3333333333", 0.61, 0.52)    # new
+    monkeypatch.setattr(refresh, "ROOT", tmp_path)
+    assert sorted(refresh.moved_records()) == [
+        "- paper/a__lightgcn__seed0__3333333333: new, AUC 0.6100 / UAUC 0.5200",
+        "- paper/a__mf__seed0__0000000000: AUC 0.6000 / UAUC 0.5000 -> AUC 0.6500 / UAUC 0.5500",
+        "- paper/a__mf__seed2__2222222222: removed (was AUC 0.8000 / UAUC 0.5000)",
+    ]
