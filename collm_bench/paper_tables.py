@@ -10,13 +10,12 @@ state the evaluated rows, so that sampled (partial) numbers are never mistaken f
 from __future__ import annotations
 
 import json
-import statistics
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from collm_bench.errors import UserError
 from collm_bench.leaderboard import escape_markdown
-from collm_bench.records import mean_std, with_interval
+from collm_bench.records import mean_of, mean_std, with_interval
 from collm_bench.run_record import RunRecord, unique_runs
 
 
@@ -149,19 +148,12 @@ def timing_values(runs: list[RunRecord], key: str) -> list[float]:
     return [float(v) for r in runs if (v := r.timing(key)) is not None]
 
 
-
-
-
-def mean(values: list[float]) -> float | None:
-    return statistics.fmean(values) if values else None
-
-
 def relative_improvement(ours: list[RunRecord], base: list[RunRecord]) -> str:
     """Table II's "Rel. Imp.": the relative improvement of CoLLM over a baseline, averaged over
     AUC and UAUC: ((A_c - A_b) / A_b + (U_c - U_b) / U_b) / 2, on the means over seeds."""
     parts = []
     for metric in ("auc", "uauc"):
-        c, b = mean(metric_values(ours, metric)), mean(metric_values(base, metric))
+        c, b = mean_of(metric_values(ours, metric)), mean_of(metric_values(base, metric))
         if c is None or not b:
             return "-"
         parts.append((c - b) / b)
@@ -292,7 +284,7 @@ def table6(cells: Cells, backbone: str | None) -> Table:
     delta = ["Δ"]
     for key in ("train_seconds", "inference_seconds"):
         for d in datasets:
-            t, c = (mean(timing_values(values[r.name, d], key)) for r in rows)
+            t, c = (mean_of(timing_values(values[r.name, d], key)) for r in rows)
             delta.append(f"{100 * (c - t) / t:.0f}%" if t and c is not None else "-")
     devices = sorted({r.device for r in cells.used})
     notes = ["Δ: the relative extra cost of CoLLM-MF over TALLRec; CoLLM-MF's train time counts its encoder "
