@@ -51,21 +51,27 @@ def setting(smollm2_ml100k):
     return backbone, scorer, maker, data, batches
 
 
+def _logits(scorer, maker, rows, *, with_ids, embed=None):
+    """The scorer on ``rows``' prompts, ID slots filled by ``embed`` when given."""
+    from collm_bench.llm import to_device
+
+    batch = to_device(maker.batch(rows, with_ids), "cpu")
+    ids = embed(rows) if embed is not None else None
+    return scorer(batch["input_ids"], batch["attention_mask"], ids,
+                  batch["placeholder_positions"] if ids is not None else None)
+
+
 def _steps(scorer, maker, batches, labels, *, with_ids, embed=None, params):
     """Seconds per optimizer step over ``batches[1:]`` (``batches[0]`` warms up)."""
     import torch
 
-    from collm_bench.llm import bce_loss, to_device
+    from collm_bench.llm import bce_loss
 
     optimizer = torch.optim.AdamW(params, lr=1e-4)
     seconds = []
     for rows in batches:
         started = time.perf_counter()
-        batch = to_device(maker.batch(rows, with_ids), "cpu")
-        ids = embed(rows) if embed is not None else None
-        logits = scorer(batch["input_ids"], batch["attention_mask"], ids,
-                        batch["placeholder_positions"] if ids is not None else None)
-        loss = bce_loss(logits, labels[rows])
+        loss = bce_loss(_logits(scorer, maker, rows, with_ids=with_ids, embed=embed), labels[rows])
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -76,22 +82,17 @@ def _steps(scorer, maker, batches, labels, *, with_ids, embed=None, params):
 def _forward_seconds(scorer, maker, batches, *, with_ids, embed=None):
     import torch
 
-    from collm_bench.llm import to_device
-
     started = time.perf_counter()
     with torch.no_grad():
         for rows in batches[1:]:
-            batch = to_device(maker.batch(rows, with_ids), "cpu")
-            ids = embed(rows) if embed is not None else None
-            scorer(batch["input_ids"], batch["attention_mask"], ids,
-                   batch["placeholder_positions"] if ids is not None else None)
+            _logits(scorer, maker, rows, with_ids=with_ids, embed=embed)
     return (time.perf_counter() - started) / (len(batches) - 1)
 
 
 def test_training_step_levers(benchmark, setting, matmul_peak, forward_flops):
     import torch
 
-    from collm_bench.llm import bce_loss, lora_parameters, set_lora_trainable, to_device
+    from collm_bench.llm import bce_loss, lora_parameters, set_lora_trainable
     from collm_bench.llmrec.cie import CIE
 
     backbone, scorer, maker, data, batches = setting
@@ -143,9 +144,7 @@ def test_training_step_levers(benchmark, setting, matmul_peak, forward_flops):
     for flag in (False, True):
         scorer.split_frozen_prefix = flag
         cie.zero_grad()
-        batch = to_device(maker.batch(batches[1], True), "cpu")
-        bce_loss(scorer(batch["input_ids"], batch["attention_mask"], embed(batches[1]), batch["placeholder_positions"]),
-                 labels[batches[1]]).backward()
+        bce_loss(_logits(scorer, maker, batches[1], with_ids=True, embed=embed), labels[batches[1]]).backward()
         grads.append(torch.cat([p.grad.flatten() for p in cie.parameters()]))
     scorer.split_frozen_prefix = True
     info.update({"step 2 plain: s/step": round(timed[False], 2),

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from collm_bench.paper_tables import COLLM, TABLE2, Cells, Row, metric_values
+from collm_bench.records import mean_of
 from collm_bench.run_record import RunRecord
 
 BASE = {row.name: row for row, _ in TABLE2}
@@ -62,7 +63,7 @@ class _Reader:
         if not values:
             return None
         name = row.name + (" (random weights)" if any(r.meaningless for r in runs) else "")
-        return Value(name, statistics.fmean(values), _noise(runs, values, metric, subset))
+        return Value(name, mean_of(values), _noise(runs, values, metric, subset))
 
 
 def _noise(runs: list[RunRecord], values: list[float], metric: str, subset: str) -> float | None:

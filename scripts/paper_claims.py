@@ -16,9 +16,11 @@ from collm_bench.records import iter_records
 HEADER = """# The paper's claims on these boards
 
 Written by `scripts/paper_claims.py` from the committed records alone. A claim holds when every
-comparison in it holds on the values the paper tables show (mean over seeds); `~` marks a gap
-smaller than its cells' noise (half the 95% user-bootstrap interval of a one-seed row, the
-standard deviation of a several-seed row), so such a comparison could go either way.
+comparison in it holds on the values the paper tables show (mean over seeds). A comparison is
+marked `~` when its gap is smaller than its cells' noise (half the 95% user-bootstrap interval of
+a one-seed row, the standard deviation of a several-seed row), so it could go either way, and `?`
+when a cell has no noise recorded (warm and cold cells never have one). A claim some of whose rows
+are missing holds at most "on the rows present"; one without rows is "not measured".
 """
 
 
@@ -36,12 +38,17 @@ def sections(runs: Path) -> list[str]:
     return out
 
 
+def render(runs_folders: list[Path]) -> str:
+    """The whole page: the header, then the sections of each records folder in order."""
+    return HEADER + "".join("\n" + s for runs in runs_folders for s in sections(runs))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", type=Path, nargs="+")
     parser.add_argument("--output", type=Path)
     args = parser.parse_args(argv)
-    text = HEADER + "".join("\n" + s for runs in args.runs for s in sections(runs))
+    text = render(args.runs)
     if args.output:
         args.output.write_text(text)
     else:

@@ -80,7 +80,11 @@ def plan(spec: dict) -> list[dict]:
             reason = f"${variable}={dataset} is not a prepared dataset folder"
         jobs.append({"suite": board["suite"], "runs": board["runs"], "dataset": dataset, "skip": reason})
     for suite in spec.get("suite", []):
-        out = tomllib.loads((BOARDS / suite["file"]).read_text())["suite"].get("out")
+        path = BOARDS / suite["file"]
+        if not path.exists():
+            sys.exit(f"leaderboards/boards.toml lists {suite['file']}, which does not exist: restore it or "
+                     "remove its [[suite]] entry")
+        out = tomllib.loads(path.read_text())["suite"].get("out")
         jobs.append({"suite": suite["file"], "runs": out, "dataset": None, "skip": f"needs {suite['needs']}"})
     return jobs
 

@@ -112,3 +112,15 @@ def test_the_refresh_summary_says_what_moved(tmp_path, monkeypatch):
         "- paper/a__mf__seed0__0000000000: AUC 0.6000 / UAUC 0.5000 -> AUC 0.6500 / UAUC 0.5500",
         "- paper/a__mf__seed2__2222222222: removed (was AUC 0.8000 / UAUC 0.5000)",
     ]
+
+
+def test_the_refresh_names_a_listed_suite_file_that_is_missing(tmp_path):
+    for part in ("leaderboards", "scripts"):
+        shutil.copytree(ROOT / part, tmp_path / part)
+    shutil.copy(ROOT / "constraints.txt", tmp_path / "constraints.txt")
+    with open(tmp_path / "leaderboards" / "boards.toml", "a") as fh:
+        fh.write('\n[[suite]]\nfile = "gone.toml"\nneeds = "nothing"\n')
+    proc = subprocess.run([sys.executable, str(tmp_path / "scripts" / "refresh_leaderboards.py"), "--dry-run"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and proc.stderr.strip().splitlines() == [
+        "leaderboards/boards.toml lists gone.toml, which does not exist: restore it or remove its [[suite]] entry"]

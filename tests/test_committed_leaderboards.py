@@ -65,7 +65,7 @@ def test_committed_claims_match_their_records():
     spec = importlib.util.spec_from_file_location("paper_claims", ROOT.parent / "scripts" / "paper_claims.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
-    expected = script.HEADER + "".join("\n" + s for runs in claims["runs"] for s in script.sections(ROOT / runs))
+    expected = script.render([ROOT / runs for runs in claims["runs"]])
     assert (ROOT / claims["file"]).read_text() == expected, (
         f"leaderboards/{claims['file']} is stale: regenerate it with python scripts/paper_claims.py "
         + " ".join(f"leaderboards/{runs}" for runs in claims["runs"]) + f" --output leaderboards/{claims['file']}")
