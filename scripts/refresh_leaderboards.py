@@ -78,14 +78,17 @@ def plan(spec: dict) -> list[dict]:
             reason = f"needs the dataset folder in ${variable}"
         elif dataset and not (Path(dataset) / "manifest.json").exists():
             reason = f"${variable}={dataset} is not a prepared dataset folder"
-        jobs.append({"suite": board["suite"], "runs": board["runs"], "dataset": dataset, "skip": reason})
+        # without its dataset a suite would plan on its default one, so what it produces is unknown
+        jobs.append({"suite": board["suite"], "runs": board["runs"], "dataset": dataset, "skip": reason,
+                     "plannable": reason is None})
     for suite in spec.get("suite", []):
         path = BOARDS / suite["file"]
         if not path.exists():
             sys.exit(f"leaderboards/boards.toml lists {suite['file']}, which does not exist: restore it or "
                      "remove its [[suite]] entry")
         out = tomllib.loads(path.read_text())["suite"].get("out")
-        jobs.append({"suite": suite["file"], "runs": out, "dataset": None, "skip": f"needs {suite['needs']}"})
+        jobs.append({"suite": suite["file"], "runs": out, "dataset": None, "skip": f"needs {suite['needs']}",
+                     "plannable": True})
     return jobs
 
 
@@ -251,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.only and (job["runs"] is None or Path(job["runs"]).name not in args.only):
             status, detail, ids = "not selected", "--only", None
         elif job["skip"]:  # not run, but what it would produce is planned (table7.toml writes runs/paper)
-            status, detail, ids = "skipped", job["skip"], run_suite(job, True)[2] if job["runs"] else None
+            status, detail = "skipped", job["skip"]
+            ids = run_suite(job, True)[2] if job["runs"] and job["plannable"] else None
         else:
             status, detail, ids = run_suite(job, args.dry_run)
             failed |= status == "failed"
