@@ -323,12 +323,28 @@ class Runner:
         mine = read_record(run_dir).date
         for member in cell.members:
             outcome = self.outcomes[id(member)]
-            if outcome.status == "ran" or read_record(outcome.run_dir).date > mine:
+            if outcome.status in ("ran", "would run") or read_record(outcome.run_dir).date > mine:
                 return True
         return False
 
+    def _settled(self, cells: list[Cell]) -> set[int]:
+        """The ensembles that would not run if their members' records stood as they are: their
+        members need no predictions here (committed boards keep records only, so without this a
+        fresh checkout would rerun every member of every ensemble)."""
+        if not any(c.members for c in cells):
+            return set()
+        self.needed, saved = set(), self.outcomes
+        self.outcomes = {}
+        try:
+            for cell in cells:
+                self.outcomes[id(cell)] = self.step(cell, dry_run=True)
+            return {id(c) for c in cells if c.members and self.outcomes[id(c)].status == "would skip"}
+        finally:
+            self.outcomes = saved
+
     def run_all(self, cells: list[Cell], *, dry_run: bool = False, keep_going: bool = False) -> list[Outcome]:
-        self.needed = {id(m) for c in cells for m in c.members}
+        settled = self._settled(cells)
+        self.needed = {id(m) for c in cells if id(c) not in settled for m in c.members}
         results = []
         for number, cell in enumerate(cells, 1):
             try:

@@ -97,6 +97,19 @@ def test_an_ensemble_is_rerun_when_a_member_is(suite_dir, registry):
     assert [o.status for o in again] == ["ran", "skipped", "ran", "skipped", "skipped", "skipped"]
 
 
+def test_records_without_predictions_rerun_nothing_when_the_ensemble_stands(suite_dir, registry):
+    # committed boards keep records only: a fresh checkout must not rerun members for predictions
+    path = _write(suite_dir, SUITE)
+    first = _run(path, registry)
+    for outcome in first:
+        (outcome.run_dir / "predictions.csv").unlink()
+    assert [o.status for o in _run(path, registry, dry_run=True)] == ["would skip"] * 6
+    assert [o.status for o in _run(path, registry)] == ["skipped"] * 6
+    (first[5].run_dir / "record.json").unlink()   # seed 1's ensemble is gone: its members must run again
+    again = _run(path, registry)
+    assert [o.status for o in again] == ["skipped"] * 3 + ["ran"] * 3
+
+
 def test_another_option_is_another_run(suite_dir, registry):
     path = _write(suite_dir, SUITE)
     _run(path, registry)
@@ -270,7 +283,7 @@ def test_stale_runs_are_named_when_skipped_and_rerun_with_stale(suite_dir, regis
     assert not skipped["both"].note
     listed = _run_again(dry_run=True, stale=True)
     assert [listed[n].status for n in ("dot4", "dot8")] == ["would run"] * 2
-    assert listed["both"].status == "would skip"  # its members have not rerun yet
+    assert listed["both"].status == "would run"  # as the real run below: it follows its members
     rerun = _run_again(stale=True)
     assert [rerun[n].status for n in ("dot4", "dot8", "both")] == ["ran"] * 3  # the ensemble follows its members
     assert read_record(dot4).stale_reasons() == [] and read_record(dot8).stale_reasons() == []
