@@ -2,7 +2,7 @@
 records of ``leaderboards/recipe-*.toml`` alone. Candidates are ranked by their best validation
 AUC; test metrics are left out on purpose (the choice is made on validation only).
 
-    python scripts/recipe_table.py leaderboards/runs/recipe-ml-100k [--output FILE.md]
+    python scripts/recipe_table.py leaderboards/runs/recipe-ml-100k [...] [--output FILE.md]
 """
 from __future__ import annotations
 
@@ -35,17 +35,26 @@ def rows(runs: Path) -> tuple[list[list[str]], set[str]]:
     return [line for _, line in sorted(out, key=lambda item: -item[0])], shared
 
 
+def render(folders: list[Path]) -> str:
+    """The Markdown page: one ranked table per records folder."""
+    parts = []
+    for runs in folders:
+        lines, shared = rows(runs)
+        table = tabulate(lines, headers=("candidate", "best valid AUC", "at step", "valid AUC at each check",
+                                         "train s", "run"), tablefmt="github", disable_numparse=True)
+        parts.append(f"## Step-1 recipe candidates ({runs.name})\n\nRanked by best validation AUC (valid_small "
+                     "rows; the step-0 check is the untrained model). Test metrics are not used to choose. Every "
+                     f"candidate: {', '.join(sorted(shared)) or 'the defaults'}, besides the change it names.\n\n"
+                     + table + "\n")
+    return "\n".join(parts)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", type=Path)
+    parser.add_argument("runs", type=Path, nargs="+")
     parser.add_argument("--output", type=Path)
     args = parser.parse_args(argv)
-    lines, shared = rows(args.runs)
-    table = tabulate(lines, headers=("candidate", "best valid AUC", "at step", "valid AUC at each check",
-                                               "train s", "run"), tablefmt="github", disable_numparse=True)
-    text = (f"## Step-1 recipe candidates ({args.runs.name})\n\nRanked by best validation AUC (valid_small rows; "
-            "the step-0 check is the untrained model). Test metrics are not used to choose. Every candidate: "
-            f"{', '.join(sorted(shared)) or 'the defaults'}, besides the change it names.\n\n" + table + "\n")
+    text = render(args.runs)
     if args.output:
         args.output.write_text(text)
     print(text)

@@ -6,7 +6,7 @@ anyone can run it locally:
    the runs whose records exist and whose code has not changed since), and list the others
    with the reason;
 3. verify every record against its predictions (collm-bench score);
-4. re-render every committed board (and the claims page) from its records, and one HTML page per board set
+4. re-render every committed board (and the pages scripts write: claims, recipe ranking) from its records, and one HTML page per board set
    (``--site DIR``: ``DIR/<runs folder>/index.html``, published as an artifact);
 5. copy the predictions into an artifact folder (MovieLens terms keep them out of git);
 6. write a summary (Markdown) of what ran, what was skipped, which boards changed and which
@@ -19,7 +19,8 @@ planned, and ``--prune`` deletes them, so a board shows only what its suites mak
     python scripts/refresh_leaderboards.py [--dry-run] [--only RUNS ...] [--prune] [--artifacts DIR]
                                            [--summary FILE]
 
-The exit code is 1 when a suite failed or a record does not match its predictions.
+The exit code is 1 when a suite failed, a record does not match its predictions, a board did not
+render, or a folder named with --only was not refreshed at all.
 """
 from __future__ import annotations
 
@@ -63,6 +64,32 @@ def library_check() -> list[str]:
     return lines
 
 
+def input_dataset(variable: str | None, runs: str | None) -> tuple[str | None, str | None]:
+    """(the dataset folder named by ``$variable``, why the suite cannot run or None). A folder
+    holding another split than the committed records is refused: a refresh with --prune would
+    otherwise replace the whole board with numbers on other data."""
+    value = os.environ.get(variable) if variable else None
+    if variable and not value:
+        return None, f"needs the dataset folder in ${variable}"
+    if not value:
+        return None, None
+    dataset = Path(value).expanduser().resolve()
+    manifest = dataset / "manifest.json"
+    if not manifest.exists():
+        return None, f"${variable}={value} is not a prepared dataset folder"
+    from collm_bench.dataset_format import PreparedDataset, read_manifest
+
+    meta = read_manifest(dataset)
+    digest = PreparedDataset(dataset, meta.get("name", ""), meta, None, None).sha256   # as records store it
+    committed = set()
+    for record in (BOARDS / runs).glob("*/record.json") if runs else ():
+        committed.add(json.loads(record.read_text()).get("dataset", {}).get("manifest_sha256"))
+    if committed and digest not in committed:
+        return None, (f"${variable}={value} is another split than the committed records in {runs} (dataset "
+                      f"digest {digest[:12]}, records {', '.join(sorted(str(c)[:12] for c in committed))})")
+    return str(dataset), None
+
+
 def plan(spec: dict) -> list[dict]:
     """One entry per (suite, output, dataset) to run, each with its skip reason or None."""
     jobs, seen = [], set()
@@ -71,13 +98,7 @@ def plan(spec: dict) -> list[dict]:
         if key in seen:
             continue
         seen.add(key)
-        variable = board.get("dataset_input")
-        dataset = os.environ.get(variable) if variable else None
-        reason = None
-        if variable and not dataset:
-            reason = f"needs the dataset folder in ${variable}"
-        elif dataset and not (Path(dataset) / "manifest.json").exists():
-            reason = f"${variable}={dataset} is not a prepared dataset folder"
+        dataset, reason = input_dataset(board.get("dataset_input"), board["runs"])
         # without its dataset a suite would plan on its default one, so what it produces is unknown
         jobs.append({"suite": board["suite"], "runs": board["runs"], "dataset": dataset, "skip": reason,
                      "plannable": reason is None})
@@ -87,13 +108,17 @@ def plan(spec: dict) -> list[dict]:
             sys.exit(f"leaderboards/boards.toml lists {suite['file']}, which does not exist: restore it or "
                      "remove its [[suite]] entry")
         out = tomllib.loads(path.read_text())["suite"].get("out")
-        jobs.append({"suite": suite["file"], "runs": out, "dataset": None, "skip": f"needs {suite['needs']}",
-                     "plannable": True})
+        dataset, reason = input_dataset(suite.get("dataset_input"), out)
+        jobs.append({"suite": suite["file"], "runs": out, "dataset": dataset,
+                     "skip": f"needs {suite['needs']}" + (f"; {reason}" if reason else ""), "plannable": reason is None})
     return jobs
 
 
 RUN_ID = re.compile(r"(?<![\w.+-])[A-Za-z0-9][\w.+-]*__[\w.+-]+__seed\d+__[0-9a-f]{10}(?![\w.+-])")
 TABLE_ROW = re.compile(r"^\s*\d+\s{2}\S", re.M)   # a line of the suite's table: "  3  entry  run  status  run id"
+
+
+UNPLANNED = "some runs have no run id before their dataset is prepared"
 
 
 def planned_ids(stdout: str) -> set[str] | None:
@@ -153,13 +178,11 @@ def render_boards(spec: dict) -> list[str]:
         proc = cli(*args)
         if proc.returncode != 0:
             problems.append(f"{board['file']}: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
-    if "claims" in spec:
-        claims = spec["claims"]
-        proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "paper_claims.py"),
-                               *(str(BOARDS / runs) for runs in claims["runs"]),
-                               "--output", str(BOARDS / claims["file"])], capture_output=True, text=True, cwd=ROOT)
+    for page in spec.get("page", []):
+        proc = subprocess.run([sys.executable, str(ROOT / page["script"]), *(str(BOARDS / runs) for runs in page["runs"]),
+                               "--output", str(BOARDS / page["file"])], capture_output=True, text=True, cwd=ROOT)
         if proc.returncode != 0:
-            problems.append(f"{claims['file']}: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
+            problems.append(f"{page['file']}: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
     return problems
 
 
@@ -237,6 +260,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--summary", type=Path, default=os.environ.get("GITHUB_STEP_SUMMARY"),
                         help="write the Markdown summary here (default: $GITHUB_STEP_SUMMARY, else stdout)")
     args = parser.parse_args(argv)
+    for name in ("artifacts", "site", "summary"):   # the suites run from the repository root: one meaning
+        if getattr(args, name):
+            setattr(args, name, getattr(args, name).resolve())
     spec = tomllib.loads((BOARDS / "boards.toml").read_text())
     lines = ["## Leaderboard refresh", ""]
     differs = library_check()
@@ -245,27 +271,40 @@ def main(argv: list[str] | None = None) -> int:
     lines += ["| suite | output | status | runs |", "|---|---|---|---|"]
     failed = False
     planned: dict[str, set[str] | None] = {}   # records folder -> run ids its suites plan (None: unknown)
+    unplanned: dict[str, str] = {}             # records folder -> why what its suites produce is unknown
+    refreshed: dict[str, bool] = {}            # selected records folder -> whether any of its suites ran
     jobs = plan(spec)
     unknown = set(args.only or ()) - {Path(job["runs"]).name for job in jobs if job["runs"]}
     if unknown:
         parser.error(f"--only {', '.join(sorted(unknown))}: no such records folder in boards.toml "
                      f"(known: {', '.join(sorted({Path(j['runs']).name for j in jobs if j['runs']}))})")
     for job in jobs:
-        if args.only and (job["runs"] is None or Path(job["runs"]).name not in args.only):
+        selected = not args.only or (job["runs"] is not None and Path(job["runs"]).name in args.only)
+        if not selected:
             status, detail, ids = "not selected", "--only", None
         elif job["skip"]:  # not run, but what it would produce is planned (table7.toml writes runs/paper)
             status, detail = "skipped", job["skip"]
-            ids = run_suite(job, True)[2] if job["runs"] and job["plannable"] else None
+            ids, why = None, job["skip"]
+            if job["runs"] and job["plannable"]:
+                planned_status, why, ids = run_suite(job, True)
+                why = why if planned_status == "failed" else UNPLANNED
         else:
             status, detail, ids = run_suite(job, args.dry_run)
             failed |= status == "failed"
-            ids = ids if status != "failed" else None
+            ids, why = (ids if status != "failed" else None), (detail if status == "failed" else UNPLANNED)
         if job["runs"]:
             known = planned.get(job["runs"], set())
             planned[job["runs"]] = None if ids is None or known is None else known | ids
+            if ids is None and selected:
+                unplanned.setdefault(job["runs"], f"{job['suite']}: {why}")
+            if selected:
+                refreshed[job["runs"]] = refreshed.get(job["runs"], False) or status in ("ran", "dry run")
         lines.append(f"| {job['suite']} | {job['runs'] or '-'} | {status} | {detail} |")
     for runs, ids in sorted(planned.items()):
         extra = orphans(BOARDS / runs, ids) if ids else []
+        if ids is None and runs in unplanned and any((BOARDS / runs).glob("*/record.json")):
+            lines += ["", f"Records in {runs}: which of them no suite produces any more is unknown "
+                      f"({unplanned[runs]}), so none is deleted."]
         if extra:
             done = "deleted" if args.prune and not args.dry_run else "not deleted (--prune deletes them)"
             lines += ["", f"Records in {runs} that no suite produces any more, {done}: "
@@ -273,6 +312,11 @@ def main(argv: list[str] | None = None) -> int:
             if args.prune and not args.dry_run:
                 for path in extra:
                     shutil.rmtree(path)
+    idle = sorted(runs for runs, ran in refreshed.items() if not ran and args.only)
+    if idle:   # asked for by name, yet every suite writing there was skipped
+        failed = True
+        lines += ["", f"Selected with --only but not refreshed (every suite writing there was skipped): "
+                  f"{', '.join(idle)}"]
     verified, absent, mismatched = verify_records()
     lines += ["", f"Records: {verified} verified against their predictions, {absent} without predictions here "
               f"(not verifiable), {len(mismatched)} that do not match."]

@@ -49,7 +49,9 @@ def test_the_refresh_steps_run_here(tmp_path):
     assert "| ml-100k.toml | runs/ml-100k | dry run | 6 runs:" in text
     assert "without predictions here (not verifiable)" in text
     # a suite skipped for want of its dataset plans nothing, so its committed records are no orphans
-    assert "Records in runs/paper-ml-1m-collm" not in text
+    assert ("Records in runs/paper-ml-1m-collm: which of them no suite produces any more is unknown (table2.toml: "
+            "needs the dataset folder in $COLLM_BENCH_ML1M_COLLM), so none is deleted.") in text
+    assert "Records in runs/paper-ml-1m-collm that no suite produces" not in text
     assert (tmp_path / "site" / "paper" / "index.html").exists() and (tmp_path / "site" / "ml-100k" / "configs").is_dir()
     for board in (ROOT / "leaderboards").glob("*.md"):  # re-rendered from the same records: unchanged
         assert (tmp_path / "leaderboards" / board.name).read_text() == board.read_text(), board.name
@@ -126,3 +128,43 @@ def test_the_refresh_names_a_listed_suite_file_that_is_missing(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and proc.stderr.strip().splitlines() == [
         "leaderboards/boards.toml lists gone.toml, which does not exist: restore it or remove its [[suite]] entry"]
+
+
+def _copy_repo(tmp_path):
+    for part in ("leaderboards", "scripts"):
+        shutil.copytree(ROOT / part, tmp_path / part)
+    shutil.copy(ROOT / "constraints.txt", tmp_path / "constraints.txt")
+
+
+def _refresh(tmp_path, *args, **env):
+    full = {k: v for k, v in os.environ.items() if k != "COLLM_BENCH_ML1M_COLLM"}
+    full.update(COLLM_BENCH_DATA=str(tmp_path / "no-data"), **env)
+    summary = tmp_path / "summary.md"
+    proc = subprocess.run([sys.executable, str(tmp_path / "scripts" / "refresh_leaderboards.py"), *args,
+                           "--summary", str(summary)], capture_output=True, text=True, env=full, timeout=600)
+    return proc, (summary.read_text() if summary.exists() else "")
+
+
+def test_the_refresh_refuses_another_split_than_the_committed_records(tmp_path):
+    from collm_bench.testing import tiny_dataset
+
+    _copy_repo(tmp_path)
+    tiny_dataset(tmp_path / "tiny")
+    proc, text = _refresh(tmp_path, "--dry-run", "--only", "paper-ml-1m-collm", "--prune",
+                          COLLM_BENCH_ML1M_COLLM=str(tmp_path / "tiny"))
+    assert f"$COLLM_BENCH_ML1M_COLLM={tmp_path / 'tiny'} is another split than the committed records" in text
+    assert "that no suite produces any more" not in text   # nothing planned on it, nothing pruned
+    assert "Selected with --only but not refreshed (every suite writing there was skipped): " \
+           "runs/paper-ml-1m-collm" in text and proc.returncode == 1
+    committed = sorted(p.name for p in (ROOT / "leaderboards/runs/paper-ml-1m-collm").iterdir())
+    assert sorted(p.name for p in (tmp_path / "leaderboards/runs/paper-ml-1m-collm").iterdir()) == committed
+
+
+def test_the_refresh_says_when_orphans_cannot_be_known(tmp_path):
+    _copy_repo(tmp_path)   # no prepared ml-100k here: the suites cannot name their runs yet
+    proc, text = _refresh(tmp_path, "--dry-run", "--only", "paper", "--prune")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert ("Records in runs/paper: which of them no suite produces any more is unknown (table2.toml: some runs "
+            "have no run id before their dataset is prepared), so none is deleted.") in text
+    assert sorted(p.name for p in (tmp_path / "leaderboards/runs/paper").iterdir()) == \
+        sorted(p.name for p in (ROOT / "leaderboards/runs/paper").iterdir())
