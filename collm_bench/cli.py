@@ -25,6 +25,8 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="List, prepare and describe datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+cache_app = typer.Typer(help="What the stage cache holds, and pruning it.", no_args_is_help=True)
+app.add_typer(cache_app, name="cache")
 
 _DEBUG = {"on": False}
 SLOW_IMPORT_SECONDS = 0.5  # a plugin import above this is reported by `collm-bench plugins`
@@ -396,6 +398,50 @@ def data_info(
 
     summary = summarize(resolve_dataset(name, root=data_dir))
     typer.echo(tabulate([summary], headers="keys", tablefmt="github", disable_numparse=True))
+
+
+@cache_app.command("list")
+def cache_list(cache_dir: Optional[str] = typer.Option(None, help="Stage cache directory.")) -> None:
+    """Size of each stage's entries, checkpoints of unfinished stages, leftovers of killed runs."""
+    from tabulate import tabulate
+
+    from collm_bench.stage_cache_admin import human, scan
+    from collm_bench.stages import cache_root
+
+    root = cache_root(cache_dir)
+    totals: dict[tuple[str, str], list[int]] = {}
+    for entry in scan(root):
+        count_size = totals.setdefault((entry.stage, entry.kind), [0, 0])
+        count_size[0] += 1
+        count_size[1] += entry.size
+    typer.echo(f"{root}")
+    typer.echo(tabulate([(stage, kind, n, human(size)) for (stage, kind), (n, size) in sorted(totals.items())],
+                        headers=("stage", "kind", "entries", "size"), tablefmt="simple") if totals else "(empty)")
+
+
+@cache_app.command("prune")
+def cache_prune(
+    keep_for: List[Path] = typer.Option([], "--keep-for", help="Keep only the stages that the records below "
+                                        "this folder name (repeatable); without it only leftovers go."),
+    checkpoints: bool = typer.Option(False, help="Also delete the checkpoints of unfinished stages."),
+    dry_run: bool = typer.Option(False, help="List what would go; delete nothing."),
+    cache_dir: Optional[str] = typer.Option(None, help="Stage cache directory."),
+) -> None:
+    """Delete leftovers of killed runs, and stages your records do not name (--keep-for)."""
+    from tabulate import tabulate
+
+    from collm_bench.stage_cache_admin import doomed, human, kept_keys, remove, scan
+    from collm_bench.stages import cache_root
+
+    keep = kept_keys(keep_for) if keep_for else None
+    going = doomed(scan(cache_root(cache_dir)), keep, checkpoints)
+    if going:
+        typer.echo(tabulate([(e.stage, e.kind, e.key, human(e.size)) for e in going],
+                            headers=("stage", "kind", "key", "size"), tablefmt="simple"))
+    if not dry_run:
+        remove(going)
+    freed = human(sum(e.size for e in going))
+    typer.echo(f"{'would delete' if dry_run else 'deleted'} {len(going)} entries, {freed}")
 
 
 def _add_plugin_commands() -> None:

@@ -1,0 +1,70 @@
+"""collm-bench cache list / prune: what each folder of the stage cache is, and what a prune deletes."""
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+@pytest.fixture
+def cache(tmp_path):
+    root = tmp_path / "stages"
+    step1 = root / "llm-step1"
+    for key in ("aaaa", "bbbb"):   # two complete stages
+        (step1 / key).mkdir(parents=True)
+        (step1 / key / "stage.json").write_text("{}")
+        (step1 / key / "weights.bin").write_bytes(b"x" * 1000)
+    (step1 / ".aaaa.resume").mkdir()                       # spent: its stage is complete
+    (step1 / ".cccc.resume").mkdir()                       # the checkpoint of an unfinished stage
+    (step1 / ".cccc.resume" / "state.json").write_text("{}")
+    (step1 / f".dddd.partial-{_dead_pid()}").mkdir()       # left by a killed run
+    (step1 / f".eeee.partial-{os.getpid()}").mkdir()       # being written by a live process
+    (step1 / ".ffff.damaged-1").mkdir()
+    runs = tmp_path / "runs" / "r1"
+    runs.mkdir(parents=True)
+    (runs / "record.json").write_text(json.dumps({"timings": {"stages": {
+        "llm-step1": {"key": "aaaa"}, "inference": {"seconds": 0.1}}}}))
+    return root, tmp_path / "runs"
+
+
+def _names(root):
+    return sorted(p.name for p in (root / "llm-step1").iterdir())
+
+
+def test_list_counts_each_kind(cli, cache):
+    root, _ = cache
+    code, out, _ = cli(["cache", "list", "--cache-dir", str(root)])
+    assert code == 0
+    rows = {tuple(re.split(r"\s{2,}", line.strip())[:3]) for line in out.splitlines()[3:]}
+    assert rows == {("llm-step1", "stage", "2"), ("llm-step1", "checkpoint", "1"), ("llm-step1", "leftover", "3"),
+                    ("llm-step1", "in progress", "1")}
+
+
+def test_prune_alone_removes_only_leftovers(cli, cache):
+    root, _ = cache
+    code, out, _ = cli(["cache", "prune", "--cache-dir", str(root)])
+    assert code == 0 and "deleted 3 entries" in out
+    assert _names(root) == [".cccc.resume", f".eeee.partial-{os.getpid()}", "aaaa", "bbbb"]
+
+
+def test_prune_keeps_the_stages_records_name(cli, cache):
+    root, runs = cache
+    code, out, _ = cli(["cache", "prune", "--keep-for", str(runs), "--dry-run", "--cache-dir", str(root)])
+    assert code == 0 and "would delete 4 entries" in out and len(_names(root)) == 7
+    code, out, _ = cli(["cache", "prune", "--keep-for", str(runs), "--checkpoints", "--cache-dir", str(root)])
+    assert code == 0 and "deleted 5 entries" in out
+    assert _names(root) == [f".eeee.partial-{os.getpid()}", "aaaa"]   # a live writer is never touched
+
+
+def test_prune_refuses_a_folder_without_records(cli, cache, tmp_path):
+    root, _ = cache
+    code, _, err = cli(["cache", "prune", "--keep-for", str(tmp_path / "nothing"), "--cache-dir", str(root)])
+    assert code == 2 and "no record.json below it" in err and len(_names(root)) == 7
