@@ -6,6 +6,7 @@ several seeds a cell shows ``mean ± std`` (sample standard deviation).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 from collections import defaultdict
@@ -22,8 +23,35 @@ from collm_bench.run_record import RunRecord, unique_runs
 SUBSET_CELLS = {"Warm AUC": ("warm", "auc"), "Cold AUC": ("cold", "auc")}
 INTERVAL_NOTE = (" In brackets: 95% intervals of AUC and UAUC by a bootstrap over users (1,000 resamples) of a "
                  "single seed's run; a row of several seeds shows mean ± std across seeds instead. ≈: not "
-                 "significantly different from the best row's AUC (paired bootstrap on the same rows, 95%).")
+                 "significantly different from the best row's AUC (paired bootstrap on the same rows, 95%; "
+                 "rows of one seed only).")
+NO_TIE_TEST = (" No row is marked ≈ here: the best row has several seeds, so there is no one run to pair with "
+               "(compare mean ± std).")
+
+
+def interval_note(rows: list[dict[str, Any]]) -> str:
+    """The note under a table: what the intervals and ≈ mean, and when ≈ could not be tested."""
+    if not any(row["intervals"] for row in rows):
+        return ""
+    return INTERVAL_NOTE + (NO_TIE_TEST if len(rows[0]["Seeds"]) > 1 else "")
 TAIL = ("Train s", "Infer s", "Seeds")
+
+
+def row_digests(records: list[RunRecord]) -> dict[str, str]:
+    """Run id -> the digest of its configuration without the seed, which puts the seeds of one
+    configuration in one row. An ensemble's configuration names its members' run ids, which
+    carry their seed: it takes its members' digests instead (when their records are here)."""
+    by_id = {r.run_id: r for r in records}
+    out = {}
+    for record in records:
+        members = record.config.get("options", {}).get("runs") if isinstance(record.config.get("options"), dict) else None
+        if isinstance(members, list) and members and all(m in by_id for m in members):
+            config = {k: v for k, v in record.config.items() if k != "seed"}
+            config["options"] = {**config["options"], "runs": [by_id[m].config_digest for m in members]}
+            out[record.run_id] = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:6]
+        else:
+            out[record.run_id] = record.config_digest
+    return out
 
 
 def collect(records: Iterable[RunRecord | dict[str, Any]], registry=None) -> dict[str, list[dict[str, Any]]]:
@@ -35,7 +63,9 @@ def collect(records: Iterable[RunRecord | dict[str, Any]], registry=None) -> dic
 
         registry = get_registry()
     groups: dict[tuple, list[RunRecord]] = defaultdict(list)
-    for record in unique_runs(records):
+    records = list(unique_runs(records))
+    digests = row_digests(records)
+    for record in records:
         backbone = record.backbone or ""
         if record.meaningless:  # a random-weight backbone, or an ensemble with such a member
             backbone = f"{backbone} (random weights: meaningless)" if backbone else "random weights: meaningless"
@@ -43,7 +73,7 @@ def collect(records: Iterable[RunRecord | dict[str, Any]], registry=None) -> dic
         changed = non_default_options(record, registry)
         if changed:
             label = f"{label} ({', '.join(changed)})"
-        groups[(record.dataset, label, backbone, record.evaluated_rows, record.config_digest)].append(record)
+        groups[(record.dataset, label, backbone, record.evaluated_rows, digests[record.run_id])].append(record)
     # Rows that share a name but not a configuration (another strategy, other options) are told
     # apart by their configuration key.
     names = defaultdict(set)
@@ -203,7 +233,7 @@ def render_records(records: Iterable[RunRecord | dict[str, Any]], fmt: str = "md
     for dataset, rows in tables.items():
         evaluated = sorted({row["evaluated"] for row in rows})
         parts.append(f"## {escape_markdown(dataset)}\n\nEvaluated on {escape_markdown('; '.join(evaluated))}. "
-                     f"Ranked by AUC.{INTERVAL_NOTE if any(row['intervals'] for row in rows) else ''}\n")
+                     f"Ranked by AUC.{interval_note(rows)}\n")
         names = columns(rows)
         parts.append(tabulate([[escape_markdown(c) for c in _cells(r, names)] for r in rows], headers=names,
                               tablefmt="github", disable_numparse=True))

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from collm_bench.errors import UserError
-from collm_bench.leaderboard import escape_markdown
+from collm_bench.leaderboard import escape_markdown, row_digests
 from collm_bench.records import mean_of, mean_std, with_interval
 from collm_bench.run_record import RunRecord, unique_runs
 
@@ -51,6 +51,7 @@ class Cells:
 
     def __init__(self, records: Iterable[RunRecord | dict[str, Any]]) -> None:
         self.records = unique_runs(records)
+        self.digests = row_digests(self.records)   # seeds of one configuration (ensembles too) share one
         self.used: list[RunRecord] = []
         self.notes: list[str] = []
         self.meaningless: set[str] = set()   # rows filled from random-weight backbones
@@ -94,7 +95,7 @@ class Cells:
             return []
         groups: dict[str, list[RunRecord]] = {}
         for record in found:
-            groups.setdefault(record.config_digest, []).append(record)
+            groups.setdefault(self.digests[record.run_id], []).append(record)
         chosen = max(groups.values(), key=lambda rs: max(r.date for r in rs))
         if len(groups) > 1:
             self.notes.append(f"{row.name} on {dataset}: {len(groups)} configurations found, the newest shown")

@@ -327,24 +327,32 @@ class Runner:
                 return True
         return False
 
-    def _settled(self, cells: list[Cell]) -> set[int]:
-        """The ensembles that would not run if their members' records stood as they are: their
-        members need no predictions here (committed boards keep records only, so without this a
-        fresh checkout would rerun every member of every ensemble)."""
+    def _needed(self, cells: list[Cell]) -> set[int]:
+        """The cells whose predictions must be here: the members of every ensemble that will run.
+        An ensemble standing on its members' records as they are needs none (committed boards
+        keep records only, so otherwise a fresh checkout would rerun every member). Planned to a
+        fixed point: a member rerun for one ensemble makes every ensemble sharing it run too."""
         if not any(c.members for c in cells):
             return set()
-        self.needed, saved = set(), self.outcomes
-        self.outcomes = {}
+        saved, needed = self.outcomes, set()
         try:
-            for cell in cells:
-                self.outcomes[id(cell)] = self.step(cell, dry_run=True)
-            return {id(c) for c in cells if c.members and self.outcomes[id(c)].status == "would skip"}
+            while True:
+                self.needed, self.outcomes = needed, {}
+                for cell in cells:
+                    try:
+                        self.outcomes[id(cell)] = self.step(cell, dry_run=True)
+                    except UserError as exc:   # the real pass reports it (or goes on, with --keep-going)
+                        self.outcomes[id(cell)] = Outcome(cell, "failed", note=str(exc))
+                grown = {id(m) for c in cells if c.members and self.outcomes[id(c)].status != "would skip"
+                         for m in c.members}
+                if grown <= needed:
+                    return needed
+                needed |= grown
         finally:
             self.outcomes = saved
 
     def run_all(self, cells: list[Cell], *, dry_run: bool = False, keep_going: bool = False) -> list[Outcome]:
-        settled = self._settled(cells)
-        self.needed = {id(m) for c in cells if id(c) not in settled for m in c.members}
+        self.needed = self._needed(cells)
         results = []
         for number, cell in enumerate(cells, 1):
             try:

@@ -110,3 +110,45 @@ def test_rows_the_paired_bootstrap_cannot_tell_from_the_best_are_marked(tmp_path
     names = [line.split("|")[1].strip() for line in md.splitlines()[6:] if line.startswith("|")]
     assert names == ["ma", "mb ≈", "mc"]
     assert "samples" not in render(tmp_path, "json")
+
+
+def test_no_row_is_marked_when_the_best_row_has_several_seeds_and_the_note_says_so(tmp_path):
+    import json
+
+    _record(tmp_path / "a", "mf", 0, 0.70, 1.0)
+    _record(tmp_path / "b", "mf", 1, 0.72, 1.0)
+    _record(tmp_path / "c", "din", 0, 0.69, 1.0)
+    path = tmp_path / "c" / "record.json"
+    record = json.loads(path.read_text())
+    record["intervals"] = {"auc": [0.67, 0.71], "uauc": [0.5, 0.7], "samples": {"auc": [0.69] * 20}}
+    path.write_text(json.dumps(record))
+    md = render(tmp_path, "md")
+    assert "| din      |" in md and "≈ |" not in md
+    assert "No row is marked ≈ here: the best row has several seeds" in md
+
+
+def _ensemble(run_dir, seed, members, auc):
+    import json
+
+    _record(run_dir, "ensemble", seed, auc, 1.0)
+    path = run_dir / "record.json"
+    record = json.loads(path.read_text())
+    record.update(label="mf+din", encoder=None,
+                  config={"method": "ensemble", "seed": seed, "options": {"runs": members, "normalize": "sigmoid"}})
+    path.write_text(json.dumps(record))
+
+
+def test_the_seeds_of_an_ensemble_are_one_row(tmp_path):
+    # members' run ids carry their seed: the ensemble's row is told by its members' configurations
+    import json
+
+    for seed in (0, 1):
+        for method in ("mf", "din"):
+            _record(tmp_path / f"{method}{seed}", method, seed, 0.6, 1.0)
+            path = tmp_path / f"{method}{seed}" / "record.json"
+            record = json.loads(path.read_text())
+            record["config"] = {"method": method, "seed": seed}
+            path.write_text(json.dumps(record))
+        _ensemble(tmp_path / f"ens{seed}", seed, [f"mf{seed}", f"din{seed}"], 0.70 + seed / 100)
+    rows = [line for line in render(tmp_path, "md").splitlines() if line.startswith("| mf+din")]
+    assert len(rows) == 1 and "0.7050 ± 0.0071" in rows[0] and "| 0,1 " in rows[0]

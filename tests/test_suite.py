@@ -110,6 +110,63 @@ def test_records_without_predictions_rerun_nothing_when_the_ensemble_stands(suit
     assert [o.status for o in again] == ["skipped"] * 3 + ["ran"] * 3
 
 
+SHARED = """
+[suite]
+out = "runs"
+datasets = ["tiny"]
+seeds = [0]
+full_test = true
+
+[encoder_options.dot]
+max_epochs = 2
+
+[[entry]]
+name = "e1"
+method = "ensemble"
+members = ["dot4", "dot8"]
+
+[[entry]]
+name = "e2"
+method = "ensemble"
+members = ["dot4", "dot6"]
+
+[[entry]]
+name = "dot4"
+method = "dot"
+options = { dim = 4 }
+
+[[entry]]
+name = "dot8"
+method = "dot"
+options = { dim = 8 }
+
+[[entry]]
+name = "dot6"
+method = "dot"
+options = { dim = 6 }
+"""
+
+
+def test_a_member_rerun_for_one_ensemble_is_planned_for_every_ensemble_sharing_it(suite_dir, registry):
+    path = _write(suite_dir, SHARED)
+    for outcome in _run(path, registry):
+        (outcome.run_dir / "predictions.csv").unlink()    # a checkout with records only
+    changed = _write(suite_dir, SHARED.replace("options = { dim = 6 }", "options = { dim = 5 }"))
+    # dot6 -> dim 5 is a new run, so e2 runs, so dot4 must give predictions again, so e1 runs too
+    # and needs dot8's: all of it is known before anything runs
+    planned = {o.cell.entry.name: o.status for o in _run(changed, registry, dry_run=True)}
+    assert planned == dict.fromkeys(("dot4", "dot8", "dot6", "e1", "e2"), "would run")
+    assert {o.cell.entry.name: o.status for o in _run(changed, registry)} == planned | \
+        dict.fromkeys(planned, "ran")
+
+
+def test_keep_going_survives_an_ensemble_that_cannot_be_planned(suite_dir, registry):
+    text = SHARED.replace('options = { dim = 8 }', 'options = { dim = 8 }\nsample_test = 20')
+    outcomes = {o.cell.entry.name: o for o in _run(_write(suite_dir, text), registry, keep_going=True)}
+    assert outcomes["e1"].status == "failed" and "members are evaluated on different rows" in outcomes["e1"].note
+    assert outcomes["e2"].status == "ran"
+
+
 def test_another_option_is_another_run(suite_dir, registry):
     path = _write(suite_dir, SUITE)
     _run(path, registry)
