@@ -315,15 +315,21 @@ class Runner:
         return outcome
 
     def _stale(self, cell: Cell, run_dir: Path) -> bool:
-        """An ensemble is stale when a member ran in this invocation or has a newer record."""
+        """An ensemble is stale when a member would run, or when the predictions a member has now
+        are not those the ensemble averaged (its record keeps each member's predictions digest):
+        a member rerun to the same scores, or rewritten as another run's companion row, leaves it be."""
         from collm_bench.records import read_record
 
         if not cell.members:
             return False
-        mine = read_record(run_dir).date
+        averaged = {m.get("run_id"): m.get("predictions_sha256")
+                    for m in read_record(run_dir).training.get("members") or [] if isinstance(m, dict)}
         for member in cell.members:
             outcome = self.outcomes[id(member)]
-            if outcome.status in ("ran", "would run") or read_record(outcome.run_dir).date > mine:
+            if outcome.status == "would run":
+                return True
+            now = read_record(outcome.run_dir).data.get("predictions_sha256")
+            if not now or averaged.get(outcome.run_dir.name) != now:
                 return True
         return False
 

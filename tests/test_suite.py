@@ -87,14 +87,27 @@ def test_dry_run_lists_what_would_run_and_what_is_skipped(suite_dir, registry):
     assert [o.status for o in _run(path, registry, dry_run=True)] == ["would skip"] * 6
 
 
-def test_an_ensemble_is_rerun_when_a_member_is(suite_dir, registry):
+def test_an_ensemble_is_rerun_when_a_member_scores_otherwise(suite_dir, registry):
+    import json
     import shutil
+
+    from collm_bench.records import predictions_sha256
 
     path = _write(suite_dir, SUITE)
     first = _run(path, registry)
-    shutil.rmtree(first[0].run_dir)   # dot4 seed 0 is gone: it and its ensemble run again
+    shutil.rmtree(first[0].run_dir)   # dot4 seed 0 is gone: it runs again, to the same scores
     again = _run(path, registry)
-    assert [o.status for o in again] == ["ran", "skipped", "ran", "skipped", "skipped", "skipped"]
+    assert [o.status for o in again] == ["ran", "skipped", "skipped", "skipped", "skipped", "skipped"]
+    member = first[1].run_dir          # dot8 seed 0 now scores otherwise (as a rerun elsewhere may)
+    import pandas as pd
+
+    frame = pd.read_csv(member / "predictions.csv")
+    frame["score"] = -frame["score"]
+    frame.to_csv(member / "predictions.csv", index=False)
+    record = json.loads((member / "record.json").read_text())
+    record["predictions_sha256"] = predictions_sha256(member)
+    (member / "record.json").write_text(json.dumps(record))
+    assert [o.status for o in _run(path, registry)] == ["skipped", "skipped", "ran", "skipped", "skipped", "skipped"]
 
 
 def test_records_without_predictions_rerun_nothing_when_the_ensemble_stands(suite_dir, registry):
@@ -156,8 +169,10 @@ def test_a_member_rerun_for_one_ensemble_is_planned_for_every_ensemble_sharing_i
     # and needs dot8's: all of it is known before anything runs
     planned = {o.cell.entry.name: o.status for o in _run(changed, registry, dry_run=True)}
     assert planned == dict.fromkeys(("dot4", "dot8", "dot6", "e1", "e2"), "would run")
-    assert {o.cell.entry.name: o.status for o in _run(changed, registry)} == planned | \
-        dict.fromkeys(planned, "ran")
+    # e1's members rerun to the same scores here, so e1 stands; with other scores it would have
+    # needed dot8's predictions, which is why they were planned
+    assert {o.cell.entry.name: o.status for o in _run(changed, registry)} == \
+        dict.fromkeys(("dot4", "dot8", "dot6", "e2"), "ran") | {"e1": "skipped"}
 
 
 def test_keep_going_survives_an_ensemble_that_cannot_be_planned(suite_dir, registry):
@@ -340,7 +355,8 @@ def test_stale_runs_are_named_when_skipped_and_rerun_with_stale(suite_dir, regis
     assert not skipped["both"].note
     listed = _run_again(dry_run=True, stale=True)
     assert [listed[n].status for n in ("dot4", "dot8")] == ["would run"] * 2
-    assert listed["both"].status == "would run"  # as the real run below: it follows its members
+    assert listed["both"].status == "would run"  # a member would run: what it will score is not known yet
     rerun = _run_again(stale=True)
-    assert [rerun[n].status for n in ("dot4", "dot8", "both")] == ["ran"] * 3  # the ensemble follows its members
+    # the members score exactly as before, so the ensemble of their predictions stands
+    assert [rerun[n].status for n in ("dot4", "dot8", "both")] == ["ran", "ran", "skipped"]
     assert read_record(dot4).stale_reasons() == [] and read_record(dot8).stale_reasons() == []
