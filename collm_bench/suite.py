@@ -337,7 +337,8 @@ class Runner:
         """The cells whose predictions must be here: the members of every ensemble that will run.
         An ensemble standing on its members' records as they are needs none (committed boards
         keep records only, so otherwise a fresh checkout would rerun every member). Planned to a
-        fixed point: a member rerun for one ensemble makes every ensemble sharing it run too."""
+        fixed point: a member rerun for one ensemble may score otherwise, so every ensemble sharing
+        it may run too."""
         if not any(c.members for c in cells):
             return set()
         saved, needed = self.outcomes, set()
