@@ -123,35 +123,12 @@ def test_records_without_predictions_rerun_nothing_when_the_ensemble_stands(suit
     assert [o.status for o in again] == ["skipped"] * 3 + ["ran"] * 3
 
 
-SHARED = """
-[suite]
-out = "runs"
-datasets = ["tiny"]
-seeds = [0]
-full_test = true
-
-[encoder_options.dot]
-max_epochs = 2
-
-[[entry]]
-name = "e1"
-method = "ensemble"
-members = ["dot4", "dot8"]
-
+# Two ensembles sharing a member (dot4), one seed.
+SHARED = SUITE.replace("seeds = [0, 1]", "seeds = [0]").replace('name = "both"', 'name = "e1"') + """
 [[entry]]
 name = "e2"
 method = "ensemble"
 members = ["dot4", "dot6"]
-
-[[entry]]
-name = "dot4"
-method = "dot"
-options = { dim = 4 }
-
-[[entry]]
-name = "dot8"
-method = "dot"
-options = { dim = 8 }
 
 [[entry]]
 name = "dot6"
