@@ -5,7 +5,7 @@ is hundreds of MB), and interrupted runs leave two kinds of folders beside the s
 ``.<key>.resume`` (the checkpoint a rerun resumes from: worth keeping while the stage is
 unfinished) and ``.<key>.partial-<pid>`` (a stage being written; garbage once its process is
 gone). Pruning keeps what the records a user keeps name (their ``timings.stages`` keys) and
-never touches a stage that a live process is writing.
+never touches what a live process is writing (nor, while one runs, stages no record names yet).
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ STAGE = "stage"              # a complete stage
 CHECKPOINT = "checkpoint"    # the resume state of an unfinished stage
 IN_PROGRESS = "in progress"  # being written by a live process
 LEFTOVER = "leftover"        # a killed process's partial stage, a spent checkpoint, a damaged stage
+UNKNOWN = "not a stage"      # never deleted
 
 
 @dataclass(frozen=True)
@@ -41,18 +42,21 @@ def _size(path: Path) -> int:
 def _classify(stage_dir: Path, path: Path) -> tuple[str, str]:
     """(kind, stage key) of one folder of a stage's directory."""
     name = path.name
-    if not name.startswith("."):
-        return (STAGE if (path / STAGE_FILE).exists() else LEFTOVER), name
+    if not name.startswith("."):   # a stage, or something that is not ours (never deleted)
+        return (STAGE if (path / STAGE_FILE).exists() else UNKNOWN), name
     if ".partial-" in name:
         key, pid = name[1:].split(".partial-", 1)
         return (IN_PROGRESS if pid.isdigit() and _alive(int(pid)) else LEFTOVER), key
     if name.endswith(".resume"):
         key = name[1:-len(".resume")]
-        return (LEFTOVER if (stage_dir / key / STAGE_FILE).exists() else CHECKPOINT), key
+        if (stage_dir / key / STAGE_FILE).exists():
+            return LEFTOVER, key
+        live = any(_classify(stage_dir, p)[0] == IN_PROGRESS for p in stage_dir.glob(f".{key}.partial-*"))
+        return (IN_PROGRESS if live else CHECKPOINT), key   # a live run is training into it
     for mark in (".damaged-", ".pruned-"):   # set aside to be deleted, and not deleted
         if mark in name:
             return LEFTOVER, name[1:].split(mark, 1)[0]
-    return IN_PROGRESS, name   # unknown: never ours to delete
+    return UNKNOWN, name
 
 
 def scan(root: Path) -> list[Entry]:
@@ -88,6 +92,9 @@ def kept_keys(folders: list[Path]) -> set[str]:
 def doomed(entries: list[Entry], keep: set[str] | None, checkpoints: bool) -> list[Entry]:
     """What a prune removes: leftovers always; stages no kept record names (when ``keep`` is
     given); checkpoints of unfinished stages only when asked; never what a live process writes."""
+    if keep is not None and any(e.kind == IN_PROGRESS for e in entries):
+        raise UserError("a run is computing stages now (see collm-bench cache list), and stages it has "
+                        "finished are named by no record yet: prune with --keep-for once it is done")
     out = []
     for entry in entries:
         if (entry.kind == LEFTOVER or (entry.kind == STAGE and keep is not None and entry.key not in keep)

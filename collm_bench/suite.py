@@ -6,7 +6,7 @@ ensemble of the suite reads them), the run id being the runner's digest of the r
 configuration (``collm_bench.runner.plan``), so a suite reruns exactly what changed: another
 option, seed, dataset version or evaluation sample.
 An entry with ``members`` (an ensemble) gets its members' run ids as its ``runs`` option and
-is evaluated on their rows; it is rerun whenever a member was (re)run after it.
+is evaluated on their rows; it is rerun when a member's predictions are not those it averaged.
 A record whose code changed since it was made (``collm_bench.fingerprints``: a module it depends
 on, or a numerical library) is stale: a suite names it when it skips it, and reruns it with
 ``--stale``.
@@ -241,6 +241,7 @@ class Runner:
         self.loaded: dict = {}
         self.outcomes: dict[int, Outcome] = {}
         self.needed: set[int] = set()    # cells whose predictions another cell reads
+        self.may_prepare = False         # planning may prepare datasets (a real run will anyway)
 
     def request(self, cell: Cell):
         from collm_bench.runner import RunRequest
@@ -283,7 +284,7 @@ class Runner:
         blocked = [m for m in cell.members if self.outcomes[id(m)].status in ("failed", "blocked")]
         if blocked:
             return Outcome(cell, "blocked", note=f"member {blocked[0].describe()} did not run")
-        if dry_run and not all(self.available(c) for c in [cell, *cell.members]):
+        if dry_run and not self.may_prepare and not all(self.available(c) for c in [cell, *cell.members]):
             return Outcome(cell, "would run", note="dataset not prepared yet: run id known once it is")
         if dry_run and any(self.outcomes[id(m)].run_dir is None for m in cell.members):
             return Outcome(cell, "would run", note="after its members")
@@ -328,8 +329,16 @@ class Runner:
             outcome = self.outcomes[id(member)]
             if outcome.status == "would run":
                 return True
-            now = read_record(outcome.run_dir).data.get("predictions_sha256")
-            if not now or averaged.get(outcome.run_dir.name) != now:
+            member_record = read_record(outcome.run_dir)
+            now = member_record.data.get("predictions_sha256")
+            if not now and (outcome.run_dir / "predictions.csv").exists():
+                from collm_bench.records import predictions_sha256
+
+                now = predictions_sha256(outcome.run_dir)
+            if now:
+                if averaged.get(outcome.run_dir.name) != now:
+                    return True
+            elif member_record.date > read_record(run_dir).date:   # a record of before digests: by date
                 return True
         return False
 
@@ -348,7 +357,7 @@ class Runner:
                 for cell in cells:
                     try:
                         self.outcomes[id(cell)] = self.step(cell, dry_run=True)
-                    except UserError as exc:   # the real pass reports it (or goes on, with --keep-going)
+                    except Exception as exc:  # noqa: BLE001 - the real pass reports it (or goes on, --keep-going)
                         self.outcomes[id(cell)] = Outcome(cell, "failed", note=str(exc))
                 grown = {id(m) for c in cells if c.members and self.outcomes[id(c)].status != "would skip"
                          for m in c.members}
@@ -359,6 +368,7 @@ class Runner:
             self.outcomes = saved
 
     def run_all(self, cells: list[Cell], *, dry_run: bool = False, keep_going: bool = False) -> list[Outcome]:
+        self.may_prepare = not dry_run
         self.needed = self._needed(cells)
         results = []
         for number, cell in enumerate(cells, 1):

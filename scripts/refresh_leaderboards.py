@@ -78,12 +78,19 @@ def input_dataset(variable: str | None, runs: str | None) -> tuple[str | None, s
     if not manifest.exists():
         return None, f"${variable}={value} is not a prepared dataset folder"
     from collm_bench.dataset_format import PreparedDataset, read_manifest
+    from collm_bench.errors import UserError
 
-    meta = read_manifest(dataset)
+    try:
+        meta = read_manifest(dataset)
+    except UserError as exc:   # a wrong folder or archive: this board is skipped, the rest refreshed
+        return None, f"${variable}={value}: {exc}"
     digest = PreparedDataset(dataset, meta.get("name", ""), meta, None, None).sha256   # as records store it
     committed = set()
     for record in (BOARDS / runs).glob("*/record.json") if runs else ():
-        committed.add(json.loads(record.read_text()).get("dataset", {}).get("manifest_sha256"))
+        try:
+            committed.add(json.loads(record.read_text()).get("dataset", {}).get("manifest_sha256"))
+        except (OSError, ValueError, AttributeError):
+            return None, f"{record.relative_to(ROOT)} is unreadable: fix it before refreshing {runs}"
     if committed and digest not in committed:
         return None, (f"${variable}={value} is another split than the committed records in {runs} (dataset "
                       f"digest {digest[:12]}, records {', '.join(sorted(str(c)[:12] for c in committed))})")
@@ -306,7 +313,8 @@ def main(argv: list[str] | None = None) -> int:
             lines += ["", f"Records in {runs}: which of them no suite produces any more is unknown "
                       f"({unplanned[runs]}), so none is deleted."]
         if extra:
-            done = "deleted" if args.prune and not args.dry_run else "not deleted (--prune deletes them)"
+            done = ("deleted" if args.prune and not args.dry_run
+                    else "not deleted (dry run)" if args.prune else "not deleted (--prune deletes them)")
             lines += ["", f"Records in {runs} that no suite produces any more, {done}: "
                       + ", ".join(p.name for p in extra)]
             if args.prune and not args.dry_run:
@@ -315,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     idle = sorted(runs for runs, ran in refreshed.items() if not ran and args.only)
     if idle:   # asked for by name, yet every suite writing there was skipped
         failed = True
-        lines += ["", f"Selected with --only but not refreshed (every suite writing there was skipped): "
+        lines += ["", f"Selected with --only but not refreshed (every suite writing there was skipped or failed): "
                   f"{', '.join(idle)}"]
     verified, absent, mismatched = verify_records()
     lines += ["", f"Records: {verified} verified against their predictions, {absent} without predictions here "

@@ -157,7 +157,15 @@ def test_the_refresh_refuses_another_split_than_the_committed_records(tmp_path):
                           COLLM_BENCH_ML1M_COLLM=str(tmp_path / "tiny"))
     assert f"$COLLM_BENCH_ML1M_COLLM={tmp_path / 'tiny'} is another split than the committed records" in text
     assert "that no suite produces any more" not in text   # nothing planned on it, nothing pruned
-    assert "Selected with --only but not refreshed (every suite writing there was skipped): " \
+    assert "Selected with --only but not refreshed (every suite writing there was skipped or failed): " \
            "runs/paper-ml-1m-collm" in text and proc.returncode == 1
     committed = sorted(p.name for p in (ROOT / "leaderboards/runs/paper-ml-1m-collm").iterdir())
     assert sorted(p.name for p in (tmp_path / "leaderboards/runs/paper-ml-1m-collm").iterdir()) == committed
+
+
+def test_a_dataset_folder_with_a_bad_manifest_skips_its_board(tmp_path, monkeypatch):
+    refresh = _refresh_script()
+    (tmp_path / "manifest.json").write_text("{}")
+    monkeypatch.setenv("COLLM_BENCH_ML1M_COLLM", str(tmp_path))
+    dataset, reason = refresh.input_dataset("COLLM_BENCH_ML1M_COLLM", "runs/paper-ml-1m-collm")
+    assert dataset is None and reason.startswith(f"$COLLM_BENCH_ML1M_COLLM={tmp_path}: ") and "format" in reason

@@ -57,14 +57,29 @@ def test_prune_alone_removes_only_leftovers(cli, cache):
 
 def test_prune_keeps_the_stages_records_name(cli, cache):
     root, runs = cache
+    os.rmdir(root / "llm-step1" / f".eeee.partial-{os.getpid()}")   # no run is computing now
     code, out, _ = cli(["cache", "prune", "--keep-for", str(runs), "--dry-run", "--cache-dir", str(root)])
-    assert code == 0 and "would delete 4 entries" in out and len(_names(root)) == 7
+    assert code == 0 and "would delete 4 entries" in out and len(_names(root)) == 6
     code, out, _ = cli(["cache", "prune", "--keep-for", str(runs), "--checkpoints", "--cache-dir", str(root)])
     assert code == 0 and "deleted 5 entries" in out
-    assert _names(root) == [f".eeee.partial-{os.getpid()}", "aaaa"]   # a live writer is never touched
+    assert _names(root) == ["aaaa"]
 
 
 def test_prune_refuses_a_folder_without_records(cli, cache, tmp_path):
     root, _ = cache
     code, _, err = cli(["cache", "prune", "--keep-for", str(tmp_path / "nothing"), "--cache-dir", str(root)])
     assert code == 2 and "no record.json below it" in err and len(_names(root)) == 7
+
+
+def test_prune_keeps_what_is_not_a_stage_and_what_a_live_run_trains_into(cli, cache):
+    root, runs = cache
+    (root / "llm-step1" / "notes").mkdir()                          # not ours: never deleted
+    (root / "llm-step1" / ".eeee.resume").mkdir()                   # the live writer's checkpoint
+    code, out, _ = cli(["cache", "prune", "--checkpoints", "--cache-dir", str(root)])
+    assert code == 0 and ".eeee.resume" in _names(root) and "notes" in _names(root)
+
+
+def test_prune_for_records_waits_for_live_runs(cli, cache):
+    root, runs = cache   # a live run's finished stages are named by no record yet
+    code, _, err = cli(["cache", "prune", "--keep-for", str(runs), "--cache-dir", str(root)])
+    assert code == 2 and "a run is computing stages now" in err

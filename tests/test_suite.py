@@ -137,6 +137,27 @@ options = { dim = 6 }
 """
 
 
+def test_a_member_record_without_a_predictions_digest_does_not_keep_its_ensemble_stale(suite_dir, registry):
+    import json
+
+    path = _write(suite_dir, SUITE)
+    first = _run(path, registry)
+    record = json.loads((first[0].run_dir / "record.json").read_text())
+    del record["predictions_sha256"]   # a record of before the digests
+    (first[0].run_dir / "record.json").write_text(json.dumps(record))
+    assert [o.status for o in _run(path, registry)] == ["skipped"] * 6
+    (first[0].run_dir / "predictions.csv").unlink()   # nor without its predictions: by date then
+    assert [o.status for o in _run(path, registry)] == ["skipped"] * 6
+
+
+def test_a_real_run_plans_members_on_datasets_it_would_prepare(suite_dir, registry, monkeypatch):
+    path = _write(suite_dir, SUITE)
+    for outcome in _run(path, registry):
+        (outcome.run_dir / "predictions.csv").unlink()
+    monkeypatch.setattr(Runner, "available", lambda self, cell: False)   # as on a fresh checkout
+    assert [o.status for o in _run(path, registry)] == ["skipped"] * 6
+
+
 def test_a_member_rerun_for_one_ensemble_is_planned_for_every_ensemble_sharing_it(suite_dir, registry):
     path = _write(suite_dir, SHARED)
     for outcome in _run(path, registry):
