@@ -6,7 +6,6 @@ several seeds a cell shows ``mean ± std`` (sample standard deviation).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 from collections import defaultdict
@@ -27,6 +26,7 @@ INTERVAL_NOTE = (" In brackets: 95% intervals of AUC and UAUC by a bootstrap ove
                  "rows of one seed only).")
 NO_TIE_TEST = (" No row is marked ≈ here: the best row has several seeds, so there is no one run to pair with "
                "(compare mean ± std).")
+TAIL = ("Train s", "Infer s", "Seeds")
 
 
 def interval_note(rows: list[dict[str, Any]]) -> str:
@@ -34,7 +34,6 @@ def interval_note(rows: list[dict[str, Any]]) -> str:
     if not any(row["intervals"] for row in rows):
         return ""
     return INTERVAL_NOTE + (NO_TIE_TEST if len(rows[0]["Seeds"]) > 1 else "")
-TAIL = ("Train s", "Infer s", "Seeds")
 
 
 def row_digests(records: list[RunRecord]) -> dict[str, str]:
@@ -44,13 +43,11 @@ def row_digests(records: list[RunRecord]) -> dict[str, str]:
     by_id = {r.run_id: r for r in records}
     out = {}
     for record in records:
-        members = record.config.get("options", {}).get("runs") if isinstance(record.config.get("options"), dict) else None
+        members, digested = record.options.get("runs"), record
         if isinstance(members, list) and members and all(m in by_id for m in members):
-            config = {k: v for k, v in record.config.items() if k != "seed"}
-            config["options"] = {**config["options"], "runs": [by_id[m].config_digest for m in members]}
-            out[record.run_id] = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:6]
-        else:
-            out[record.run_id] = record.config_digest
+            options = {**record.options, "runs": [by_id[m].config_digest for m in members]}
+            digested = dataclasses.replace(record, data={**record.data, "config": {**record.config, "options": options}})
+        out[record.run_id] = digested.config_digest
     return out
 
 
@@ -63,7 +60,7 @@ def collect(records: Iterable[RunRecord | dict[str, Any]], registry=None) -> dic
 
         registry = get_registry()
     groups: dict[tuple, list[RunRecord]] = defaultdict(list)
-    records = list(unique_runs(records))
+    records = unique_runs(records)
     digests = row_digests(records)
     for record in records:
         backbone = record.backbone or ""

@@ -241,7 +241,6 @@ class Runner:
         self.loaded: dict = {}
         self.outcomes: dict[int, Outcome] = {}
         self.needed: set[int] = set()    # cells whose predictions another cell reads
-        self.may_prepare = False         # planning may prepare datasets (a real run will anyway)
 
     def request(self, cell: Cell):
         from collm_bench.runner import RunRequest
@@ -280,11 +279,13 @@ class Runner:
             return True
         return (prepared_path(cell.dataset, root=self.data_dir, registry=self.registry) / "manifest.json").exists()
 
-    def step(self, cell: Cell, *, dry_run: bool) -> Outcome:
+    def step(self, cell: Cell, *, dry_run: bool, prepare: bool = False) -> Outcome:
+        """What ``cell`` does (or would do, ``dry_run``); ``prepare``: a dry run may prepare
+        datasets to plan on them (a real run would prepare them anyway)."""
         blocked = [m for m in cell.members if self.outcomes[id(m)].status in ("failed", "blocked")]
         if blocked:
             return Outcome(cell, "blocked", note=f"member {blocked[0].describe()} did not run")
-        if dry_run and not self.may_prepare and not all(self.available(c) for c in [cell, *cell.members]):
+        if dry_run and not prepare and not all(self.available(c) for c in [cell, *cell.members]):
             return Outcome(cell, "would run", note="dataset not prepared yet: run id known once it is")
         if dry_run and any(self.outcomes[id(m)].run_dir is None for m in cell.members):
             return Outcome(cell, "would run", note="after its members")
@@ -323,8 +324,9 @@ class Runner:
 
         if not cell.members:
             return False
+        mine = read_record(run_dir)
         averaged = {m.get("run_id"): m.get("predictions_sha256")
-                    for m in read_record(run_dir).training.get("members") or [] if isinstance(m, dict)}
+                    for m in mine.training.get("members") or [] if isinstance(m, dict)}
         for member in cell.members:
             outcome = self.outcomes[id(member)]
             if outcome.status == "would run":
@@ -338,11 +340,11 @@ class Runner:
             if now:
                 if averaged.get(outcome.run_dir.name) != now:
                     return True
-            elif member_record.date > read_record(run_dir).date:   # a record of before digests: by date
+            elif member_record.date > mine.date:   # a record of before digests: by date
                 return True
         return False
 
-    def _needed(self, cells: list[Cell]) -> set[int]:
+    def _needed(self, cells: list[Cell], prepare: bool) -> set[int]:
         """The cells whose predictions must be here: the members of every ensemble that will run.
         An ensemble standing on its members' records as they are needs none (committed boards
         keep records only, so otherwise a fresh checkout would rerun every member). Planned to a
@@ -356,7 +358,7 @@ class Runner:
                 self.needed, self.outcomes = needed, {}
                 for cell in cells:
                     try:
-                        self.outcomes[id(cell)] = self.step(cell, dry_run=True)
+                        self.outcomes[id(cell)] = self.step(cell, dry_run=True, prepare=prepare)
                     except Exception as exc:  # noqa: BLE001 - the real pass reports it (or goes on, --keep-going)
                         self.outcomes[id(cell)] = Outcome(cell, "failed", note=str(exc))
                 grown = {id(m) for c in cells if c.members and self.outcomes[id(c)].status != "would skip"
@@ -368,8 +370,7 @@ class Runner:
             self.outcomes = saved
 
     def run_all(self, cells: list[Cell], *, dry_run: bool = False, keep_going: bool = False) -> list[Outcome]:
-        self.may_prepare = not dry_run
-        self.needed = self._needed(cells)
+        self.needed = self._needed(cells, prepare=not dry_run)
         results = []
         for number, cell in enumerate(cells, 1):
             try:

@@ -31,19 +31,26 @@ def test_the_test_workflow_runs_the_readme_test_command():
     assert "scripts/refresh_leaderboards.py" in (ROOT / ".github" / "workflows" / "refresh-leaderboards.yml").read_text()
 
 
-def test_the_refresh_steps_run_here(tmp_path):
+def _copy_repo(tmp_path):
     for part in ("leaderboards", "scripts"):
         shutil.copytree(ROOT / part, tmp_path / part)
     shutil.copy(ROOT / "constraints.txt", tmp_path / "constraints.txt")
-    env = {k: v for k, v in os.environ.items() if k != "COLLM_BENCH_ML1M_COLLM"}
-    env["COLLM_BENCH_DATA"] = str(tmp_path / "no-data")   # plans without downloading anything
+
+
+def _refresh(tmp_path, *args, **env):
+    full = {k: v for k, v in os.environ.items() if k != "COLLM_BENCH_ML1M_COLLM"}
+    full.update(COLLM_BENCH_DATA=str(tmp_path / "no-data"), **env)   # plans without downloading anything
     summary = tmp_path / "summary.md"
-    proc = subprocess.run([sys.executable, str(tmp_path / "scripts" / "refresh_leaderboards.py"), "--dry-run",
-                           "--summary", str(summary), "--artifacts", str(tmp_path / "predictions"),
-                           "--site", str(tmp_path / "site")],
-                          capture_output=True, text=True, env=env, timeout=600)
+    proc = subprocess.run([sys.executable, str(tmp_path / "scripts" / "refresh_leaderboards.py"), *args,
+                           "--summary", str(summary)], capture_output=True, text=True, env=full, timeout=600)
+    return proc, (summary.read_text() if summary.exists() else "")
+
+
+def test_the_refresh_steps_run_here(tmp_path):
+    _copy_repo(tmp_path)
+    proc, text = _refresh(tmp_path, "--dry-run", "--artifacts", str(tmp_path / "predictions"),
+                          "--site", str(tmp_path / "site"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    text = summary.read_text()
     assert "| table7.toml | runs/paper | skipped | needs Qwen2-1.5B weights" in text
     assert "| table2.toml | runs/paper-ml-1m-collm | skipped | needs the dataset folder in $COLLM_BENCH_ML1M_COLLM |" in text
     assert "| ml-100k.toml | runs/ml-100k | dry run | 6 runs:" in text
@@ -122,30 +129,13 @@ def test_the_refresh_summary_says_what_moved(tmp_path, monkeypatch):
 
 
 def test_the_refresh_names_a_listed_suite_file_that_is_missing(tmp_path):
-    for part in ("leaderboards", "scripts"):
-        shutil.copytree(ROOT / part, tmp_path / part)
-    shutil.copy(ROOT / "constraints.txt", tmp_path / "constraints.txt")
+    _copy_repo(tmp_path)
     with open(tmp_path / "leaderboards" / "boards.toml", "a") as fh:
         fh.write('\n[[suite]]\nfile = "gone.toml"\nneeds = "nothing"\n')
     proc = subprocess.run([sys.executable, str(tmp_path / "scripts" / "refresh_leaderboards.py"), "--dry-run"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and proc.stderr.strip().splitlines() == [
         "leaderboards/boards.toml lists gone.toml, which does not exist: restore it or remove its [[suite]] entry"]
-
-
-def _copy_repo(tmp_path):
-    for part in ("leaderboards", "scripts"):
-        shutil.copytree(ROOT / part, tmp_path / part)
-    shutil.copy(ROOT / "constraints.txt", tmp_path / "constraints.txt")
-
-
-def _refresh(tmp_path, *args, **env):
-    full = {k: v for k, v in os.environ.items() if k != "COLLM_BENCH_ML1M_COLLM"}
-    full.update(COLLM_BENCH_DATA=str(tmp_path / "no-data"), **env)
-    summary = tmp_path / "summary.md"
-    proc = subprocess.run([sys.executable, str(tmp_path / "scripts" / "refresh_leaderboards.py"), *args,
-                           "--summary", str(summary)], capture_output=True, text=True, env=full, timeout=600)
-    return proc, (summary.read_text() if summary.exists() else "")
 
 
 def test_the_refresh_refuses_another_split_than_the_committed_records(tmp_path):
