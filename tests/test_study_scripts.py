@@ -1,5 +1,5 @@
 """The issue-9 study scripts on hand-made records: the budget table and figure
-(scripts/budget_figure.py) and the recipe table (scripts/recipe_table.py)."""
+(scripts/budget_study.py) and the recipe table (scripts/recipe_table.py)."""
 import importlib.util
 import json
 from pathlib import Path
@@ -24,24 +24,52 @@ def _write(root, data, options, training, train_seconds):
     (root / data["run_id"] / "record.json").write_text(json.dumps(data))
 
 
-def test_budget_points_table_and_figure(tmp_path):
-    budget = _script("budget_figure")
-    runs = tmp_path / "runs"
+def _intervals(samples, seed=0):
+    return {"seed": seed, "resamples": len(samples), "auc": [min(samples), max(samples)], "samples": {"auc": samples}}
+
+
+def test_budget_page_points_pairs_and_figure(tmp_path):
+    budget = _script("budget_study")
+    runs = tmp_path / "budget-ml-1m"
     step1 = lambda steps: {"steps_run": steps, "best_valid_auc": 0.55, "best_step": steps, "valid_curve": []}
-    _write(runs, record("ml-1m", "tallrec", 0.54, 0.50, backbone="minilm"), {"batch_size": 16, "max_steps": 150},
-           {"llm-step1": step1(150)}, 220.0)
-    _write(runs, record("ml-1m", "tallrec", 0.60, 0.55, backbone="minilm"), {"batch_size": 16, "max_steps": 625},
-           {"llm-step1": step1(600)}, 900.0)   # stopped early at 600 of 625 steps: 9,600 rows read
-    _write(runs, record("ml-1m", "collm", 0.67, 0.66, encoder="mf", backbone="minilm"),
-           {"batch_size": 16, "max_steps": 150}, {"llm-step1": step1(150), "llm-step2": {"steps_run": 100}}, 410.0)
-    points = budget.points(runs)
-    assert points == {"collm-mf": [(2400, 0.67, 410.0, 1600)],
-                      "tallrec": [(2400, 0.54, 220.0, 0), (9600, 0.60, 900.0, 0)]}
-    out = tmp_path / "budget.png"
-    assert budget.main([str(runs), "--output", str(out)]) == 0
-    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    table = out.with_suffix(".md").read_text()
-    assert "| tallrec  | 9,600         | 0.6000     | 15.0        | -             |" in table
+    made = [
+        (record("ml-1m", "tallrec", 0.54, 0.50, backbone="minilm"), {"batch_size": 16, "max_steps": 150},
+         {"llm-step1": step1(150)}, 220.0, [0.53, 0.54, 0.55, 0.54, 0.54]),
+        # stopped early at 600 of 625 steps: 9,600 rows read
+        (record("ml-1m", "tallrec", 0.60, 0.55, backbone="minilm"), {"batch_size": 16, "max_steps": 625},
+         {"llm-step1": step1(600)}, 900.0, [0.59, 0.60, 0.61, 0.60, 0.60]),
+        (record("ml-1m", "collm", 0.67, 0.66, encoder="mf", backbone="minilm"), {"batch_size": 16, "max_steps": 150},
+         {"llm-step1": step1(150), "llm-step2": {"steps_run": 100}}, 410.0, [0.66, 0.67, 0.68, 0.67, 0.67]),
+        (record("ml-1m", "mf", 0.58, 0.56), {}, {}, 30.0, [0.56, 0.62, 0.52, 0.58, 0.60]),
+        (record("ml-1m", "mf", 0.59, 0.56, seed=1), {}, {}, 30.0, [0.57, 0.63, 0.53, 0.59, 0.61]),
+    ]
+    for data, options, training, seconds, samples in made:
+        data["intervals"] = _intervals(samples)
+        _write(runs, data, options, training, seconds)
+    records = [r for _, r in budget.iter_records(runs)]
+    points = budget.points(records)
+    assert {name: [(p.rows, p.step2_rows, p.minutes) for p in values] for name, values in points.items()} == {
+        "collm-mf": [(2400, 1600, 410.0 / 60)], "tallrec": [(2400, 0, 220.0 / 60), (9600, 0, 15.0)]}
+    refs = budget.references(records)
+    assert [(r.row_label, r.seed) for r in refs] == [("mf", 0)]  # one reference per row: the lowest seed
+    tallrec, collm = points["tallrec"][0].record, points["collm-mf"][0].record
+    # paired differences by hand: collm - tallrec = .13 .13 .13 .13 .13 at every resample: higher;
+    # tallrec - mf = -.03 -.08 +.03 -.04 -.06 spans 0: level; mf - collm is all negative: lower
+    assert budget.compare(collm, tallrec).endswith(": higher")
+    assert budget.compare(tallrec, refs[0]).endswith(": level")
+    assert budget.compare(refs[0], collm).endswith(": lower")
+    assert budget.compare(tallrec, tallrec) == "+0.0000 (+0.0000 to +0.0000): level"  # never different from itself
+    other = dict(collm.data, intervals=_intervals([0.6] * 5, seed=1))  # other resamples: not paired
+    assert budget.compare(budget.RunRecord(other), tallrec) == "+0.1300 (not paired)"
+
+    page = tmp_path / "budget.md"
+    assert budget.main([str(runs), "--output", str(page)]) == 0
+    assert (tmp_path / "budget-ml-1m.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = page.read_text()
+    assert text == budget.render([runs])
+    assert "| tallrec                | 9,600         | 600            |" in text
+    at_9600 = [cell.strip() for cell in next(line for line in text.splitlines() if line.startswith("| 9,600")).split("|")]
+    assert at_9600[2:4] == ["-", "-"] and at_9600[4].endswith(": level")  # no CoLLM-MF point at 9,600 rows
 
 
 def test_recipe_table_ranks_by_validation_and_states_shared_options_once(tmp_path):
