@@ -1,37 +1,51 @@
 """The step-1 recipe table (issue 9): each candidate's validation AUC curve and best, from the
 records of ``leaderboards/recipe-*.toml`` alone. Candidates are ranked by their best validation
-AUC; test metrics are left out on purpose (the choice is made on validation only).
+AUC (the mean over seeds where a candidate has several); test metrics are left out on purpose
+(the choice is made on validation only).
 
     python scripts/recipe_table.py leaderboards/runs/recipe-ml-100k [...] [--output FILE.md]
 """
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
+from collections import defaultdict
 from pathlib import Path
 
 from tabulate import tabulate
 
 from collm_bench.leaderboard import non_default_options
 from collm_bench.plugins import get_registry
-from collm_bench.records import iter_records
+from collm_bench.records import iter_records, mean_std
+
+
+def _stage(record) -> dict | None:
+    stage = next((v for k, v in record.training.items() if k.endswith("step1") or k.endswith("-tune")), None)
+    return stage if isinstance(stage, dict) and "best_valid_auc" in stage else None
 
 
 def rows(runs: Path) -> tuple[list[list[str]], set[str]]:
-    """The table's lines, best first, and the options every candidate shares (left out of them)."""
+    """The table's lines, best first (by the mean over seeds of each candidate's best validation
+    AUC), and the options every candidate shares (left out of them)."""
     registry = get_registry()
-    records = [record for _, record in iter_records(runs)]
+    records = [record for _, record in iter_records(runs) if _stage(record)]
     changes = {record.run_id: non_default_options(record, registry) for record in records}
     shared = set.intersection(*(set(c) for c in changes.values())) if changes else set()  # the study's setting
+    candidates: dict[str, list] = defaultdict(list)  # the seeds of one candidate are one line
+    for record in sorted(records, key=lambda r: r.seed):
+        candidates[record.config_digest].append(record)
     out = []
-    for record in records:
-        stage = next((v for k, v in record.training.items() if k.endswith("step1") or k.endswith("-tune")), None)
-        if not isinstance(stage, dict) or "best_valid_auc" not in stage:
-            continue
-        changed = ", ".join(c for c in changes[record.run_id] if c not in shared) or "(the study's baseline)"
-        curve = " ".join(f"{auc:.3f}" for _, auc in stage.get("valid_curve", []))
-        out.append((stage["best_valid_auc"], [changed, f"{stage['best_valid_auc']:.4f}", str(stage["best_step"]),
-                                              curve, f"{stage.get('train_seconds', 0):.0f}", record.run_id]))
+    for seeds in candidates.values():
+        stages = [_stage(r) for r in seeds]
+        best = [s["best_valid_auc"] for s in stages]
+        changed = ", ".join(c for c in changes[seeds[0].run_id] if c not in shared) or "(the study's baseline)"
+        read = {int(s.get("steps_run", 0)) * int(r.options.get("batch_size") or 0) for s, r in zip(stages, seeds)}
+        curves = " / ".join(" ".join(f"{auc:.3f}" for _, auc in s.get("valid_curve", [])) for s in stages)
+        out.append((statistics.fmean(best), [
+            changed, mean_std(best), ",".join(str(r.seed) for r in seeds), " / ".join(str(s["best_step"]) for s in stages),
+            " / ".join(f"{n:,}" for n in sorted(read)), curves, mean_std((s.get("train_seconds") for s in stages), 0),
+            " ".join(r.run_id for r in seeds)]))
     return [line for _, line in sorted(out, key=lambda item: -item[0])], shared
 
 
@@ -40,12 +54,15 @@ def render(folders: list[Path]) -> str:
     parts = []
     for runs in folders:
         lines, shared = rows(runs)
-        table = tabulate(lines, headers=("candidate", "best valid AUC", "at step", "valid AUC at each check",
-                                         "train s", "run"), tablefmt="github", disable_numparse=True)
+        table = tabulate(lines, headers=("candidate", "best valid AUC", "seeds", "at step", "step-1 rows",
+                                         "valid AUC at each check", "train s", "runs"),
+                         tablefmt="github", disable_numparse=True)
         parts.append(f"## Step-1 recipe candidates ({runs.name})\n\nRanked by best validation AUC (valid_small "
-                     "rows; the step-0 check is the untrained model). Test metrics are not used to choose. Every "
-                     f"candidate: {', '.join(sorted(shared)) or 'the defaults'}, besides the change it names.\n\n"
-                     + table + "\n")
+                     "rows; the step-0 check is the untrained model), the mean ± std over seeds where a candidate "
+                     "has several (their curves separated by /). Step-1 rows: the rows step 1 trained on (steps "
+                     "run x batch size), so a candidate that reads more rows also has more budget. Test metrics "
+                     "are not used to choose. Every candidate: "
+                     f"{', '.join(sorted(shared)) or 'the defaults'}, besides the change it names.\n\n" + table + "\n")
     return "\n".join(parts)
 
 
