@@ -1,16 +1,17 @@
 """The budget study's page and figure (issue 9): test AUC of TALLRec and CoLLM rows against the
-rows step 1 trained on (steps run x batch size), each point with its wall time, and at each budget
-whether one row beats another by a paired bootstrap over users, from the records of
-``leaderboards/budget-*.toml`` alone. Records without a step 1 (the MF a CoLLM-MF run writes) are
-the references the LLM rows are held against.
+rows step 1 trained on, each point with its wall time, and at each budget whether one row beats
+another by a paired bootstrap over users, from the records of ``leaderboards/budget-*.toml`` alone.
+The collaborative records a CoLLM-MF run writes on the way (MF) are the references the LLM rows
+are held against.
 
-    python scripts/budget_study.py leaderboards/runs/budget-ml-1m --output leaderboards/budget-ml-1m.md
+    python scripts/budget_study.py leaderboards/runs/budget-ml-1m [...] --output leaderboards/budget.md
 
 The figure of each records folder is written beside the page as ``<folder name>.png``.
 """
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -20,114 +21,131 @@ from tabulate import tabulate
 
 from collm_bench.bootstrap import paired_from_samples
 from collm_bench.records import iter_records
-from collm_bench.run_record import RunRecord
+from collm_bench.run_record import RunRecord, unique_runs
 
 HEADER = """# Budget study: how much step-1 training the LLM rows need
 
-Written by `scripts/budget_study.py` from the committed records alone. Step-1 rows are the rows
-step 1 (TALLRec's LoRA tuning on text prompts, shared by CoLLM) actually trained on: steps run x
-batch size. Each point is one seed; the test AUC is on the whole test split with its 95% interval
-from a bootstrap over users. Train minutes sum the record's training stages (encoder, step 1,
-step 2) as they were measured, cached stages included, on the machine named in each record, often
-beside other jobs: compare them within a study, not across machines. At each budget, a row is
-`higher` or `lower` than another when the 95% interval of their AUC difference, by a paired
-bootstrap over users on the same test rows, excludes 0, and `level` when it does not.
+Written by `scripts/budget_study.py` from the committed records alone. Step-1 rows are steps run
+x batch size of step 1 (TALLRec's LoRA tuning on text prompts, which CoLLM starts from); the
+model scored is the best validation checkpoint, whose rows are shown beside. The test AUC has its
+95% interval from a bootstrap over users. Train minutes are the training stages' own time
+(encoder, step 1, step 2); wall minutes add validation during training and scoring, all as
+measured when each stage was computed (cached stages included), on the machine each record names,
+often beside other jobs: compare them within a study. At each budget a row is `higher` or `lower`
+than another when the 95% interval of their AUC difference, by a paired bootstrap over users on
+the same test rows and resamples, excludes 0, and `not distinguishable` when it does not; each
+comparison is a 95% interval on its own, not corrected for the number of comparisons.
 """
 
 
-class Point(NamedTuple):
-    """One LLM record of the study."""
-    name: str
-    rows: int           # step-1 training rows
-    best_step: int
-    valid_auc: float
-    step2_rows: int     # 0: no step 2
-    minutes: float
-    record: RunRecord
+class Point:
+    """One LLM record of the study: its step-1 budget and what it cost."""
 
-
-def _step1(record: RunRecord) -> dict | None:
-    stage = record.training.get("llm-step1")
-    return stage if isinstance(stage, dict) and "steps_run" in stage else None
-
-
-def points(records: list[RunRecord]) -> dict[str, list[Point]]:
-    """Row name -> its points, by step-1 rows (records without a step 1 are left out)."""
-    out: dict[str, list[Point]] = defaultdict(list)
-    for record in records:
-        step1 = _step1(record)
-        if step1 is None or record.metric("auc") is None:
-            continue
-        batch = int(record.options.get("batch_size") or 0)
+    def __init__(self, record: RunRecord, step1: dict, batch: int) -> None:
+        self.record, self.name, self.seed = record, record.row_label, record.seed
+        self.rows = int(step1["steps_run"]) * batch
+        self.best_rows = int(step1.get("best_step", 0)) * batch
+        self.valid_auc = float(step1.get("best_valid_auc", math.nan))
         step2 = record.training.get("llm-step2")
-        step2_rows = int(step2.get("steps_run", 0)) * batch if isinstance(step2, dict) else 0
-        out[record.row_label].append(Point(record.row_label, int(step1["steps_run"]) * batch,
-                                           int(step1.get("best_step", 0)), float(step1.get("best_valid_auc", 0)),
-                                           step2_rows, float(record.timing("train_seconds") or 0) / 60, record))
-    return {name: sorted(values, key=lambda p: p.rows) for name, values in sorted(out.items())}
+        self.step2_rows = int(step2.get("steps_run", 0)) * batch if isinstance(step2, dict) else 0
+        self.train_minutes = float(record.timing("train_seconds") or 0) / 60
+        self.wall_minutes = wall_minutes(record)
 
 
-def references(records: list[RunRecord]) -> list[RunRecord]:
-    """The records without a step 1 (collaborative rows), one per row name (the lowest seed)."""
-    best: dict[str, RunRecord] = {}
-    for record in sorted(records, key=lambda r: r.seed):
-        if _step1(record) is None and record.metric("auc") is not None:
-            best.setdefault(record.row_label, record)
-    return [best[name] for name in sorted(best)]
+class Study(NamedTuple):
+    points: dict[str, list[Point]]  # row name -> its points, by step-1 rows then seed
+    references: list[RunRecord]     # collaborative rows, one per name (the lowest seed)
+    skipped: list[str]              # records that are neither, with the reason
 
 
-def _auc_cell(record: RunRecord, metric: str = "auc") -> str:
+def wall_minutes(record: RunRecord) -> float:
+    """The seconds of every stage that made the record (training, validation, scoring), in minutes."""
+    stages = record.timing("stages") or {}
+    return sum(float(s.get("seconds") or 0) for s in stages.values() if isinstance(s, dict)) / 60
+
+
+def study(records: list[RunRecord]) -> Study:
+    points: dict[str, list[Point]] = defaultdict(list)
+    references: dict[str, RunRecord] = {}
+    skipped = []
+    for record in sorted(unique_runs(records), key=lambda r: (r.row_label, r.seed)):
+        step1, batch = record.training.get("llm-step1"), int(record.options.get("batch_size") or 0)
+        if record.metric("auc") is None:
+            skipped.append(f"{record.run_id}: no test AUC")
+        elif record.backbone is None and record.encoder == record.method:  # a collaborative model
+            references.setdefault(record.row_label, record)
+        elif not isinstance(step1, dict) or "steps_run" not in step1 or batch <= 0:
+            skipped.append(f"{record.run_id}: no step-1 steps run and batch size recorded")
+        else:
+            points[record.row_label].append(Point(record, step1, batch))
+    return Study({name: sorted(values, key=lambda p: (p.rows, p.seed)) for name, values in sorted(points.items())},
+                 [references[name] for name in sorted(references)], skipped)
+
+
+def _metric_cell(record: RunRecord, metric: str = "auc") -> str:
     value, bounds = record.metric(metric), record.intervals.get(metric)
     if value is None:
         return "-"
     return f"{value:.4f}" + (f" ({bounds[0]:.4f}-{bounds[1]:.4f})" if bounds else "")
 
 
-def compare(a: RunRecord, b: RunRecord) -> str:
-    """``a`` against ``b`` on AUC: the difference and its paired 95% interval, and the verdict."""
-    diff = a.metric("auc") - b.metric("auc")
+def _paired(a: RunRecord, b: RunRecord) -> bool:
+    """Their stored resamples are the same draws of the same users' rows."""
     ia, ib = a.intervals, b.intervals
-    same = (a.evaluation.get("rows") == b.evaluation.get("rows")
-            and (ia.get("seed"), ia.get("resamples")) == (ib.get("seed"), ib.get("resamples")))
-    bounds = paired_from_samples((ia.get("samples") or {}).get("auc"), (ib.get("samples") or {}).get("auc")) \
-        if same else None
-    if bounds is None:
+    return (a.dataset_sha256 is not None and a.dataset_sha256 == b.dataset_sha256 and a.evaluation == b.evaluation
+            and all(ia.get(k) is not None and ia.get(k) == ib.get(k) for k in ("users", "seed", "resamples")))
+
+
+def compare(a: RunRecord, b: RunRecord) -> str:
+    """``a`` against ``b`` on test AUC: the difference, its paired 95% interval and the verdict."""
+    diff = a.metric("auc") - b.metric("auc")
+    bounds = paired_from_samples((a.intervals.get("samples") or {}).get("auc"),
+                                 (b.intervals.get("samples") or {}).get("auc")) if _paired(a, b) else None
+    if bounds is None or any(math.isnan(x) for x in bounds):
         return f"{diff:+.4f} (not paired)"
-    word = "higher" if bounds[0] > 0 else "lower" if bounds[1] < 0 else "level"
+    word = "higher" if bounds[0] > 0 else "lower" if bounds[1] < 0 else "not distinguishable"
     return f"{diff:+.4f} ({bounds[0]:+.4f} to {bounds[1]:+.4f}): {word}"
 
 
 def section(runs: Path) -> str:
     records = [record for _, record in iter_records(runs)]
-    data, refs = points(records), references(records)
+    data, refs, skipped = study(records)
     if not data:
         return f"## {runs.name}\n\nNo LLM records yet.\n"
-    datasets = sorted({r.dataset for r in records})
-    backbones = sorted({p.record.backbone or "?" for values in data.values() for p in values})
-    test_rows = sorted({int(r.evaluation.get("rows") or 0) for r in records})
-    lines = [[p.name, f"{p.rows:,}", str(p.best_step), f"{p.valid_auc:.4f}", f"{p.step2_rows:,}" if p.step2_rows else "-",
-              f"{p.minutes:.1f}", _auc_cell(p.record), _auc_cell(p.record, "uauc")]
+    every = [p.record for values in data.values() for p in values] + refs
+    title = (f"## {runs.name}: {', '.join(sorted({r.dataset for r in every}))}, "
+             f"{', '.join(sorted({p.record.backbone for values in data.values() for p in values}))}, "
+             f"{'; '.join(sorted({r.evaluated_rows for r in every}))}")
+    several = any(len({p.seed for p in values}) > 1 for values in data.values())
+    lines = [[p.name + (f" (seed {p.seed})" if several else ""), f"{p.rows:,}", f"{p.best_rows:,}",
+              f"{p.valid_auc:.4f}", f"{p.step2_rows:,}" if p.step2_rows else "-", f"{p.train_minutes:.1f}",
+              f"{p.wall_minutes:.1f}", _metric_cell(p.record), _metric_cell(p.record, "uauc")]
              for values in data.values() for p in values]
-    lines += [[f"{r.row_label} (reference, seed {r.seed})", "-", "-", "-", "-",
-               f"{float(r.timing('train_seconds') or 0) / 60:.1f}", _auc_cell(r), _auc_cell(r, "uauc")] for r in refs]
-    table = tabulate(lines, headers=("row", "step-1 rows", "best at step", "step-1 valid AUC", "step-2 rows",
-                                     "train min", "test AUC (95%)", "test UAUC (95%)"),
+    lines += [[f"{r.row_label} (reference, seed {r.seed})", "-", "-", "-", "-", f"{r.timing('train_seconds') / 60:.1f}"
+               if r.timing("train_seconds") else "-", f"{wall_minutes(r):.1f}", _metric_cell(r),
+               _metric_cell(r, "uauc")] for r in refs]
+    table = tabulate(lines, headers=("row", "step-1 rows", "best checkpoint at", "step-1 valid AUC", "step-2 rows",
+                                     "train min", "wall min", "test AUC (95%)", "test UAUC (95%)"),
                      tablefmt="github", disable_numparse=True)
-    # at each budget: every LLM row against TALLRec and against each reference
-    budgets = sorted({p.rows for values in data.values() for p in values})
-    at = {(p.name, p.rows): p.record for values in data.values() for p in values}
+    # at each budget (and seed): every LLM row against TALLRec, and against each reference
+    llm_at = {(p.name, p.rows, p.seed): p.record for values in data.values() for p in values}
+    reference_by_name = {r.row_label: r for r in refs}
     pairs = [(name, "tallrec") for name in data if name != "tallrec" and "tallrec" in data]
-    pairs += [(name, ref.row_label) for name in data for ref in refs]
-    by_name = {r.row_label: r for r in refs}
-    order = [[f"{rows:,}"] + [compare(at[(a, rows)], at.get((b, rows)) or by_name[b])
-                              if (a, rows) in at and ((b, rows) in at or b in by_name) else "-" for a, b in pairs]
-             for rows in budgets]
-    verdicts = tabulate(order, headers=["step-1 rows"] + [f"{a} - {b}" for a, b in pairs], tablefmt="github",
+    pairs += [(name, ref) for name in data for ref in reference_by_name]
+    budgets = sorted({(p.rows, p.seed) for values in data.values() for p in values})
+
+    def cell(a: str, b: str, rows: int, seed: int) -> str:
+        first, second = llm_at.get((a, rows, seed)), llm_at.get((b, rows, seed)) or reference_by_name.get(b)
+        return compare(first, second) if first and second else "-"
+
+    verdict_rows = [[f"{rows:,}" + (f" (seed {seed})" if several else "")] + [cell(a, b, rows, seed) for a, b in pairs]
+                    for rows, seed in budgets]
+    verdicts = tabulate(verdict_rows, headers=["step-1 rows"] + [f"{a} - {b}" for a, b in pairs], tablefmt="github",
                         disable_numparse=True)
-    return (f"## {runs.name}: {', '.join(datasets)}, {', '.join(backbones)}, "
-            f"{', '.join(f'{n:,}' for n in test_rows if n)} test rows\n\n"
-            f"![Test AUC against step-1 training rows: {runs.name}]({runs.name}.png)\n\n{table}\n\n"
-            f"Test AUC differences at each budget (paired bootstrap over users, 95%):\n\n{verdicts}\n")
+    notes = "".join(f"- left out: {line}\n" for line in skipped)
+    return (f"{title}\n\n![Test AUC against step-1 training rows: {runs.name}]({runs.name}.png)\n\n{table}\n\n"
+            f"Test AUC differences at each budget (paired bootstrap over users, 95%):\n\n{verdicts}\n"
+            + (f"\n{notes}" if notes else ""))
 
 
 def render(folders: list[Path]) -> str:
@@ -136,36 +154,41 @@ def render(folders: list[Path]) -> str:
 
 
 def figure(runs: Path, output: Path) -> None:
-    """Test AUC (with its interval) against step-1 rows, one line per LLM row, each reference a
-    horizontal band, each point labelled with its train minutes."""
+    """Test AUC (with its interval) against step-1 rows, one line per LLM row and seed, each
+    reference a horizontal band, each point labelled with its wall minutes."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    records = [record for _, record in iter_records(runs)]
+    data, refs, _ = study([record for _, record in iter_records(runs, report=lambda message: None)])
     fig, ax = plt.subplots(figsize=(6.5, 4))
-    for name, values in points(records).items():
-        xs, ys = [p.rows for p in values], [p.record.metric("auc") for p in values]
-        bounds = [p.record.intervals.get("auc") or (y, y) for p, y in zip(values, ys)]
-        err = [[y - b[0] for y, b in zip(ys, bounds)], [b[1] - y for y, b in zip(ys, bounds)]]
-        ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3, label=name)
-        for p, y in zip(values, ys):
-            ax.annotate(f"{p.minutes:.0f} min", (p.rows, y), textcoords="offset points", xytext=(5, -10), fontsize=7)
-    for ref in references(records):
-        line = ax.axhline(ref.metric("auc"), linestyle="--", linewidth=1, color="grey")
+    for name, values in data.items():
+        seeds = sorted({p.seed for p in values})
+        for seed in seeds:
+            line = [p for p in values if p.seed == seed]
+            ys = [p.record.metric("auc") for p in line]
+            bounds = [p.record.intervals.get("auc") or (y, y) for p, y in zip(line, ys)]
+            err = [[y - b[0] for y, b in zip(ys, bounds)], [b[1] - y for y, b in zip(ys, bounds)]]
+            ax.errorbar([p.rows for p in line], ys, yerr=err, marker="o", capsize=3,
+                        label=name + (f" (seed {seed})" if len(seeds) > 1 else ""))
+            for p, y in zip(line, ys):
+                ax.annotate(f"{p.wall_minutes:.0f} min", (p.rows, y), textcoords="offset points", xytext=(5, -10),
+                            fontsize=7)
+    for ref in refs:
+        ax.axhline(ref.metric("auc"), linestyle="--", linewidth=1, color="grey")
         low, high = ref.intervals.get("auc") or (ref.metric("auc"),) * 2
-        ax.axhspan(low, high, color=line.get_color(), alpha=0.12)
+        ax.axhspan(low, high, color="grey", alpha=0.12)
         ax.annotate(f"{ref.row_label} (reference)", (0.01, ref.metric("auc")), xycoords=("axes fraction", "data"),
                     textcoords="offset points", xytext=(0, 3), fontsize=7, color="grey")
     ax.set_xscale("log")
-    ax.set_xlabel("step-1 training rows (log scale)")
+    ax.set_xlabel("step-1 training rows (log scale); labels: wall minutes")
     ax.set_ylabel("test AUC (95% interval)")
     ax.set_title(f"Budget study: {runs.name}")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
     fig.tight_layout()
-    fig.savefig(output, dpi=120, metadata={"Software": None})  # no library version: bytes change only with the data
+    fig.savefig(output, dpi=120, metadata={"Software": None})  # no library version: bytes change with the data
     plt.close(fig)
 
 
@@ -179,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
         args.output.write_text(text)
         for runs in args.runs:
             figure(runs, args.output.parent / f"{runs.name}.png")
-    print(text)
+    else:
+        sys.stdout.write(text)
     return 0
 
 

@@ -25,51 +25,64 @@ def _write(root, data, options, training, train_seconds):
 
 
 def _intervals(samples, seed=0):
-    return {"seed": seed, "resamples": len(samples), "auc": [min(samples), max(samples)], "samples": {"auc": samples}}
+    return {"seed": seed, "resamples": len(samples), "users": "first appearance", "auc": [min(samples), max(samples)],
+            "samples": {"auc": samples}}
 
 
 def test_budget_page_points_pairs_and_figure(tmp_path):
     budget = _script("budget_study")
     runs = tmp_path / "budget-ml-1m"
-    step1 = lambda steps: {"steps_run": steps, "best_valid_auc": 0.55, "best_step": steps, "valid_curve": []}
+    step1 = lambda steps, best: {"steps_run": steps, "best_valid_auc": 0.55, "best_step": best, "valid_curve": []}
+    stages = lambda *seconds: {f"stage{i}": {"seconds": s} for i, s in enumerate(seconds)}
     made = [
         (record("ml-1m", "tallrec", 0.54, 0.50, backbone="minilm"), {"batch_size": 16, "max_steps": 150},
-         {"llm-step1": step1(150)}, 220.0, [0.53, 0.54, 0.55, 0.54, 0.54]),
+         {"llm-step1": step1(150, 100)}, 220.0, stages(300, 60), [0.53, 0.54, 0.55, 0.54, 0.54]),
         # stopped early at 600 of 625 steps: 9,600 rows read
         (record("ml-1m", "tallrec", 0.60, 0.55, backbone="minilm"), {"batch_size": 16, "max_steps": 625},
-         {"llm-step1": step1(600)}, 900.0, [0.59, 0.60, 0.61, 0.60, 0.60]),
+         {"llm-step1": step1(600, 600)}, 900.0, stages(960), [0.59, 0.60, 0.61, 0.60, 0.60]),
         (record("ml-1m", "collm", 0.67, 0.66, encoder="mf", backbone="minilm"), {"batch_size": 16, "max_steps": 150},
-         {"llm-step1": step1(150), "llm-step2": {"steps_run": 100}}, 410.0, [0.66, 0.67, 0.68, 0.67, 0.67]),
-        (record("ml-1m", "mf", 0.58, 0.56), {}, {}, 30.0, [0.56, 0.62, 0.52, 0.58, 0.60]),
-        (record("ml-1m", "mf", 0.59, 0.56, seed=1), {}, {}, 30.0, [0.57, 0.63, 0.53, 0.59, 0.61]),
+         {"llm-step1": step1(150, 100), "llm-step2": {"steps_run": 100}}, 410.0, stages(300, 200, 100),
+         [0.66, 0.67, 0.68, 0.67, 0.67]),
+        (record("ml-1m", "mf", 0.58, 0.56), {}, {}, 30.0, stages(30), [0.56, 0.62, 0.52, 0.58, 0.60]),
+        (record("ml-1m", "mf", 0.59, 0.56, seed=1), {}, {}, 30.0, stages(30), [0.57, 0.63, 0.53, 0.59, 0.61]),
+        # an LLM record without its step-1 steps (older records): left out and said, not a reference
+        (record("ml-1m", "tallrec", 0.55, 0.50, backbone="minilm"), {"batch_size": 16}, {"llm-step1": {}}, 1.0,
+         stages(1), [0.5] * 5),
     ]
-    for data, options, training, seconds, samples in made:
+    for data, options, training, seconds, stage_times, samples in made:
         data["intervals"] = _intervals(samples)
+        data["dataset"]["manifest_sha256"] = "abc"
+        data["timings"]["stages"] = stage_times
         _write(runs, data, options, training, seconds)
     records = [r for _, r in budget.iter_records(runs)]
-    points = budget.points(records)
-    assert {name: [(p.rows, p.step2_rows, p.minutes) for p in values] for name, values in points.items()} == {
-        "collm-mf": [(2400, 1600, 410.0 / 60)], "tallrec": [(2400, 0, 220.0 / 60), (9600, 0, 15.0)]}
-    refs = budget.references(records)
+    points, refs, skipped = budget.study(records)
+    assert {name: [(p.rows, p.best_rows, p.step2_rows, p.train_minutes, p.wall_minutes) for p in values]
+            for name, values in points.items()} == {
+        "collm-mf": [(2400, 1600, 1600, 410.0 / 60, 10.0)],
+        "tallrec": [(2400, 1600, 0, 220.0 / 60, 6.0), (9600, 9600, 0, 15.0, 16.0)]}
     assert [(r.row_label, r.seed) for r in refs] == [("mf", 0)]  # one reference per row: the lowest seed
+    assert len(skipped) == 1 and "no step-1 steps run" in skipped[0]
     tallrec, collm = points["tallrec"][0].record, points["collm-mf"][0].record
-    # paired differences by hand: collm - tallrec = .13 .13 .13 .13 .13 at every resample: higher;
-    # tallrec - mf = -.03 -.08 +.03 -.04 -.06 spans 0: level; mf - collm is all negative: lower
+    # paired differences by hand: collm - tallrec = .13 at every resample: higher;
+    # tallrec - mf = -.03 -.08 +.03 -.04 -.06 spans 0; mf - collm is negative at every resample
     assert budget.compare(collm, tallrec).endswith(": higher")
-    assert budget.compare(tallrec, refs[0]).endswith(": level")
+    assert budget.compare(tallrec, refs[0]).endswith(": not distinguishable")
     assert budget.compare(refs[0], collm).endswith(": lower")
-    assert budget.compare(tallrec, tallrec) == "+0.0000 (+0.0000 to +0.0000): level"  # never different from itself
-    other = dict(collm.data, intervals=_intervals([0.6] * 5, seed=1))  # other resamples: not paired
-    assert budget.compare(budget.RunRecord(other), tallrec) == "+0.1300 (not paired)"
+    assert budget.compare(tallrec, tallrec) == "+0.0000 (+0.0000 to +0.0000): not distinguishable"
+    for change in ({"intervals": _intervals([0.6] * 5, seed=1)},  # other resamples
+                   {"dataset": {"name": "ml-1m", "manifest_sha256": "def"}},  # another split
+                   {"evaluation": dict(collm.evaluation, rows=99)}):  # other test rows
+        assert budget.compare(budget.RunRecord(dict(collm.data, **change)), tallrec) == "+0.1300 (not paired)"
 
     page = tmp_path / "budget.md"
     assert budget.main([str(runs), "--output", str(page)]) == 0
     assert (tmp_path / "budget-ml-1m.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     text = page.read_text()
     assert text == budget.render([runs])
-    assert "| tallrec                | 9,600         | 600            |" in text
+    assert "| tallrec                | 9,600         | 9,600                |" in text
     at_9600 = [cell.strip() for cell in next(line for line in text.splitlines() if line.startswith("| 9,600")).split("|")]
-    assert at_9600[2:4] == ["-", "-"] and at_9600[4].endswith(": level")  # no CoLLM-MF point at 9,600 rows
+    assert at_9600[2:4] == ["-", "-"] and at_9600[4].endswith(": not distinguishable")  # no CoLLM-MF at 9,600 rows
+    assert "- left out: " in text
 
 
 def test_recipe_table_ranks_by_validation_and_states_shared_options_once(tmp_path):
