@@ -47,6 +47,18 @@ def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "collm_bench", *args], capture_output=True, text=True, cwd=ROOT)
 
 
+def streamed(*args: str) -> tuple[int, str]:
+    """(exit status, its output and errors together) of a command echoed to stderr line by line."""
+    lines = []
+    with subprocess.Popen([sys.executable, "-m", "collm_bench", *args], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, cwd=ROOT) as proc:
+        for line in proc.stdout:
+            sys.stderr.write(line)
+            sys.stderr.flush()
+            lines.append(line)
+    return proc.returncode, "".join(lines)
+
+
 def library_check() -> list[str]:
     """One line per pinned library whose installed version differs (none: the same libraries)."""
     lines = []
@@ -148,12 +160,17 @@ def run_suite(job: dict, dry_run: bool) -> tuple[str, str, set[str] | None]:
         args += ["--dataset", job["dataset"]]
     if dry_run:
         args.append("--dry-run")
-    proc = cli(*args)
-    counts = re.findall(r"^\d+ runs: .*$", proc.stdout, re.M)
-    if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
+    if dry_run:
+        proc = cli(*args)
+        returncode, stdout, stderr = proc.returncode, proc.stdout, proc.stderr
+    else:  # hours long: its lines (one per stage) go to the log as they come, not at the end
+        returncode, stdout = streamed(*args)
+        stderr = ""
+    counts = re.findall(r"^\d+ runs: .*$", stdout, re.M)
+    if returncode != 0:
+        tail = (stderr or stdout).strip().splitlines()[-1:] or [f"exit {returncode}"]
         return "failed", tail[0], None
-    return "dry run" if dry_run else "ran", counts[-1] if counts else "", planned_ids(proc.stdout)
+    return "dry run" if dry_run else "ran", counts[-1] if counts else "", planned_ids(stdout)
 
 
 def orphans(runs: Path, planned: set[str]) -> list[Path]:

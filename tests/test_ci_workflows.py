@@ -159,3 +159,12 @@ def test_a_dataset_folder_with_a_bad_manifest_skips_its_board(tmp_path, monkeypa
     monkeypatch.setenv("COLLM_BENCH_ML1M_COLLM", str(tmp_path))
     dataset, reason = refresh.input_dataset("COLLM_BENCH_ML1M_COLLM", "runs/paper-ml-1m-collm")
     assert dataset is None and reason.startswith(f"$COLLM_BENCH_ML1M_COLLM={tmp_path}: ") and "format" in reason
+
+
+def test_a_refreshing_suite_is_echoed_line_by_line_and_read_whole(capfd):
+    """A suite runs for hours in CI: its lines reach the log as they come (stderr), and the
+    refresh still reads its whole output (the run table, the counts)."""
+    refresh = _refresh_script()
+    status, text = refresh.streamed("--help")
+    assert status == 0 and "suite" in text
+    assert capfd.readouterr().err == text
