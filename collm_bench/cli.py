@@ -405,18 +405,26 @@ def cache_list(cache_dir: Optional[str] = typer.Option(None, help="Stage cache d
     """Size of each stage's entries, checkpoints of unfinished stages, leftovers of killed runs."""
     from tabulate import tabulate
 
-    from collm_bench.stage_cache_admin import human, scan
+    from collm_bench.stage_cache_admin import CHECKPOINT, IN_PROGRESS, human, progress, scan
     from collm_bench.stages import cache_root
 
     root = cache_root(cache_dir)
     totals: dict[tuple[str, str], list[int]] = {}
-    for entry in scan(root):
+    entries = scan(root)
+    for entry in entries:
         count_size = totals.setdefault((entry.stage, entry.kind), [0, 0])
         count_size[0] += 1
         count_size[1] += entry.size
     typer.echo(f"{root}")
     typer.echo(tabulate([(stage, kind, n, human(size)) for (stage, kind), (n, size) in sorted(totals.items())],
                         headers=("stage", "kind", "entries", "size"), tablefmt="simple") if totals else "(empty)")
+    unfinished = [(entry, progress(entry)) for entry in entries if entry.kind in (CHECKPOINT, IN_PROGRESS)]
+    unfinished = [(entry, done) for entry, done in unfinished if done]
+    if unfinished:
+        typer.echo("\nunfinished training (a rerun resumes there):")
+        for entry, done in unfinished:
+            now = " (a live run is training it)" if entry.kind == IN_PROGRESS else ""
+            typer.echo(f"  {entry.stage} {entry.key}{now}: {done}")
 
 
 @cache_app.command("prune")

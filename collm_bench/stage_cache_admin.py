@@ -71,6 +71,25 @@ def scan(root: Path) -> list[Entry]:
     return out
 
 
+def progress(entry: Entry) -> str | None:
+    """How far the training behind a checkpoint got (step, best validation AUC, when it was
+    saved), or None when the folder holds no readable training state."""
+    from datetime import datetime
+
+    from collm_bench.checkpoints import STATE
+
+    path = entry.path / STATE
+    try:
+        state = json.loads(path.read_text())["state"]
+        step, result = int(state["step"]), state.get("result") or {}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    saved = datetime.fromtimestamp(path.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
+    best = (f", best validation AUC {result['best_valid_auc']:.4f} at step {result['best_step']}"
+            if isinstance(result.get("best_valid_auc"), (int, float)) and "best_step" in result else "")
+    return f"step {step}{best}, saved {saved}"
+
+
 def kept_keys(folders: list[Path]) -> set[str]:
     """The stage keys named by the records below ``folders`` (each must hold at least one)."""
     keys: set[str] = set()

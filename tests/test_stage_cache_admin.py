@@ -83,3 +83,14 @@ def test_prune_for_records_waits_for_live_runs(cli, cache):
     root, runs = cache   # a live run's finished stages are named by no record yet
     code, _, err = cli(["cache", "prune", "--keep-for", str(runs), "--cache-dir", str(root)])
     assert code == 2 and "a run is computing stages now" in err
+
+
+def test_list_says_how_far_each_unfinished_training_got(cli, cache):
+    root, _ = cache
+    state = {"step": 236, "result": {"best_step": 200, "best_valid_auc": 0.58138, "steps_run": 236}}
+    (root / "llm-step1" / ".cccc.resume" / "checkpoint.json").write_text(json.dumps({"state": state}))
+    code, out, _ = cli(["cache", "list", "--cache-dir", str(root)])
+    assert code == 0
+    lines = out.split("unfinished training (a rerun resumes there):\n")[1].splitlines()
+    assert re.fullmatch(r"  llm-step1 cccc: step 236, best validation AUC 0\.5814 at step 200, saved \S+ \S+", lines[0])
+    assert len(lines) == 1   # a spent checkpoint (aaaa) or one without training state says nothing
