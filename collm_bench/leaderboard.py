@@ -36,6 +36,17 @@ def interval_note(rows: list[dict[str, Any]]) -> str:
     return INTERVAL_NOTE + (NO_TIE_TEST if len(rows[0]["Seeds"]) > 1 else "")
 
 
+def head_note(records: Iterable[RunRecord]) -> str:
+    """The sentence saying which backbones score through a learned head instead of the paper's
+    Yes token (encoders have no language-model head), or '' when none does."""
+    names = sorted({r.backbone for r in records
+                    if r.backbone and (r.training.get("backbone") or {}).get("kind") == "encoder"})
+    if not names:
+        return ""
+    return (f" {', '.join(names)}: an encoder with no language-model head, so its LLM rows score with a learned "
+            "one-logit head on the first token, tuned with the LoRA weights, not the paper's Yes-token logit.")
+
+
 def row_digests(records: list[RunRecord]) -> dict[str, str]:
     """Run id -> the digest of its configuration without the seed, which puts the seeds of one
     configuration in one row. An ensemble's configuration names its members' run ids, which
@@ -207,6 +218,7 @@ def render(root: Path, fmt: str = "md") -> str:
 
 
 def render_records(records: Iterable[RunRecord | dict[str, Any]], fmt: str = "md", registry=None) -> str:
+    records = unique_runs(records)
     tables = collect(records, registry)
     if fmt == "json":
         return json.dumps(tables, indent=2, default=_json_default)
@@ -230,7 +242,8 @@ def render_records(records: Iterable[RunRecord | dict[str, Any]], fmt: str = "md
     for dataset, rows in tables.items():
         evaluated = sorted({row["evaluated"] for row in rows})
         parts.append(f"## {escape_markdown(dataset)}\n\nEvaluated on {escape_markdown('; '.join(evaluated))}. "
-                     f"Ranked by AUC.{interval_note(rows)}\n")
+                     f"Ranked by AUC.{interval_note(rows)}"
+                     f"{head_note(r for r in records if r.dataset == dataset)}\n")
         names = columns(rows)
         parts.append(tabulate([[escape_markdown(c) for c in _cells(r, names)] for r in rows], headers=names,
                               tablefmt="github", disable_numparse=True))

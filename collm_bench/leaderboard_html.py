@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterable
 
-from collm_bench.leaderboard import TAIL, collect, columns, interval_note
+from collm_bench.leaderboard import TAIL, collect, columns, head_note, interval_note
 from collm_bench.records import mean_of, mean_std
 from collm_bench.run_record import RunRecord
 
@@ -112,7 +112,7 @@ def render_html(records: Iterable[RunRecord | dict[str, Any]], *, title: str = "
         names = columns(rows)
         metrics = [c for c in names[2:] if c not in TAIL]
         evaluated = "; ".join(sorted({row["evaluated"] for row in rows}))
-        note = interval_note(rows)
+        note = interval_note(rows) + head_note(r for r in records if r.dataset == dataset)
         parts.append(f"<h2>{html.escape(dataset)}</h2><p class=note>Evaluated on {html.escape(evaluated)}. "
                      f"Ranked by AUC.{html.escape(note)}</p>")
         head = ["#", "Method", "Backbone", *metrics, "Warm / cold", *TAIL, "Config"]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from collm_bench.errors import UserError
-from collm_bench.leaderboard import escape_markdown, row_digests
+from collm_bench.leaderboard import escape_markdown, head_note, row_digests
 from collm_bench.records import mean_of, mean_std, with_interval
 from collm_bench.run_record import RunRecord, unique_runs
 
@@ -138,6 +138,9 @@ class Cells:
                          f"backbone ({where}), not comparable, no Rel. Imp.")
         if self.meaningless:
             notes.append(f"random-weight backbone, numbers meaningless: {', '.join(sorted(self.meaningless))}")
+        head = head_note(self.used).strip()
+        if head:
+            notes.append(head)
         return notes + sorted(set(self.notes))
 
 

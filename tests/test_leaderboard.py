@@ -54,6 +54,28 @@ def test_random_weight_backbones_are_labelled(tmp_path):
     assert "tiny-llama (random weights: meaningless)" in render(tmp_path, "md")
 
 
+def test_a_learned_head_instead_of_the_yes_token_is_stated(tmp_path):
+    """Encoder backbones have no language-model head: boards say their LLM rows read a learned
+    head (a departure from the paper); a causal backbone's rows say nothing."""
+    import json
+
+    from collm_bench.paper_tables import render_tables
+    from collm_bench.records import iter_records
+
+    for name, backbone, kind in (("a", "minilm", "encoder"), ("b", "smollm2", "causal")):
+        _record(tmp_path / name, "tallrec", 0, 0.6, 1.0)
+        path = tmp_path / name / "record.json"
+        record = json.loads(path.read_text())
+        record.update(backbone=backbone, encoder=None, training={"backbone": {"kind": kind}})
+        path.write_text(json.dumps(record))
+    note = ("minilm: an encoder with no language-model head, so its LLM rows score with a learned one-logit head "
+            "on the first token, tuned with the LoRA weights, not the paper's Yes-token logit.")
+    board = render(tmp_path, "md")
+    assert note in board and board.count("language-model head") == 1
+    tables = render_tables(2, (r for _, r in iter_records(tmp_path)), "md", None)
+    assert f"- {note}" in tables and "smollm2: an encoder" not in tables
+
+
 def test_same_name_other_configuration_is_another_row(tmp_path):
     import json
 
