@@ -418,8 +418,8 @@ def cache_list(cache_dir: Optional[str] = typer.Option(None, help="Stage cache d
     typer.echo(f"{root}")
     typer.echo(tabulate([(stage, kind, n, human(size)) for (stage, kind), (n, size) in sorted(totals.items())],
                         headers=("stage", "kind", "entries", "size"), tablefmt="simple") if totals else "(empty)")
-    unfinished = [(entry, progress(entry)) for entry in entries if entry.kind in (CHECKPOINT, IN_PROGRESS)]
-    unfinished = [(entry, done) for entry, done in unfinished if done]
+    unfinished = [(entry, done) for entry in entries
+                  if entry.kind in (CHECKPOINT, IN_PROGRESS) and (done := progress(entry))]
     if unfinished:
         typer.echo("\nunfinished training (a rerun resumes there):")
         for entry, done in unfinished:
