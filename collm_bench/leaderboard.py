@@ -102,8 +102,7 @@ def collect(records: Iterable[RunRecord | dict[str, Any]], registry=None) -> dic
         row["runs"] = [r.run_id for r in runs]
         kept = runs[0].intervals if len(runs) == 1 else {}
         row["intervals"] = {k: kept[k] for k in ("auc", "uauc") if k in kept} or None
-        # samples pair only with samples drawn alike (records before USER_ORDER drew by sorted id)
-        row["_samples"] = ((kept.get("samples") or {}).get("auc"), kept.get("users"), kept.get("seed"))
+        row["_record"] = runs[0] if len(runs) == 1 else None  # one seed's stored samples pair; a mean's do not
         tables[dataset].append(row)
     for rows in tables.values():  # ranked by AUC (mean over seeds), best first; rows without one last
         rows.sort(key=lambda row: -mean_of(row["AUC"]) if mean_of(row["AUC"]) is not None else math.inf)
@@ -111,19 +110,35 @@ def collect(records: Iterable[RunRecord | dict[str, Any]], registry=None) -> dic
     return dict(tables)
 
 
+def same_draws(a: RunRecord, b: RunRecord) -> bool:
+    """Whether the stored bootstrap resamples of ``a`` and ``b`` are the same draws of the same
+    users' rows (same split, same evaluated rows, same users, seed and count), so their samples
+    pair. Records from before USER_ORDER (drawn by sorted user id) name no ``users`` and pair with none."""
+    ia, ib = a.intervals, b.intervals
+    return (a.dataset_sha256 is not None and a.dataset_sha256 == b.dataset_sha256 and a.evaluation == b.evaluation
+            and all(ia.get(k) is not None and ia.get(k) == ib.get(k) for k in ("users", "seed", "resamples")))
+
+
+def paired_auc_difference(a: RunRecord, b: RunRecord) -> tuple[float, float] | None:
+    """The paired 95% bootstrap interval of AUC(a) - AUC(b) from their stored samples; None when
+    they do not pair (see ``same_draws``) or either has none."""
+    if not same_draws(a, b):
+        return None
+    from collm_bench.bootstrap import paired_from_samples
+
+    return paired_from_samples((a.intervals.get("samples") or {}).get("auc"),
+                               (b.intervals.get("samples") or {}).get("auc"))
+
+
 def _mark_ties_with_the_best(rows: list[dict[str, Any]]) -> None:
     """``≈`` after the name of each row whose AUC a paired bootstrap (the records' stored samples,
     same rows and resamples) does not tell apart from the best row's."""
-    samples = [row.pop("_samples", (None, None, None)) for row in rows]
-    if not rows or not samples[0][0]:
+    records = [row.pop("_record", None) for row in rows]
+    if not rows or records[0] is None:
         return
-    from collm_bench.bootstrap import paired_from_samples
-
-    for row, other in zip(rows[1:], samples[1:]):
-        if other[1:] != samples[0][1:]:  # drawn another way: not the same resamples
-            continue
-        difference = paired_from_samples(samples[0][0], other[0])
-        if difference is not None and difference[0] <= 0 <= difference[1] and row["evaluated"] == rows[0]["evaluated"]:
+    for row, other in zip(rows[1:], records[1:]):
+        difference = paired_auc_difference(records[0], other) if other is not None else None
+        if difference is not None and difference[0] <= 0 <= difference[1]:
             row["Method"] += " ≈"
 
 

@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 from tabulate import tabulate
 
-from collm_bench.bootstrap import paired_from_samples
+from collm_bench.leaderboard import paired_auc_difference
 from collm_bench.records import iter_records
 from collm_bench.run_record import RunRecord, unique_runs
 
@@ -89,26 +89,21 @@ def _metric_cell(record: RunRecord, metric: str = "auc") -> str:
     return f"{value:.4f}" + (f" ({bounds[0]:.4f}-{bounds[1]:.4f})" if bounds else "")
 
 
-def _paired(a: RunRecord, b: RunRecord) -> bool:
-    """Their stored resamples are the same draws of the same users' rows."""
-    ia, ib = a.intervals, b.intervals
-    return (a.dataset_sha256 is not None and a.dataset_sha256 == b.dataset_sha256 and a.evaluation == b.evaluation
-            and all(ia.get(k) is not None and ia.get(k) == ib.get(k) for k in ("users", "seed", "resamples")))
-
-
 def compare(a: RunRecord, b: RunRecord) -> str:
     """``a`` against ``b`` on test AUC: the difference, its paired 95% interval and the verdict."""
     diff = a.metric("auc") - b.metric("auc")
-    bounds = paired_from_samples((a.intervals.get("samples") or {}).get("auc"),
-                                 (b.intervals.get("samples") or {}).get("auc")) if _paired(a, b) else None
+    bounds = paired_auc_difference(a, b)
     if bounds is None or any(math.isnan(x) for x in bounds):
         return f"{diff:+.4f} (not paired)"
     word = "higher" if bounds[0] > 0 else "lower" if bounds[1] < 0 else "not distinguishable"
     return f"{diff:+.4f} ({bounds[0]:+.4f} to {bounds[1]:+.4f}): {word}"
 
 
-def section(runs: Path) -> str:
-    records = [record for _, record in iter_records(runs)]
+def read(runs: Path) -> list[RunRecord]:
+    return [record for _, record in iter_records(runs)]
+
+
+def section(runs: Path, records: list[RunRecord]) -> str:
     data, refs, skipped = study(records)
     if not data:
         return f"## {runs.name}\n\nNo LLM records yet.\n"
@@ -148,12 +143,14 @@ def section(runs: Path) -> str:
             + (f"\n{notes}" if notes else ""))
 
 
-def render(folders: list[Path]) -> str:
-    """The Markdown page: the header, then one section per records folder."""
-    return HEADER + "".join("\n" + section(runs) for runs in folders)
+def render(folders: list[Path], records: dict[Path, list[RunRecord]] | None = None) -> str:
+    """The Markdown page: the header, then one section per records folder (``records``: each
+    folder's records when already read)."""
+    records = records or {runs: read(runs) for runs in folders}
+    return HEADER + "".join("\n" + section(runs, records[runs]) for runs in folders)
 
 
-def figure(runs: Path, output: Path) -> None:
+def figure(runs: Path, records: list[RunRecord], output: Path) -> None:
     """Test AUC (with its interval) against step-1 rows, one line per LLM row and seed, each
     reference a horizontal band, each point labelled with its wall minutes."""
     import matplotlib
@@ -161,7 +158,7 @@ def figure(runs: Path, output: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    data, refs, _ = study([record for _, record in iter_records(runs, report=lambda message: None)])
+    data, refs, _ = study(records)
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for name, values in data.items():
         seeds = sorted({p.seed for p in values})
@@ -197,11 +194,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("runs", type=Path, nargs="+")
     parser.add_argument("--output", type=Path, help="the Markdown page; each folder's figure goes beside it")
     args = parser.parse_args(argv)
-    text = render(args.runs)
+    records = {runs: read(runs) for runs in args.runs}
+    text = render(args.runs, records)
     if args.output:
         args.output.write_text(text)
         for runs in args.runs:
-            figure(runs, args.output.parent / f"{runs.name}.png")
+            figure(runs, records[runs], args.output.parent / f"{runs.name}.png")
     else:
         sys.stdout.write(text)
     return 0

@@ -120,17 +120,21 @@ def test_rows_the_paired_bootstrap_cannot_tell_from_the_best_are_marked(tmp_path
 
     rng = np.random.default_rng(0)
     best = 0.70 + rng.normal(scale=0.01, size=200)
-    for name, auc_value, samples in (("a", 0.70, best), ("b", 0.699, best - 0.001 + rng.normal(scale=0.01, size=200)),
-                                     ("c", 0.60, best - 0.10)):
+    tie = best - 0.001 + rng.normal(scale=0.01, size=200)
+    # d ties like b but its resamples were drawn with another seed: its samples do not pair
+    for name, auc_value, samples, draw_seed in (("a", 0.70, best, 0), ("b", 0.699, tie, 0), ("c", 0.60, best - 0.10, 0),
+                                                ("d", 0.698, tie, 1)):
         _record(tmp_path / name, f"m{name}", 0, auc_value, 1.0)
         path = tmp_path / name / "record.json"
         record = json.loads(path.read_text())
+        record["dataset"]["manifest_sha256"] = "0" * 64
         record["intervals"] = {"auc": [auc_value - 0.02, auc_value + 0.02], "uauc": [0.5, 0.7],
+                               "users": "first appearance", "seed": draw_seed, "resamples": 200,
                                "samples": {"auc": [round(float(v), 5) for v in samples]}}
         path.write_text(json.dumps(record))
     md = render(tmp_path, "md")
     names = [line.split("|")[1].strip() for line in md.splitlines()[6:] if line.startswith("|")]
-    assert names == ["ma", "mb ≈", "mc"]
+    assert names == ["ma", "mb ≈", "md", "mc"]
     assert "samples" not in render(tmp_path, "json")
 
 
