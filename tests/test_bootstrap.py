@@ -63,10 +63,10 @@ def test_samples_drawn_another_way_are_not_paired():
     from collm_bench.leaderboard import render_records
 
     def record(name, auc, users):
-        return {"run_id": name, "method": name, "seed": 0, "dataset": {"name": "toy"},
+        return {"run_id": name, "method": name, "seed": 0, "dataset": {"name": "toy", "manifest_sha256": "0" * 64},
                 "evaluation": {"rows": 10, "total_rows": 10, "sampled": False}, "timings": {},
                 "metrics": {"overall": {"auc": auc}},
-                "intervals": {"auc": [auc - .1, auc + .1], "users": users, "seed": 0,
+                "intervals": {"auc": [auc - .1, auc + .1], "users": users, "seed": 0, "resamples": 30,
                               "samples": {"auc": [auc + d for d in (-.01, 0, .01)] * 10}}}
 
     same = render_records([record("a", .70, "first appearance"), record("b", .70, "first appearance")])
