@@ -8,7 +8,8 @@ smaller than the larger noise of its two cells, ``?`` when a cell has no noise r
 noise of a one-seed cell is half the width of its recorded 95% user-bootstrap interval (overall
 AUC / UAUC only: warm and cold cells have none), of a several-seed cell the standard deviation
 across seeds. A claim some of whose rows are missing says "holds on the rows present" at most;
-one with no rows is "not measured".
+one with no rows is "not measured". A verdict is *narrow* when it rests on gaps inside the noise:
+a claim that holds with some comparison marked ``~``, or fails only on comparisons marked ``~``.
 """
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ class Verdict:
     evidence: str       # the compared values, "TALLRec 0.5377 < MF 0.6490 ..."
     holds: bool | None  # None: no rows
     partial: bool = False  # some rows missing
+    narrow: bool = False   # would flip if the comparisons within their noise (~) went the other way
 
     @property
     def word(self) -> str:
@@ -83,19 +85,27 @@ def _chain(values: list[Value | None], what: str) -> Verdict:
     """``values[0] < values[1] < ...`` on metric ``what``."""
     if any(v is None for v in values):
         return Verdict("", f"{what}: rows missing", None)
-    parts, holds = [str(values[0])], True
+    parts, results = [str(values[0])], []
     for low, high in zip(values, values[1:]):
-        ok = low.value < high.value
-        holds &= ok
-        parts.append(("<" if ok else ">=") + _mark(low, high) + f" {high}")
-    return Verdict("", f"{what}: " + " ".join(parts), holds)
+        ok, mark = low.value < high.value, _mark(low, high)
+        results.append((ok, mark == "~"))
+        parts.append(("<" if ok else ">=") + mark + f" {high}")
+    return Verdict("", f"{what}: " + " ".join(parts), all(ok for ok, _ in results), narrow=_narrow(results))
+
+
+def _narrow(results: list[tuple[bool, bool]]) -> bool:
+    """From (holds, within noise) pairs: a pass with one close call, or a failure made of close calls only."""
+    if all(ok for ok, _ in results):
+        return any(close for _, close in results)
+    return all(close for ok, close in results if not ok)
 
 
 def _claim(claim: str, verdicts: list[Verdict]) -> Verdict:
     """Every comparison of ``verdicts`` holds."""
     measured = [v for v in verdicts if v.holds is not None]
     holds = all(v.holds for v in measured) if measured else None
-    return Verdict(claim, "; ".join(v.evidence for v in verdicts), holds, partial=len(measured) < len(verdicts))
+    return Verdict(claim, "; ".join(v.evidence for v in verdicts), holds, partial=len(measured) < len(verdicts),
+                   narrow=bool(measured) and _narrow([(bool(v.holds), v.narrow) for v in measured]))
 
 
 def _best_collm(read: _Reader) -> Verdict:
@@ -119,6 +129,15 @@ def _best_collm(read: _Reader) -> Verdict:
                 + (f"; missing: {', '.join(missing)}" if missing else ""))
     return Verdict("A CoLLM version beats every baseline in AUC and UAUC", evidence, bool(winners),
                    partial=bool(missing) or len(versions) < len(COLLM))
+
+
+def step1_rows(record: RunRecord) -> int | None:
+    """The rows step 1 (TALLRec's LoRA tuning, which CoLLM starts from) trained on: steps run x batch
+    size; None for a record without a step 1."""
+    step1, batch = record.training.get("llm-step1"), int(record.options.get("batch_size") or 0)
+    if not isinstance(step1, dict) or "steps_run" not in step1 or batch <= 0:
+        return None
+    return int(step1["steps_run"]) * batch
 
 
 def check_claims(records: Iterable[RunRecord], dataset: str, backbone: str | None) -> list[Verdict]:
@@ -155,4 +174,25 @@ def check_claims(records: Iterable[RunRecord], dataset: str, backbone: str | Non
 def render_claims(verdicts: list[Verdict], title: str) -> str:
     lines = [f"### {title}", "", "| claim | verdict | values |", "|---|---|---|"]
     lines += [f"| {v.claim} | {v.word} | {v.evidence} |" for v in verdicts]
+    return "\n".join(lines) + "\n"
+
+
+def overview_cell(verdict: Verdict) -> str:
+    """A verdict in a few characters, for the page's overview: ``holds``, ``no``, ``holds*`` (on the
+    rows present), ``-`` (not measured), each with ``~`` when narrow."""
+    if verdict.holds is None:
+        return "-"
+    word = ("holds*" if verdict.partial else "holds") if verdict.holds else "no"
+    return word + (" ~" if verdict.narrow else "")
+
+
+def render_overview(columns: list[tuple[str, list[Verdict]]]) -> str:
+    """One row per claim, one column per (title, verdicts) section, in the order given."""
+    if not columns:
+        return ""
+    claims = [v.claim for v in columns[0][1]]
+    lines = ["| claim | " + " | ".join(title for title, _ in columns) + " |",
+             "|---|" + "---|" * len(columns)]
+    for i, claim in enumerate(claims):
+        lines.append(f"| {claim} | " + " | ".join(overview_cell(verdicts[i]) for _, verdicts in columns) + " |")
     return "\n".join(lines) + "\n"

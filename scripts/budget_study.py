@@ -20,6 +20,7 @@ from typing import NamedTuple
 from tabulate import tabulate
 
 from collm_bench.leaderboard import paired_auc_difference
+from collm_bench.paper_claims import step1_rows
 from collm_bench.records import iter_records
 from collm_bench.run_record import RunRecord, unique_runs
 
@@ -41,9 +42,9 @@ comparison is a 95% interval on its own, not corrected for the number of compari
 class Point:
     """One LLM record of the study: its step-1 budget and what it cost."""
 
-    def __init__(self, record: RunRecord, step1: dict, batch: int) -> None:
-        self.record, self.name, self.seed = record, record.row_label, record.seed
-        self.rows = int(step1["steps_run"]) * batch
+    def __init__(self, record: RunRecord, rows: int) -> None:
+        step1, batch = record.training["llm-step1"], int(record.options["batch_size"])
+        self.record, self.name, self.seed, self.rows = record, record.row_label, record.seed, rows
         self.best_rows = int(step1.get("best_step", 0)) * batch
         self.valid_auc = float(step1.get("best_valid_auc", math.nan))
         step2 = record.training.get("llm-step2")
@@ -69,15 +70,15 @@ def study(records: list[RunRecord]) -> Study:
     references: dict[str, RunRecord] = {}
     skipped = []
     for record in sorted(unique_runs(records), key=lambda r: (r.row_label, r.seed)):
-        step1, batch = record.training.get("llm-step1"), int(record.options.get("batch_size") or 0)
+        rows = step1_rows(record)
         if record.metric("auc") is None:
             skipped.append(f"{record.run_id}: no test AUC")
         elif record.backbone is None and record.encoder == record.method:  # a collaborative model
             references.setdefault(record.row_label, record)
-        elif not isinstance(step1, dict) or "steps_run" not in step1 or batch <= 0:
+        elif rows is None:
             skipped.append(f"{record.run_id}: no step-1 steps run and batch size recorded")
         else:
-            points[record.row_label].append(Point(record, step1, batch))
+            points[record.row_label].append(Point(record, rows))
     return Study({name: sorted(values, key=lambda p: (p.rows, p.seed)) for name, values in sorted(points.items())},
                  [references[name] for name in sorted(references)], skipped)
 

@@ -1,8 +1,9 @@
 """The paper's Table II and Figure 3 observations, claim by claim, on committed records
-(``collm_bench.paper_claims``): one section per records folder, dataset and LLM backbone.
+(``collm_bench.paper_claims``): an overview, then one section per records folder, dataset, LLM
+backbone and step-1 budget.
 
     python scripts/paper_claims.py leaderboards/runs/paper leaderboards/runs/paper-ml-1m-collm \
-        [--output leaderboards/claims.md]
+        leaderboards/runs/budget-ml-1m leaderboards/runs/smollm2-ml-100k [--output leaderboards/claims.md]
 """
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from collm_bench.paper_claims import check_claims, render_claims
+from collm_bench.paper_claims import Verdict, check_claims, render_claims, render_overview, step1_rows
 from collm_bench.records import iter_records
+from collm_bench.run_record import RunRecord
 
 HEADER = """# The paper's claims on these boards
 
@@ -20,27 +22,63 @@ comparison in it holds on the values the paper tables show (mean over seeds). A 
 marked `~` when its gap is smaller than its cells' noise (half the 95% user-bootstrap interval of
 a one-seed row, the standard deviation of a several-seed row), so it could go either way, and `?`
 when a cell has no noise recorded (warm and cold cells never have one). A claim some of whose rows
-are missing holds at most "on the rows present"; one without rows is "not measured".
+are missing holds at most "on the rows present"; one without rows is "not measured". A records
+folder with several step-1 budgets (the budget study) gets one section per budget: the LLM rows
+trained on that many step-1 rows, beside every row without a step 1 (MF, ICL).
+"""
+
+OVERVIEW = """## Overview
+
+One column per section below (dataset, LLM backbone, step-1 training rows, records folder):
+`holds`, `no` (does not hold), `holds*` (holds on the rows present, some missing), `-` (not
+measured); `~` marks a narrow verdict, one that rests on gaps inside the cells' noise (a claim
+that holds with a comparison marked `~`, or fails only on comparisons marked `~`).
 """
 
 
-def sections(runs: Path) -> list[str]:
+def budgets(records: list[RunRecord]) -> list[int | None]:
+    """The step-1 budgets (rows) of a folder's TALLRec records, ascending; ``[None]`` when it has
+    at most one, so that a folder of one budget (the paper tables, whose Table V variants train
+    step 1 differently) is read whole."""
+    found = sorted({rows for r in records if r.method == "tallrec" and (rows := step1_rows(r)) is not None})
+    return found if len(found) > 1 else [None]
+
+
+def sections(runs: Path) -> list[tuple[str, str, list[Verdict]]]:
+    """(overview column title, section title, verdicts) per dataset, backbone and step-1 budget."""
     records = [record for _, record in iter_records(runs)]
     out = []
     for dataset in sorted({r.dataset for r in records}):
         backbones = sorted({r.backbone for r in records if r.dataset == dataset and r.backbone
                             and r.method in ("collm", "tallrec")})
         for backbone in backbones:
-            verdicts = check_claims(records, dataset, backbone)
-            rows = {r.evaluation.get("rows") for r in records if r.dataset == dataset}
-            title = f"{dataset}, {backbone} (`{runs.name}`, {', '.join(f'{n:,}' for n in sorted(rows) if n)} test rows)"
-            out.append(render_claims(verdicts, title))
+            here = [r for r in records if r.dataset == dataset]
+            rows = {r.evaluation.get("rows") for r in here}
+            tested = ", ".join(f"{n:,}" for n in sorted(rows) if n)
+            for budget in budgets([r for r in here if r.backbone == backbone]):
+                # a budget's section: its step-1 records, and every record without a step 1
+                chosen = here if budget is None else [r for r in here if step1_rows(r) in (None, budget)]
+                trained = budget or _one_budget(chosen, backbone)
+                step1 = f", step 1 on {trained:,} rows" if trained else ""
+                title = f"{dataset}, {backbone} (`{runs.name}`, {tested} test rows{step1})"
+                column = f"{dataset} {backbone}" + (f" {trained:,}" if trained else "") + f" (`{runs.name}`)"
+                out.append((column, title, check_claims(chosen, dataset, backbone)))
     return out
 
 
+def _one_budget(records: list[RunRecord], backbone: str) -> int | None:
+    """The step-1 rows of the TALLRec record of ``backbone``, when there is exactly one."""
+    found = {step1_rows(r) for r in records if r.method == "tallrec" and r.backbone == backbone}
+    return found.pop() if len(found) == 1 else None
+
+
 def render(runs_folders: list[Path]) -> str:
-    """The whole page: the header, then the sections of each records folder in order."""
-    return HEADER + "".join("\n" + s for runs in runs_folders for s in sections(runs))
+    """The whole page: the header, the overview (a column per section), then the sections of each
+    records folder in order."""
+    every = [section for runs in runs_folders for section in sections(runs)]
+    overview = render_overview([(column, verdicts) for column, _, verdicts in every])
+    return (HEADER + "\n" + OVERVIEW + "\n" + overview
+            + "".join("\n" + render_claims(verdicts, title) for _, title, verdicts in every))
 
 
 def main(argv: list[str] | None = None) -> int:

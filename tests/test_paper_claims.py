@@ -1,7 +1,7 @@
 """The paper's claims checked on records: the paper's own Table II numbers make every Table II
 claim hold; one changed cell flips exactly its claims; gaps inside the noise are marked, and
 missing noise or rows are said."""
-from collm_bench.paper_claims import check_claims, render_claims
+from collm_bench.paper_claims import check_claims, overview_cell, render_claims, render_overview
 from collm_bench.run_record import RunRecord
 
 from test_paper_tables import ML, paper_table_ii, record
@@ -71,3 +71,23 @@ def test_missing_rows_are_said():
     assert best.word == "holds on the rows present" and best.evidence.endswith("; missing: ICL")
     partial = _verdicts([r for r in paper_table_ii() if r["method"] != "lightgcn"])
     assert partial["TALLRec beats MF, LightGCN and SASRec (AUC)"].word == "holds on the rows present"
+
+
+def test_narrow_verdicts_and_the_overview_cell():
+    """A claim holding through a gap inside the noise, or failing only on such gaps, is narrow."""
+    mf = [record(ML, "mf", 0.65 + shift, 0.63, seed=seed) for seed, shift in enumerate((-0.02, 0.0, 0.02))]
+
+    def tallrec_beats(auc):
+        tallrec = record(ML, "tallrec", auc, 0.60, backbone="vicuna7b")
+        tallrec["intervals"] = {"auc": [auc - 0.01, auc + 0.01]}
+        return _verdicts(mf + [tallrec])["TALLRec beats MF, LightGCN and SASRec (AUC)"]
+
+    close_win, close_loss, clear_loss = tallrec_beats(0.66), tallrec_beats(0.64), tallrec_beats(0.50)
+    assert (close_win.holds, close_win.partial, close_win.narrow) == (True, True, True)   # .01 < std .02
+    assert overview_cell(close_win) == "holds* ~"
+    assert (close_loss.holds, close_loss.narrow, overview_cell(close_loss)) == (False, True, "no ~")
+    assert (clear_loss.narrow, overview_cell(clear_loss)) == (False, "no")
+    assert overview_cell(_verdicts(mf)["DIN beats TALLRec (AUC)"]) == "-"
+    table = render_overview([("A", [close_win]), ("B", [clear_loss])])
+    assert table.splitlines() == ["| claim | A | B |", "|---|---|---|",
+                                  "| TALLRec beats MF, LightGCN and SASRec (AUC) | holds* ~ | no |"]

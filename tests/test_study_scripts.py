@@ -104,3 +104,31 @@ def test_recipe_table_ranks_by_validation_and_states_shared_options_once(tmp_pat
     # preset and valid_rows are the study's setting, stated once; lr 1e-3 is the preset's own value
     assert shared == {"valid_rows=2000"}
     assert [line[0] for line in lines] == ["lr=0.003", "(the study's baseline)", "lr=0.0003"]
+
+
+def test_claims_page_has_a_section_per_step1_budget(tmp_path):
+    """A folder with TALLRec at two step-1 budgets (the budget study) is checked once per budget,
+    each with the rows that have no step 1 (MF); a folder of one budget stays one section."""
+    claims = _script("paper_claims")
+    runs = tmp_path / "budget-ml-1m"
+    step1 = lambda steps: {"llm-step1": {"steps_run": steps}}
+    for data, options, training in [
+        (record("ml-1m", "tallrec", 0.54, 0.50, backbone="minilm"), {"batch_size": 16}, step1(150)),
+        (record("ml-1m", "tallrec", 0.66, 0.60, backbone="minilm"), {"batch_size": 16}, step1(625)),
+        (record("ml-1m", "collm", 0.70, 0.66, encoder="mf", backbone="minilm"), {"batch_size": 16}, step1(625)),
+        (record("ml-1m", "mf", 0.65, 0.62), {}, {}),
+    ]:
+        _write(runs, data, options, training, 1.0)
+    sections = claims.sections(runs)
+    assert [(column, title) for column, title, _ in sections] == [
+        ("ml-1m minilm 2,400 (`budget-ml-1m`)", "ml-1m, minilm (`budget-ml-1m`, 100 test rows, step 1 on 2,400 rows)"),
+        ("ml-1m minilm 10,000 (`budget-ml-1m`)", "ml-1m, minilm (`budget-ml-1m`, 100 test rows, step 1 on 10,000 rows)")]
+    beats_mf = [{v.claim: v for v in verdicts}["TALLRec beats MF, LightGCN and SASRec (AUC)"].evidence
+                for _, _, verdicts in sections]
+    assert beats_mf[0].startswith("AUC: MF 0.6500 >=? TALLRec 0.5400")
+    assert beats_mf[1].startswith("AUC: MF 0.6500 <? TALLRec 0.6600")
+    page = claims.render([runs])
+    assert "| claim | ml-1m minilm 2,400 (`budget-ml-1m`) | ml-1m minilm 10,000 (`budget-ml-1m`) |" in page
+    assert "| TALLRec beats MF, LightGCN and SASRec (AUC) | no | holds* |" in page
+    (runs / sorted(p.name for p in runs.iterdir() if "tallrec" in p.name)[1]).rename(tmp_path / "gone")
+    assert len(claims.sections(runs)) == 1
