@@ -23,8 +23,9 @@ marked `~` when its gap is smaller than its cells' noise (half the 95% user-boot
 a one-seed row, the standard deviation of a several-seed row), so it could go either way, and `?`
 when a cell has no noise recorded (warm and cold cells never have one). A claim some of whose rows
 are missing holds at most "on the rows present"; one without rows is "not measured". A records
-folder with several step-1 budgets (the budget study) gets one section per budget: the LLM rows
-trained on that many step-1 rows, beside every row without a step 1 (MF, ICL).
+folder with several step-1 budgets (the budget study) gets one section per budget: the TALLRec and
+CoLLM rows whose step 1 trained on that many rows, beside every row without a step 1
+(collaborative rows, ICL, Prompt4NR, CTRL), which the budget does not change.
 """
 
 OVERVIEW = """## Overview
@@ -37,11 +38,9 @@ that holds with a comparison marked `~`, or fails only on comparisons marked `~`
 
 
 def budgets(records: list[RunRecord]) -> list[int | None]:
-    """The step-1 budgets (rows) of a folder's TALLRec records, ascending; ``[None]`` when it has
-    at most one, so that a folder of one budget (the paper tables, whose Table V variants train
-    step 1 differently) is read whole."""
-    found = sorted({rows for r in records if r.method == "tallrec" and (rows := step1_rows(r)) is not None})
-    return found if len(found) > 1 else [None]
+    """The step-1 budgets (rows) of the records that have a step 1 (TALLRec, CoLLM), ascending;
+    ``[None]`` when none has."""
+    return sorted({rows for r in records if (rows := step1_rows(r)) is not None}) or [None]
 
 
 def sections(runs: Path) -> list[tuple[str, str, list[Verdict]]]:
@@ -53,29 +52,23 @@ def sections(runs: Path) -> list[tuple[str, str, list[Verdict]]]:
                             and r.method in ("collm", "tallrec")})
         for backbone in backbones:
             here = [r for r in records if r.dataset == dataset]
-            rows = {r.evaluation.get("rows") for r in here}
-            tested = ", ".join(f"{n:,}" for n in sorted(rows) if n)
             for budget in budgets([r for r in here if r.backbone == backbone]):
                 # a budget's section: its step-1 records, and every record without a step 1
-                chosen = here if budget is None else [r for r in here if step1_rows(r) in (None, budget)]
-                trained = budget or _one_budget(chosen, backbone)
-                step1 = f", step 1 on {trained:,} rows" if trained else ""
+                chosen = [r for r in here if step1_rows(r) in (None, budget)]
+                tested = ", ".join(f"{n:,}" for n in sorted({r.evaluation.get("rows") or 0 for r in chosen}) if n)
+                step1 = f", step 1 on {budget:,} rows" if budget is not None else ""
                 title = f"{dataset}, {backbone} (`{runs.name}`, {tested} test rows{step1})"
-                column = f"{dataset} {backbone}" + (f" {trained:,}" if trained else "") + f" (`{runs.name}`)"
+                column = f"{dataset} {backbone}" + (f" {budget:,}" if budget is not None else "") + f" (`{runs.name}`)"
                 out.append((column, title, check_claims(chosen, dataset, backbone)))
     return out
-
-
-def _one_budget(records: list[RunRecord], backbone: str) -> int | None:
-    """The step-1 rows of the TALLRec record of ``backbone``, when there is exactly one."""
-    found = {step1_rows(r) for r in records if r.method == "tallrec" and r.backbone == backbone}
-    return found.pop() if len(found) == 1 else None
 
 
 def render(runs_folders: list[Path]) -> str:
     """The whole page: the header, the overview (a column per section), then the sections of each
     records folder in order."""
     every = [section for runs in runs_folders for section in sections(runs)]
+    if not every:
+        return HEADER
     overview = render_overview([(column, verdicts) for column, _, verdicts in every])
     return (HEADER + "\n" + OVERVIEW + "\n" + overview
             + "".join("\n" + render_claims(verdicts, title) for _, title, verdicts in every))

@@ -1,7 +1,7 @@
 """The paper's claims checked on records: the paper's own Table II numbers make every Table II
 claim hold; one changed cell flips exactly its claims; gaps inside the noise are marked, and
 missing noise or rows are said."""
-from collm_bench.paper_claims import check_claims, overview_cell, render_claims, render_overview
+from collm_bench.paper_claims import _narrow, check_claims, overview_cell, render_claims, render_overview
 from collm_bench.run_record import RunRecord
 
 from test_paper_tables import ML, paper_table_ii, record
@@ -88,6 +88,35 @@ def test_narrow_verdicts_and_the_overview_cell():
     assert (close_loss.holds, close_loss.narrow, overview_cell(close_loss)) == (False, True, "no ~")
     assert (clear_loss.narrow, overview_cell(clear_loss)) == (False, "no")
     assert overview_cell(_verdicts(mf)["DIN beats TALLRec (AUC)"]) == "-"
+    # cells without noise (?) are never close: nothing on the paper's own table is narrow
+    assert not any(v.narrow for v in _verdicts(paper_table_ii()).values())
     table = render_overview([("A", [close_win]), ("B", [clear_loss])])
     assert table.splitlines() == ["| claim | A | B |", "|---|---|---|",
                                   "| TALLRec beats MF, LightGCN and SASRec (AUC) | holds* ~ | no |"]
+
+
+def test_narrow_needs_every_pass_clear_or_every_failure_close():
+    # (holds, within noise) per comparison
+    assert _narrow([(True, False), (True, True)]) and not _narrow([(True, False), (True, False)])
+    assert _narrow([(False, True), (True, False)]) and not _narrow([(False, True), (False, False)])
+
+
+def test_best_collm_verdict_is_narrow_when_no_winner_is_clear():
+    records = [r for r in paper_table_ii() if r["method"] != "collm"]   # best: DIN .7166 AUC, SASRec .6884 UAUC
+    for name in ("din", "sasrec"):
+        row = next(r for r in records if r["method"] == name)
+        row["intervals"] = {"auc": [row["metrics"]["overall"]["auc"] - 0.005] * 2,
+                            "uauc": [row["metrics"]["overall"]["uauc"] - 0.005] * 2}
+        row["intervals"]["auc"][1] += 0.01
+        row["intervals"]["uauc"][1] += 0.01
+
+    def best(auc, uauc):
+        collm = record(ML, "collm", auc, uauc, encoder="mf", backbone="vicuna7b", strategy="default")
+        collm["intervals"] = {"auc": [auc - 0.005, auc + 0.005], "uauc": [uauc - 0.005, uauc + 0.005]}
+        return _verdicts(records + [collm])["A CoLLM version beats every baseline in AUC and UAUC"]
+
+    clear, close, close_loss, clear_loss = best(0.75, 0.72), best(0.72, 0.72), best(0.7150, 0.72), best(0.70, 0.72)
+    assert (clear.holds, clear.narrow) == (True, False)
+    assert (close.holds, close.narrow) == (True, True)        # AUC .72 vs DIN .7166: inside .005
+    assert (close_loss.holds, close_loss.narrow) == (False, True)
+    assert (clear_loss.holds, clear_loss.narrow) == (False, False)

@@ -107,28 +107,36 @@ def test_recipe_table_ranks_by_validation_and_states_shared_options_once(tmp_pat
 
 
 def test_claims_page_has_a_section_per_step1_budget(tmp_path):
-    """A folder with TALLRec at two step-1 budgets (the budget study) is checked once per budget,
-    each with the rows that have no step 1 (MF); a folder of one budget stays one section."""
+    """A folder with step-1 records at two budgets (the budget study) is checked once per budget,
+    each with the rows that have no step 1 (MF, Prompt4NR); a folder of one budget is one section."""
     claims = _script("paper_claims")
     runs = tmp_path / "budget-ml-1m"
     step1 = lambda steps: {"llm-step1": {"steps_run": steps}}
     for data, options, training in [
         (record("ml-1m", "tallrec", 0.54, 0.50, backbone="minilm"), {"batch_size": 16}, step1(150)),
         (record("ml-1m", "tallrec", 0.66, 0.60, backbone="minilm"), {"batch_size": 16}, step1(625)),
-        (record("ml-1m", "collm", 0.70, 0.66, encoder="mf", backbone="minilm"), {"batch_size": 16}, step1(625)),
+        (record("ml-1m", "collm", 0.70, 0.66, encoder="mf", backbone="minilm", strategy="default"),
+         {"batch_size": 16, "strategy": "default"}, step1(625)),
         (record("ml-1m", "mf", 0.65, 0.62), {}, {}),
+        (record("ml-1m", "prompt4nr", 0.53, 0.51, backbone="minilm"), {"batch_size": 16}, {"prompt4nr-tune": {}}),
     ]:
         _write(runs, data, options, training, 1.0)
     sections = claims.sections(runs)
     assert [(column, title) for column, title, _ in sections] == [
         ("ml-1m minilm 2,400 (`budget-ml-1m`)", "ml-1m, minilm (`budget-ml-1m`, 100 test rows, step 1 on 2,400 rows)"),
         ("ml-1m minilm 10,000 (`budget-ml-1m`)", "ml-1m, minilm (`budget-ml-1m`, 100 test rows, step 1 on 10,000 rows)")]
-    beats_mf = [{v.claim: v for v in verdicts}["TALLRec beats MF, LightGCN and SASRec (AUC)"].evidence
-                for _, _, verdicts in sections]
-    assert beats_mf[0].startswith("AUC: MF 0.6500 >=? TALLRec 0.5400")
-    assert beats_mf[1].startswith("AUC: MF 0.6500 <? TALLRec 0.6600")
+    small, large = ({v.claim: v.evidence for v in verdicts} for _, _, verdicts in sections)
+    assert small["TALLRec beats MF, LightGCN and SASRec (AUC)"].startswith("AUC: MF 0.6500 >=? TALLRec 0.5400")
+    assert large["TALLRec beats MF, LightGCN and SASRec (AUC)"].startswith("AUC: MF 0.6500 <? TALLRec 0.6600")
+    chain = "Prompt4NR < TALLRec < CoLLM-MF (AUC, UAUC)"   # CoLLM-MF trained its step 1 on 10,000 rows only
+    assert small[chain].startswith("AUC: rows missing")
+    assert large[chain].startswith("AUC: Prompt4NR 0.5300 <? TALLRec 0.6600 <? CoLLM-MF 0.7000")
     page = claims.render([runs])
     assert "| claim | ml-1m minilm 2,400 (`budget-ml-1m`) | ml-1m minilm 10,000 (`budget-ml-1m`) |" in page
     assert "| TALLRec beats MF, LightGCN and SASRec (AUC) | no | holds* |" in page
+    # TALLRec at 2,400 beside CoLLM at 10,000 are still two budgets, each on its own
     (runs / sorted(p.name for p in runs.iterdir() if "tallrec" in p.name)[1]).rename(tmp_path / "gone")
-    assert len(claims.sections(runs)) == 1
+    assert [column for column, _, _ in claims.sections(runs)] == [
+        "ml-1m minilm 2,400 (`budget-ml-1m`)", "ml-1m minilm 10,000 (`budget-ml-1m`)"]
+    (runs / next(p.name for p in runs.iterdir() if "collm" in p.name)).rename(tmp_path / "gone-too")
+    assert [column for column, _, _ in claims.sections(runs)] == ["ml-1m minilm 2,400 (`budget-ml-1m`)"]
