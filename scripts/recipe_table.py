@@ -20,6 +20,15 @@ from collm_bench.plugins import get_registry
 from collm_bench.records import iter_records, mean_std
 
 
+BASELINE = "(the study's baseline)"
+
+
+def _signed(values: list[float]) -> str:
+    """``+mean`` or ``+mean ± std`` of differences."""
+    mean = statistics.fmean(values)
+    return f"{mean:+.4f}" + (f" ± {statistics.stdev(values):.4f}" if len(values) > 1 else "")
+
+
 def _stage(record) -> dict | None:
     stage = next((v for k, v in record.training.items() if k.endswith("step1") or k.endswith("-tune")), None)
     return stage if isinstance(stage, dict) and "best_valid_auc" in stage else None
@@ -35,16 +44,24 @@ def rows(runs: Path) -> tuple[list[list[str]], set[str]]:
     candidates: dict[str, list] = defaultdict(list)  # the seeds of one candidate are one line
     for record in sorted(records, key=lambda r: r.seed):
         candidates[record.config_digest].append(record)
+    named = {digest: ", ".join(c for c in changes[seeds[0].run_id] if c not in shared) or BASELINE
+             for digest, seeds in candidates.items()}
+    base_best = {r.seed: _stage(r)["best_valid_auc"]
+                 for digest, seeds in candidates.items() if named[digest] == BASELINE for r in seeds}
     out = []
-    for seeds in candidates.values():
+    for digest, seeds in candidates.items():
         stages = [_stage(r) for r in seeds]
         best = [s["best_valid_auc"] for s in stages]
-        changed = ", ".join(c for c in changes[seeds[0].run_id] if c not in shared) or "(the study's baseline)"
+        changed = named[digest]
+        # a seed fixes the LoRA initialization and the shuffling, so differences seed by seed pair
+        diffs = [b - base_best[r.seed] for r, b in zip(seeds, best) if r.seed in base_best]
+        paired = "-" if changed == BASELINE or not diffs else f"{_signed(diffs)} ({len(diffs)})"
         read = {int(s.get("steps_run", 0)) * int(r.options.get("batch_size") or 0) for s, r in zip(stages, seeds)}
         curves = " / ".join(" ".join(f"{auc:.3f}" for _, auc in s.get("valid_curve", [])) for s in stages)
         out.append((statistics.fmean(best), [
             changed, mean_std(best), ",".join(str(r.seed) for r in seeds), " / ".join(str(s["best_step"]) for s in stages),
-            " / ".join(f"{n:,}" for n in sorted(read)), curves, mean_std((s.get("train_seconds") for s in stages), 0),
+            paired, " / ".join(f"{n:,}" for n in sorted(read)), curves,
+            mean_std((s.get("train_seconds") for s in stages), 0),
             " ".join(r.run_id for r in seeds)]))
     return [line for _, line in sorted(out, key=lambda item: -item[0])], shared
 
@@ -54,12 +71,15 @@ def render(folders: list[Path]) -> str:
     parts = []
     for runs in folders:
         lines, shared = rows(runs)
-        table = tabulate(lines, headers=("candidate", "best valid AUC", "seeds", "at step", "step-1 rows",
+        table = tabulate(lines, headers=("candidate", "best valid AUC", "seeds", "at step",
+                                         "vs baseline, same seeds (n)", "step-1 rows",
                                          "valid AUC at each check", "train s", "runs"),
                          tablefmt="github", disable_numparse=True)
         parts.append(f"## Step-1 recipe candidates ({runs.name})\n\nRanked by best validation AUC (valid_small "
                      "rows; the step-0 check is the untrained model), the mean ± std over seeds where a candidate "
-                     "has several (their curves separated by /). Step-1 rows: the rows step 1 trained on (steps "
+                     "has several (their curves separated by /). Against the baseline: the mean ± std over the seeds "
+                     "both have of the difference in best validation AUC, seed by seed (a seed fixes the "
+                     "LoRA initialization and the shuffling, so each pair shares that noise). Step-1 rows: the rows step 1 trained on (steps "
                      "run x batch size), so a candidate that reads more rows also has more budget. Test metrics "
                      "are not used to choose. Every candidate: "
                      f"{', '.join(sorted(shared)) or 'the defaults'}, besides the change it names.\n\n" + table + "\n")

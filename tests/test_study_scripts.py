@@ -88,19 +88,21 @@ def test_budget_page_points_pairs_and_figure(tmp_path):
 def test_recipe_table_ranks_by_validation_and_states_shared_options_once(tmp_path):
     recipe = _script("recipe_table")
     runs = tmp_path / "runs"
-    # lr 1e-3 (the preset's own value) has two seeds: one line, the mean of .56 and .54 = .55
-    for lr, best, seed in ((0.001, 0.56, 0), (0.003, 0.58, 0), (0.0003, 0.52, 0), (0.001, 0.54, 1)):
+    # lr 1e-3 (the preset's own value) and 3e-3 have two seeds: one line each, the mean of .56 and .54 = .55
+    for lr, best, seed in ((0.001, 0.56, 0), (0.003, 0.58, 0), (0.0003, 0.52, 0), (0.001, 0.54, 1), (0.003, 0.57, 1)):
         curve = [[50, best - 0.02], [100, best]]
         _write(runs, record("ml-100k", "tallrec", 0.5, 0.5, backbone="minilm", seed=seed),
                {"preset": "cpu", "valid_rows": 2000, "lr": lr, "batch_size": 16},
                {"llm-step1": {"best_valid_auc": best, "best_step": 100, "steps_run": 100, "valid_curve": curve,
                               "train_seconds": 60 + seed * 20}}, 60.0)
     lines, shared = recipe.rows(runs)
-    assert [line[1] for line in lines] == ["0.5800", "0.5500 ± 0.0141", "0.5200"]
-    assert [line[2] for line in lines] == ["0", "0,1", "0"]
-    assert [line[4] for line in lines] == ["1,600"] * 3  # 100 steps of 16 rows
-    assert [line[5] for line in lines] == ["0.560 0.580", "0.540 0.560 / 0.520 0.540", "0.500 0.520"]
-    assert lines[1][6] == "70 ± 14"
+    assert [line[1] for line in lines] == ["0.5750 ± 0.0071", "0.5500 ± 0.0141", "0.5200"]
+    assert [line[2] for line in lines] == ["0,1", "0,1", "0"]
+    # seed by seed against the baseline: (.58 - .56, .57 - .54) and .52 - .56
+    assert [line[4] for line in lines] == ["+0.0250 ± 0.0071 (2)", "-", "-0.0400 (1)"]
+    assert [line[5] for line in lines] == ["1,600"] * 3  # 100 steps of 16 rows
+    assert [line[6] for line in lines] == ["0.560 0.580 / 0.550 0.570", "0.540 0.560 / 0.520 0.540", "0.500 0.520"]
+    assert lines[1][7] == "70 ± 14"
     # preset and valid_rows are the study's setting, stated once; lr 1e-3 is the preset's own value
     assert shared == {"valid_rows=2000"}
     assert [line[0] for line in lines] == ["lr=0.003", "(the study's baseline)", "lr=0.0003"]
