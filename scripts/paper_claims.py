@@ -48,10 +48,9 @@ def sections(runs: Path) -> list[tuple[str, str, list[Verdict]]]:
     records = [record for _, record in iter_records(runs)]
     out = []
     for dataset in sorted({r.dataset for r in records}):
-        backbones = sorted({r.backbone for r in records if r.dataset == dataset and r.backbone
-                            and r.method in ("collm", "tallrec")})
+        here = [r for r in records if r.dataset == dataset]
+        backbones = sorted({r.backbone for r in here if r.backbone and r.method in ("collm", "tallrec")})
         for backbone in backbones:
-            here = [r for r in records if r.dataset == dataset]
             for budget in budgets([r for r in here if r.backbone == backbone]):
                 # a budget's section: its step-1 records, and every record without a step 1
                 chosen = [r for r in here if step1_rows(r) in (None, budget)]

@@ -105,10 +105,8 @@ def test_best_collm_verdict_is_narrow_when_no_winner_is_clear():
     records = [r for r in paper_table_ii() if r["method"] != "collm"]   # best: DIN .7166 AUC, SASRec .6884 UAUC
     for name in ("din", "sasrec"):
         row = next(r for r in records if r["method"] == name)
-        row["intervals"] = {"auc": [row["metrics"]["overall"]["auc"] - 0.005] * 2,
-                            "uauc": [row["metrics"]["overall"]["uauc"] - 0.005] * 2}
-        row["intervals"]["auc"][1] += 0.01
-        row["intervals"]["uauc"][1] += 0.01
+        row["intervals"] = {m: [v - 0.005, v + 0.005] for m, v in row["metrics"]["overall"].items()
+                            if m in ("auc", "uauc")}
 
     def best(auc, uauc):
         collm = record(ML, "collm", auc, uauc, encoder="mf", backbone="vicuna7b", strategy="default")
