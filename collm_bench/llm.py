@@ -106,8 +106,7 @@ class LLMScorer(nn.Module):
                                                split)
         embeds = self.embed(input_ids, placeholder_embeds, placeholder_positions)
         if self.kind == "causal":
-            # Positions count real tokens only, so a left-padded row equals the unpadded one.
-            position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+            position_ids = _positions(attention_mask)
             out = self.model(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids,
                              logits_to_keep=1, use_cache=False)
             return self.readout(out.logits[:, -1].float())
@@ -145,7 +144,7 @@ class LLMScorer(nn.Module):
         ``benchmarks/test_training_step.py``)."""
         from transformers import DynamicCache
 
-        position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+        position_ids = _positions(attention_mask)
         cache = DynamicCache(config=self.model.config)
         with torch.no_grad():
             self.model(inputs_embeds=self.model.get_input_embeddings()(input_ids[:, :split]),
@@ -188,14 +187,14 @@ class LLMScorer(nn.Module):
             embeds = _overwrite(embeds, prefix_positions[first], placeholder_embeds[first])
         if prefix_ids.shape[1]:
             self.model(inputs_embeds=embeds, attention_mask=prefix_mask, cache=cache, use_cache=True,
-                       position_ids=(prefix_mask.long().cumsum(-1) - 1).clamp(min=0), logits_to_keep=1)
+                       position_ids=_positions(prefix_mask), logits_to_keep=1)
             cache.batch_select_indices(group)
         suffix = self.model.get_input_embeddings()(input_ids)
         if placeholder_embeds is not None and placeholder_positions is not None:
             suffix = _overwrite(suffix, placeholder_positions, placeholder_embeds)
         start = prefix_mask.long().sum(-1)[group].unsqueeze(1)
         out = self.model(inputs_embeds=suffix, attention_mask=torch.cat([prefix_mask[group], attention_mask], 1),
-                         position_ids=start + (attention_mask.long().cumsum(-1) - 1).clamp(min=0),
+                         position_ids=start + _positions(attention_mask),
                          cache=cache if prefix_ids.shape[1] else None, use_cache=bool(prefix_ids.shape[1]),
                          logits_to_keep=1)
         return self.readout(out.logits[:, -1].float())
@@ -326,6 +325,11 @@ def to_device(batch: Mapping[str, Any], device: Any) -> dict[str, Any]:
             value = torch.from_numpy(value)
         out[key] = value.to(device) if isinstance(value, torch.Tensor) else value
     return out
+
+
+def _positions(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Position ids that count only real tokens, so a left-padded row starts at 0."""
+    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
 
 
 def score_batches(scorer: nn.Module, batches: Iterable[Mapping[str, Any]], *, n: int | None = None,
