@@ -8,6 +8,11 @@ by running it). Importing a package counts its ``__init__`` and the modules its 
 (``collm_bench*``) and of the roots' own top-level names are followed: third-party libraries
 count by their versions instead. So an edit to ``collm_bench/leaderboard.py`` leaves every stage
 and record as it was, and an edit to ``collm_bench/llm.py`` marks only what the LLM methods made.
+
+A module's fingerprint is of its code, not its text: the digest of its syntax tree without
+docstrings (``code_digest``), so that a comment, a docstring or a reflowed line leaves every
+result current. The tree's shape depends on the Python version, which is recorded beside the
+libraries' versions.
 """
 from __future__ import annotations
 
@@ -97,10 +102,29 @@ def _closure(roots: tuple[str, ...], search_path: tuple[str, ...]) -> dict[str, 
     return seen
 
 
+def code_digest(path: Path) -> str:
+    """sha256[:12] of the code in ``path``: its syntax tree without docstrings, so comments,
+    docstrings and layout do not count (parsed once per distinct content)."""
+    source = path.read_bytes()
+    return _code_digest(hashlib.sha256(source).hexdigest(), source, str(path))
+
+
+@functools.lru_cache(maxsize=1024)
+def _code_digest(content: str, source: bytes, path: str) -> str:
+    tree = ast.parse(source, filename=path)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:]
+    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()[:12]
+
+
 def module_fingerprints(*roots: str) -> dict[str, str]:
-    """``module -> sha256[:12]`` of its source, for ``roots`` and everything they import."""
+    """``module -> code_digest`` of its source, for ``roots`` and everything they import."""
     files = _closure(tuple(sorted(set(roots))), tuple(sys.path))
-    return {name: hashlib.sha256(path.read_bytes()).hexdigest()[:12] for name, path in sorted(files.items())}
+    return {name: code_digest(path) for name, path in sorted(files.items())}
 
 
 def fingerprints_of(names) -> dict[str, str | None]:
@@ -108,7 +132,7 @@ def fingerprints_of(names) -> dict[str, str | None]:
     out: dict[str, str | None] = {}
     for name in names:
         path = _origin(name, tuple(sys.path))
-        out[name] = hashlib.sha256(path.read_bytes()).hexdigest()[:12] if path is not None and path.exists() else None
+        out[name] = code_digest(path) if path is not None and path.exists() else None
     return out
 
 
@@ -131,8 +155,9 @@ def digest(fingerprints: dict[str, str]) -> str:
 
 
 def library_versions() -> dict[str, str | None]:
-    """The numerical libraries a result depends on (results move with them)."""
-    out: dict[str, str | None] = {}
+    """The numerical libraries a result depends on (results move with them), and the Python
+    version (``code_digest``'s trees are of its grammar)."""
+    out: dict[str, str | None] = {"python": "%d.%d" % sys.version_info[:2]}
     for dist in LIBRARIES:
         try:
             out[dist] = metadata.version(dist)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import sys
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -24,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from collm_bench.checkpoints import Checkpointer
 from collm_bench.errors import UserError
 from collm_bench.llmrec.options import POOLINGS, READOUTS
 
@@ -104,8 +106,7 @@ class LLMScorer(nn.Module):
                                                split)
         embeds = self.embed(input_ids, placeholder_embeds, placeholder_positions)
         if self.kind == "causal":
-            # Positions count real tokens only, so a left-padded row equals the unpadded one.
-            position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+            position_ids = _positions(attention_mask)
             out = self.model(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids,
                              logits_to_keep=1, use_cache=False)
             return self.readout(out.logits[:, -1].float())
@@ -143,7 +144,7 @@ class LLMScorer(nn.Module):
         ``benchmarks/test_training_step.py``)."""
         from transformers import DynamicCache
 
-        position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+        position_ids = _positions(attention_mask)
         cache = DynamicCache(config=self.model.config)
         with torch.no_grad():
             self.model(inputs_embeds=self.model.get_input_embeddings()(input_ids[:, :split]),
@@ -186,14 +187,14 @@ class LLMScorer(nn.Module):
             embeds = _overwrite(embeds, prefix_positions[first], placeholder_embeds[first])
         if prefix_ids.shape[1]:
             self.model(inputs_embeds=embeds, attention_mask=prefix_mask, cache=cache, use_cache=True,
-                       position_ids=(prefix_mask.long().cumsum(-1) - 1).clamp(min=0), logits_to_keep=1)
+                       position_ids=_positions(prefix_mask), logits_to_keep=1)
             cache.batch_select_indices(group)
         suffix = self.model.get_input_embeddings()(input_ids)
         if placeholder_embeds is not None and placeholder_positions is not None:
             suffix = _overwrite(suffix, placeholder_positions, placeholder_embeds)
         start = prefix_mask.long().sum(-1)[group].unsqueeze(1)
         out = self.model(inputs_embeds=suffix, attention_mask=torch.cat([prefix_mask[group], attention_mask], 1),
-                         position_ids=start + (attention_mask.long().cumsum(-1) - 1).clamp(min=0),
+                         position_ids=start + _positions(attention_mask),
                          cache=cache if prefix_ids.shape[1] else None, use_cache=bool(prefix_ids.shape[1]),
                          logits_to_keep=1)
         return self.readout(out.logits[:, -1].float())
@@ -326,36 +327,81 @@ def to_device(batch: Mapping[str, Any], device: Any) -> dict[str, Any]:
     return out
 
 
+def _positions(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Position ids that count only real tokens, so a left-padded row starts at 0."""
+    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
 def score_batches(scorer: nn.Module, batches: Iterable[Mapping[str, Any]], *, n: int | None = None,
                   embed_fn: Callable[[dict[str, Any]], torch.Tensor | None] | None = None,
-                  progress: Callable[[int], None] | None = None) -> np.ndarray:
+                  progress: Callable[[int], None] | None = None, resume: Path | None = None) -> np.ndarray:
     """Scores of every row of ``batches`` (dicts from ``collm_bench.prompts.collate``), in row
     order: ``out[batch["rows"]] = logits``. ``embed_fn(batch)`` gives the placeholder
     embeddings ``[B, 2, hidden]`` (CoLLM) or None (text-only). A batch of
     ``collm_bench.prompts.collate_shared`` is read with its shared prefixes. ``n`` sizes the output
-    (default: the largest row + 1); rows never scored stay NaN."""
+    (default: the largest row + 1); rows never scored stay NaN.
+
+    ``resume``: a folder where the scores so far are saved every few minutes
+    (``collm_bench.checkpoints``), so that scoring killed at any point restarts after its last
+    saved batch. The batches must come in the same order on the rerun: each skipped batch's rows
+    are checked against the saved ones, and from a mismatch on the rest is scored afresh (said on
+    stderr). The caller keys the folder by the model, as a stage's checkpoint folder is."""
     scorer.eval()
     device = next(scorer.parameters()).device
+    saver = Checkpointer(resume) if resume is not None else None
+    saved = _saved_batches(saver)
     done: list[tuple[np.ndarray, np.ndarray]] = []
     with torch.inference_mode():
         for batch in batches:
-            tensors = to_device(batch, device)
-            embeds = embed_fn(tensors) if embed_fn is not None else None
-            if "prefix_ids" in tensors:  # a shared-prefix batch (causal backbones)
-                logits = scorer.forward_shared(tensors["prefix_ids"], tensors["prefix_mask"], tensors["input_ids"],
-                                               tensors["attention_mask"], tensors["group"], embeds,
-                                               tensors["prefix_positions"], tensors["placeholder_positions"])
-            else:
-                logits = scorer(tensors["input_ids"], tensors["attention_mask"], embeds,
-                                tensors.get("placeholder_positions") if embeds is not None else None)
-            done.append((np.asarray(batch["rows"]), logits.float().cpu().numpy()))
+            rows = np.asarray(batch["rows"])
+            if saved is not None and len(done) < len(saved[0]):
+                if np.array_equal(rows, saved[0][len(done)]):   # scored before the interruption
+                    done.append((rows, saved[1][len(done)]))
+                    if progress is not None:
+                        progress(len(rows))
+                    continue
+                print(f"warning: {resume}: the saved scores stop matching the batches at batch {len(done) + 1}; "
+                      "scoring the rest afresh", file=sys.stderr, flush=True)
+                saved = None
+            done.append((rows, _score_batch(scorer, to_device(batch, device), embed_fn)))
             if progress is not None:
-                progress(len(done[-1][0]))
+                progress(len(rows))
+            if saver is not None and saver.due():
+                saver.save({"rows": torch.from_numpy(np.concatenate([r for r, _ in done]).astype(np.int64)),
+                            "scores": torch.from_numpy(np.concatenate([s for _, s in done]))},
+                           {"batch_sizes": [len(r) for r, _ in done]})
     size = n if n is not None else max((int(r.max()) + 1 for r, _ in done if len(r)), default=0)
     out = np.full(size, np.nan, dtype=np.float64)
     for rows, scores in done:
         out[rows] = scores
     return out
+
+
+def _score_batch(scorer: nn.Module, tensors: Mapping[str, Any],
+                 embed_fn: Callable[[dict[str, Any]], torch.Tensor | None] | None) -> np.ndarray:
+    embeds = embed_fn(tensors) if embed_fn is not None else None
+    if "prefix_ids" in tensors:  # a shared-prefix batch (causal backbones)
+        logits = scorer.forward_shared(tensors["prefix_ids"], tensors["prefix_mask"], tensors["input_ids"],
+                                       tensors["attention_mask"], tensors["group"], embeds,
+                                       tensors["prefix_positions"], tensors["placeholder_positions"])
+    else:
+        logits = scorer(tensors["input_ids"], tensors["attention_mask"], embeds,
+                        tensors.get("placeholder_positions") if embeds is not None else None)
+    return logits.float().cpu().numpy()
+
+
+def _saved_batches(saver: Checkpointer | None) -> tuple[list[np.ndarray], list[np.ndarray]] | None:
+    """The (rows, scores) of each batch a previous, interrupted scoring saved; None if none."""
+    loaded = saver.load() if saver is not None else None
+    if loaded is None:
+        return None
+    tensors, state = loaded
+    bounds = np.cumsum([0, *state["batch_sizes"]])
+    rows, scores = tensors["rows"].numpy(), tensors["scores"].numpy()
+    if bounds[-1] != len(rows) or len(rows) != len(scores):
+        return None
+    return ([rows[a:b] for a, b in zip(bounds[:-1], bounds[1:])],
+            [scores[a:b] for a, b in zip(bounds[:-1], bounds[1:])])
 
 
 def quantize_int8(scorer: LLMScorer) -> LLMScorer:

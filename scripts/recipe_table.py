@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 from tabulate import tabulate
@@ -29,6 +29,13 @@ def _signed(values: list[float]) -> str:
     return f"{mean:+.4f}" + (f" ± {statistics.stdev(values):.4f}" if len(values) > 1 else "")
 
 
+def _shown(value) -> str:
+    """An option value as boards show it (``collm_bench.leaderboard.non_default_options``)."""
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def _stage(record) -> dict | None:
     stage = next((v for k, v in record.training.items() if k.endswith("step1") or k.endswith("-tune")), None)
     return stage if isinstance(stage, dict) and "best_valid_auc" in stage else None
@@ -40,12 +47,17 @@ def rows(runs: Path) -> tuple[list[list[str]], set[str]]:
     registry = get_registry()
     records = [record for _, record in iter_records(runs) if _stage(record)]
     changes = {record.run_id: non_default_options(record, registry) for record in records}
-    shared = set.intersection(*(set(c) for c in changes.values())) if changes else set()  # the study's setting
     candidates: dict[str, list] = defaultdict(list)  # the seeds of one candidate are one line
-    for record in sorted(records, key=lambda r: r.seed):
+    for record in sorted(records, key=lambda r: (len(changes[r.run_id]), r.seed)):
         candidates[record.config_digest].append(record)
-    named = {digest: ", ".join(c for c in changes[seeds[0].run_id] if c not in shared) or BASELINE
-             for digest, seeds in candidates.items()}
+    # The study's setting is each option's most common value among the candidates, not today's
+    # preset: a candidate the preset has since adopted stays named by its change.
+    options = {digest: seeds[0].config.get("options") or {} for digest, seeds in candidates.items()}
+    study = {key: Counter(_shown(o.get(key)) for o in options.values()).most_common(1)[0][0]
+             for key in dict.fromkeys(k for o in options.values() for k in o)}
+    named = {digest: ", ".join(f"{k}={_shown(v)}" for k, v in o.items() if _shown(v) != study[k]) or BASELINE
+             for digest, o in options.items()}
+    shared = {c for cs in changes.values() for c in cs if study.get(c.partition("=")[0]) == c.partition("=")[2]}
     base_best = {r.seed: _stage(r)["best_valid_auc"]
                  for digest, seeds in candidates.items() if named[digest] == BASELINE for r in seeds}
     out = []

@@ -58,3 +58,15 @@ def test_library_versions_are_named_in_changes():
     old = {"modules": {"a": "1"}, "libraries": {"torch": "2.12.0"}}
     new = {"modules": {"a": "1"}, "libraries": {"torch": "2.13.0"}}
     assert changes(old, new) == ["torch 2.12.0 -> 2.13.0"]
+
+
+def test_comments_docstrings_and_layout_are_not_code(tree):
+    """A record stays current through an edit of its modules' comments, docstrings or line
+    breaks; any change of code, a string constant included, marks it."""
+    before = module_fingerprints("myplug")
+    (tree / "myplug_model.py").write_text(
+        '"""The model."""\n# why it is so\nfrom collm_bench.metrics import (\n    auc)\n'
+        'class Model:\n    """A docstring."""\n    pass  # nothing yet\n')
+    assert module_fingerprints("myplug") == before
+    (tree / "myplug_model.py").write_text("from collm_bench.metrics import auc\nclass Model: name = 'x'\n")
+    assert changes({"modules": before}, {"modules": module_fingerprints("myplug")}) == ["myplug_model changed"]

@@ -87,3 +87,82 @@ def test_a_bad_checkpoint_interval_is_one_line(value, monkeypatch):
     monkeypatch.setenv("COLLM_BENCH_CHECKPOINT_SECONDS", value)
     with pytest.raises(UserError, match="COLLM_BENCH_CHECKPOINT_SECONDS=.*expected a finite number of seconds"):
         interval_seconds()
+
+
+def test_an_interrupted_scoring_resumes_to_the_uninterrupted_scores(registry, tmp_path, monkeypatch):
+    """Scoring the test rows (its own stage, hours with a real LLM on a CPU) killed mid-way: the
+    rerun reuses the saved batches, scores only the rest, and writes the same predictions."""
+    import shutil
+
+    from collm_bench import llm
+
+    tiny_dataset(tmp_path / "tiny")
+    monkeypatch.setenv("COLLM_BENCH_CHECKPOINT_SECONDS", "0")   # scores saved after every batch
+    options = {**FAST, "score_batch_size": "4"}
+
+    def tallrec(out, cache):
+        return run(RunRequest(method="tallrec", dataset=str(tmp_path / "tiny"), backbone="tiny-llama", out=out,
+                              cache_dir=str(cache), options=options), registry=registry, progress=lambda m: None)
+
+    real, calls = llm._score_batch, [0]
+
+    def counted(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] == stop_at:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    reference = tallrec(tmp_path / "a", tmp_path / "cache-a")
+    monkeypatch.setattr(llm, "_score_batch", counted)
+    for cache in ("cache-b", "cache-c"):   # step 1 done: the scoring stage is all that is left
+        shutil.copytree(tmp_path / "cache-a" / "llm-step1", tmp_path / cache / "llm-step1")
+    stop_at = None
+    tallrec(tmp_path / "c", tmp_path / "cache-c")
+    batches = calls[0]
+    assert batches > 4
+    calls[0], stop_at = 0, 4   # killed while scoring the fourth batch
+    with pytest.raises(KeyboardInterrupt):
+        tallrec(tmp_path / "b", tmp_path / "cache-b")
+    (resume,) = list((tmp_path / "cache-b" / "llm-scores").glob(".*.resume"))
+    calls[0], stop_at = 0, None
+    resumed = tallrec(tmp_path / "b", tmp_path / "cache-b")
+    assert calls[0] == batches - 3   # the three saved batches are not scored again
+    assert np.array_equal(np.loadtxt(resumed.run_dir / "predictions.csv", delimiter=",", skiprows=1, usecols=3),
+                          np.loadtxt(reference.run_dir / "predictions.csv", delimiter=",", skiprows=1, usecols=3))
+    assert not resume.exists()
+
+
+def test_scoring_resumes_only_from_batches_that_match(tmp_path, capsys, monkeypatch):
+    """Saved scores are reused batch by batch while the rows match; from the first mismatch on
+    the rest is scored again (said), never mixed up."""
+    import torch
+
+    from collm_bench.llm import score_batches
+
+    monkeypatch.setenv("COLLM_BENCH_CHECKPOINT_SECONDS", "0")
+
+    class Sums(torch.nn.Module):   # a scorer whose score is the sum of a row's ids
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.ones(1))
+            self.calls = 0
+
+        def forward(self, input_ids, attention_mask, embeds=None, positions=None):
+            self.calls += 1
+            return (input_ids.float() * self.w).sum(1)
+
+    def batches(order):
+        for rows in order:
+            yield {"rows": np.array(rows), "input_ids": torch.tensor([[r, 1] for r in rows]),
+                   "attention_mask": torch.ones(len(rows), 2, dtype=torch.long)}
+
+    scorer = Sums()
+    first = score_batches(scorer, batches([[0, 1], [2, 3], [4]]), resume=tmp_path)
+    assert first.tolist() == [1, 2, 3, 4, 5] and scorer.calls == 3
+    scorer.calls = 0
+    again = score_batches(scorer, batches([[0, 1], [2, 3], [4]]), resume=tmp_path)
+    assert again.tolist() == first.tolist() and scorer.calls == 0          # all three batches were saved
+    scorer.calls = 0
+    other = score_batches(scorer, batches([[0, 1], [3, 2], [4]]), resume=tmp_path)
+    assert other.tolist() == first.tolist() and scorer.calls == 2          # the second batch differs
+    assert "stop matching the batches at batch 2" in capsys.readouterr().err

@@ -108,6 +108,21 @@ def test_recipe_table_ranks_by_validation_and_states_shared_options_once(tmp_pat
     assert [line[0] for line in lines] == ["lr=0.003", "(the study's baseline)", "lr=0.0003"]
 
 
+def test_a_candidate_the_preset_has_since_adopted_keeps_its_name(tmp_path):
+    """The study's setting is its candidates' most common values, not today's preset: after the
+    cpu preset adopted head_lr=1e-2 the study's baseline (head_lr unset) stays the baseline."""
+    recipe = _script("recipe_table")
+    runs = tmp_path / "runs"
+    for changed, best in (({}, 0.52), ({"head_lr": 0.01}, 0.55), ({"lr": 0.003}, 0.53)):
+        _write(runs, record("ml-100k", "tallrec", 0.5, 0.5, backbone="minilm"),
+               {"preset": "cpu", "valid_rows": 2000, "lr": 0.001, "head_lr": None, **changed},
+               {"llm-step1": {"best_valid_auc": best, "best_step": 100, "steps_run": 100,
+                              "valid_curve": [[100, best]]}}, 60.0)
+    lines, shared = recipe.rows(runs)
+    assert [line[0] for line in lines] == ["head_lr=0.01", "lr=0.003", "(the study's baseline)"]
+    assert shared == {"valid_rows=2000", "head_lr=None"}   # unlike today's cpu preset
+
+
 def test_claims_page_has_a_section_per_step1_budget(tmp_path):
     """A folder with step-1 records at two budgets (the budget study) is checked once per budget,
     each with the rows that have no step 1 (MF, Prompt4NR); a folder of one budget is one section."""

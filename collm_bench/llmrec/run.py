@@ -25,7 +25,7 @@ from collm_bench.llmrec.prompt_maker import PromptMaker
 from collm_bench.llmrec.training import inference_scorer, score_rows, train_prompts, tune_meta
 from collm_bench.methods import MethodContext, MethodOutput
 from collm_bench.stage_options import StageOptions, option_groups
-from collm_bench.stages import StageResult, code_identity
+from collm_bench.stages import StageResult, checkpoint_dir, code_identity
 
 STEP1_FILE, SCORES_FILE = "step1.safetensors", "scores.npy"
 
@@ -117,7 +117,7 @@ class LLMRun:
             scorer = inference_scorer(self.scorer, int8)
             started = time.perf_counter()
             scores = score_rows(scorer, self.maker, rows, with_ids=with_ids, batch_size=opts.score_batch_size,
-                                embed=embed, progress=self.ctx.progress)
+                                embed=embed, progress=self.ctx.progress, resume=checkpoint_dir())
             seconds = time.perf_counter() - started
             np.save(path / SCORES_FILE, scores)
             return {"inference_seconds": round(seconds, 3), "rows": int(len(rows)),

@@ -3,6 +3,7 @@ scorer of evaluation rows (``score_rows``, shared prefixes read once on causal b
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -20,10 +21,13 @@ from collm_bench.tuning import TuneResult, cycle_batches, tune
 
 def score_rows(scorer: nn.Module, maker: PromptMaker, rows: np.ndarray, *, with_ids: bool, batch_size: int,
                embed: Callable[[dict], torch.Tensor] | None = None,
-               progress: Callable[[str], None] | None = None, share_prefixes: bool = True) -> np.ndarray:
+               progress: Callable[[str], None] | None = None, share_prefixes: bool = True,
+               resume: Path | None = None) -> np.ndarray:
     """Scores of ``rows`` in order; under torchrun each process scores its shard. A causal
     scorer reads shared prefixes once (``share_prefixes``, ``_score_shared``); otherwise batches
-    of similar length, longest first. ``progress`` hears about every tenth of this process's rows."""
+    of similar length, longest first. ``progress`` hears about every tenth of this process's rows.
+    ``resume``: a folder keyed by the model where the scores so far are saved, so that an
+    interrupted scoring restarts after its last saved batch (``score_batches``)."""
     lengths = maker.lengths(rows, with_ids)
     total = max(1, -(-len(rows) // distributed.world_size()))  # this process's share
     shown = progress_bar(total, "scoring", unit="prompt") if progress is not None else None
@@ -35,7 +39,7 @@ def score_rows(scorer: nn.Module, maker: PromptMaker, rows: np.ndarray, *, with_
     def score(positions: np.ndarray) -> np.ndarray:  # this process's share of the rows
         if share_prefixes and getattr(scorer, "kind", None) == "causal":
             return _score_shared(scorer, maker, rows[positions], with_ids=with_ids, batch_size=batch_size,
-                                 embed=embed, report=report)
+                                 embed=embed, report=report, resume=resume)
 
         def batches():
             for idx in bucket_batches(lengths[positions], batch_size, seed=None):
@@ -43,7 +47,7 @@ def score_rows(scorer: nn.Module, maker: PromptMaker, rows: np.ndarray, *, with_
                 batch["rows"] = idx
                 yield batch
 
-        return score_batches(scorer, batches(), n=len(positions), embed_fn=embed, progress=report)
+        return score_batches(scorer, batches(), n=len(positions), embed_fn=embed, progress=report, resume=resume)
 
     if shown is None:
         return distributed.sharded(len(rows), score)
@@ -52,7 +56,8 @@ def score_rows(scorer: nn.Module, maker: PromptMaker, rows: np.ndarray, *, with_
 
 
 def _score_shared(scorer: nn.Module, maker: PromptMaker, rows: np.ndarray, *, with_ids: bool, batch_size: int,
-                  embed: Callable[[dict], torch.Tensor] | None, report: Callable[[int], None]) -> np.ndarray:
+                  embed: Callable[[dict], torch.Tensor] | None, report: Callable[[int], None],
+                  resume: Path | None = None) -> np.ndarray:
     """Causal scoring with shared prefixes: a user's consecutive prompts share the instruction and,
     until their next positive, the whole history, so each group's prefix is read once
     (``LLMScorer.forward_shared``; the same scores up to float rounding, 1.25x fewer tokens on
@@ -71,7 +76,7 @@ def _score_shared(scorer: nn.Module, maker: PromptMaker, rows: np.ndarray, *, wi
     batches = (collate_shared(tokenized, packed, pad_id=backbone.pad_token_id)
                for packed in pack_groups(groups, batch_size))
     embed_fn = (lambda batch: vectors[batch["rows"].to(vectors.device)]) if vectors is not None else None
-    return score_batches(scorer, batches, n=len(rows), embed_fn=embed_fn, progress=report)
+    return score_batches(scorer, batches, n=len(rows), embed_fn=embed_fn, progress=report, resume=resume)
 
 
 def valid_rows(data, limit: int | None, seed: int) -> np.ndarray:
