@@ -117,6 +117,10 @@ def plan(spec: dict) -> list[dict]:
         if key in seen:
             continue
         seen.add(key)
+        if board.get("study"):   # its records are a decision's evidence: rendered, never rerun or pruned
+            jobs.append({"suite": board["suite"], "runs": board["runs"], "dataset": None,
+                         "skip": f"a study, rerun by hand: {board['study']}", "plannable": False})
+            continue
         dataset, reason = input_dataset(board.get("dataset_input"), board["runs"])
         # without its dataset a suite would plan on its default one, so what it produces is unknown
         jobs.append({"suite": board["suite"], "runs": board["runs"], "dataset": dataset, "skip": reason,

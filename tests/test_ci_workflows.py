@@ -62,6 +62,9 @@ def test_the_refresh_steps_run_here(tmp_path):
     # no prepared ml-100k here either: its suites cannot name their runs, so nothing is called an orphan
     assert ("Records in runs/paper: which of them no suite produces any more is unknown (table2.toml: some runs "
             "have no run id before their dataset is prepared), so none is deleted.") in text
+    # a recipe study is the evidence of the cpu preset's choices: never rerun, never pruned
+    assert "| recipe-ml-100k.toml | runs/recipe-ml-100k | skipped | a study, rerun by hand: its records" in text
+    assert "Records in runs/recipe-ml-100k that no suite produces" not in text
     assert (tmp_path / "site" / "paper" / "index.html").exists() and (tmp_path / "site" / "ml-100k" / "configs").is_dir()
     for board in (ROOT / "leaderboards").glob("*.md"):  # re-rendered from the same records: unchanged
         assert (tmp_path / "leaderboards" / board.name).read_text() == board.read_text(), board.name
