@@ -396,9 +396,13 @@ def _saved_batches(saver: Checkpointer | None) -> tuple[list[np.ndarray], list[n
     if loaded is None:
         return None
     tensors, state = loaded
-    bounds = np.cumsum([0, *state["batch_sizes"]])
-    rows, scores = tensors["rows"].numpy(), tensors["scores"].numpy()
-    if bounds[-1] != len(rows) or len(rows) != len(scores):
+    try:
+        bounds = np.cumsum([0, *state["batch_sizes"]])
+        rows, scores = tensors["rows"].numpy(), tensors["scores"].numpy()
+    except (KeyError, TypeError, AttributeError):
+        rows = scores = None
+    if rows is None or bounds[-1] != len(rows) or len(rows) != len(scores):
+        print(f"warning: {saver.folder}: not a checkpoint of scores; scoring afresh", file=sys.stderr, flush=True)
         return None
     return ([rows[a:b] for a, b in zip(bounds[:-1], bounds[1:])],
             [scores[a:b] for a, b in zip(bounds[:-1], bounds[1:])])

@@ -166,3 +166,11 @@ def test_scoring_resumes_only_from_batches_that_match(tmp_path, capsys, monkeypa
     other = score_batches(scorer, batches([[0, 1], [3, 2], [4]]), resume=tmp_path)
     assert other.tolist() == first.tolist() and scorer.calls == 2          # the second batch differs
     assert "stop matching the batches at batch 2" in capsys.readouterr().err
+
+    from collm_bench.checkpoints import Checkpointer
+
+    Checkpointer(tmp_path).save({"w": torch.ones(2)}, {"step": 3})   # a training checkpoint, not scores
+    scorer.calls = 0
+    fresh = score_batches(scorer, batches([[0, 1], [2, 3], [4]]), resume=tmp_path)
+    assert fresh.tolist() == first.tolist() and scorer.calls == 3
+    assert "not a checkpoint of scores" in capsys.readouterr().err
