@@ -106,11 +106,16 @@ def code_digest(path: Path) -> str:
     """sha256[:12] of the code in ``path``: its syntax tree without docstrings, so comments,
     docstrings and layout do not count (parsed once per distinct content)."""
     source = path.read_bytes()
-    return _code_digest(hashlib.sha256(source).hexdigest(), source, str(path))
+    content = hashlib.sha256(source).hexdigest()
+    if content not in _CODE_DIGESTS:
+        _CODE_DIGESTS[content] = _tree_digest(source, str(path))
+    return _CODE_DIGESTS[content]
 
 
-@functools.lru_cache(maxsize=1024)
-def _code_digest(content: str, source: bytes, path: str) -> str:
+_CODE_DIGESTS: dict[str, str] = {}   # sha256 of a file's bytes -> code_digest
+
+
+def _tree_digest(source: bytes, path: str) -> str:
     tree = ast.parse(source, filename=path)
     for node in ast.walk(tree):
         body = getattr(node, "body", None)

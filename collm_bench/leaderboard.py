@@ -182,10 +182,15 @@ def _changes(values: dict[str, Any], defaults: dict[str, Any], prefix: str, skip
     for key, value in values.items():
         if key in skip or key not in defaults or defaults[key] in ([], ()) or value == defaults[key]:
             continue
-        shown = ",".join(map(str, value)) if isinstance(value, list) else str(value).lower() \
-            if isinstance(value, bool) else str(value)
-        out.append(f"{prefix}{key}={shown}")
+        out.append(f"{prefix}{key}={shown_value(value)}")
     return out
+
+
+def shown_value(value: Any) -> str:
+    """An option value as boards show it: lists comma-joined, booleans lower case."""
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _field_defaults(options_cls: type) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from collm_bench.leaderboard import non_default_options
+from collm_bench.leaderboard import non_default_options, shown_value
 from collm_bench.plugins import get_registry
 from collm_bench.records import iter_records, mean_std
 
@@ -27,13 +27,6 @@ def _signed(values: list[float]) -> str:
     """``+mean`` or ``+mean ± std`` of differences."""
     mean = statistics.fmean(values)
     return f"{mean:+.4f}" + (f" ± {statistics.stdev(values):.4f}" if len(values) > 1 else "")
-
-
-def _shown(value) -> str:
-    """An option value as boards show it (``collm_bench.leaderboard.non_default_options``)."""
-    if isinstance(value, list):
-        return ",".join(map(str, value))
-    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _stage(record) -> dict | None:
@@ -53,9 +46,9 @@ def rows(runs: Path) -> tuple[list[list[str]], set[str]]:
     # The study's setting is each option's most common value among the candidates, not today's
     # preset: a candidate the preset has since adopted stays named by its change.
     options = {digest: seeds[0].config.get("options") or {} for digest, seeds in candidates.items()}
-    study = {key: Counter(_shown(o.get(key)) for o in options.values()).most_common(1)[0][0]
+    study = {key: Counter(shown_value(o.get(key)) for o in options.values()).most_common(1)[0][0]
              for key in dict.fromkeys(k for o in options.values() for k in o)}
-    named = {digest: ", ".join(f"{k}={_shown(v)}" for k, v in o.items() if _shown(v) != study[k]) or BASELINE
+    named = {digest: ", ".join(f"{k}={shown_value(v)}" for k, v in o.items() if shown_value(v) != study[k]) or BASELINE
              for digest, o in options.items()}
     shared = {c for cs in changes.values() for c in cs if study.get(c.partition("=")[0]) == c.partition("=")[2]}
     base_best = {r.seed: _stage(r)["best_valid_auc"]

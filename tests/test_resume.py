@@ -104,7 +104,7 @@ def test_an_interrupted_scoring_resumes_to_the_uninterrupted_scores(registry, tm
         return run(RunRequest(method="tallrec", dataset=str(tmp_path / "tiny"), backbone="tiny-llama", out=out,
                               cache_dir=str(cache), options=options), registry=registry, progress=lambda m: None)
 
-    real, calls = llm._score_batch, [0]
+    real, calls, stop_at = llm._score_batch, [0], None   # stop_at: the call that is killed
 
     def counted(*args, **kwargs):
         calls[0] += 1
@@ -116,7 +116,6 @@ def test_an_interrupted_scoring_resumes_to_the_uninterrupted_scores(registry, tm
     monkeypatch.setattr(llm, "_score_batch", counted)
     for cache in ("cache-b", "cache-c"):   # step 1 done: the scoring stage is all that is left
         shutil.copytree(tmp_path / "cache-a" / "llm-step1", tmp_path / cache / "llm-step1")
-    stop_at = None
     tallrec(tmp_path / "c", tmp_path / "cache-c")
     batches = calls[0]
     assert batches > 4

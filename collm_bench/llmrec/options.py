@@ -3,7 +3,8 @@
 ``paper``: the authors' settings (docs/protocol.md), for GPUs. ``cpu``: a step budget
 that keeps the embedded default (MF + TALLRec + CoLLM-MF on ml-100k with MiniLM) within
 minutes on a 2-core CPU. ``cpu-long``: ``cpu`` with 10,000 step-1 rows, the smallest budget of
-the budget study at which the paper's ordering shows (CoLLM-MF above MF). ``auto`` picks ``paper`` when CUDA is available, else ``cpu``.
+the budget study at which the paper's ordering shows (CoLLM-MF above MF). ``auto`` picks
+``paper`` when CUDA is available, else ``cpu``.
 A field left at ``None`` takes its preset's value; any field can be set explicitly.
 
 Each option names its groups (``collm_bench.stage_options``), the parts of the pipeline that
