@@ -20,7 +20,7 @@ CHANGED = {"history_titles": "2", "batch_size": "6", "lr": "5e-4", "max_steps": 
            "patience": "5", "warmup_steps": "2", "valid_rows": "10", "weight_decay": "0.01", "lora_r": "4",
            "lora_alpha": "8", "lora_dropout": "0.1", "score_batch_size": "16", "int8_inference": "true",
            "strategy": "t1", "step2_lr": "5e-4", "step2_max_steps": "3", "cie_hidden_factor": "2",
-           "cie_input": "layernorm", "readout": "yes-no", "pooling": "mean", "head_lr": "3e-2"}
+           "cie_input": "layernorm", "readout": "yes", "pooling": "mean", "head_lr": "3e-2"}
 # What each stage of a CoLLM run reads, and the stages it depends on: the specification. Every
 # LLM stage reads the scorer (how the answer is read).
 READS = {"encoder-mf": (), "llm-step1": (*STEP1_READS, SCORER), "llm-step2": (PROMPT, TUNING, STEP2, CIE_GROUP, SCORER),
