@@ -33,7 +33,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # +0.0273 +- 0.0044 over 2 seeds, ml-100k +0.0021 +- 0.0119 over 3: no gain there).
     # readout (causal backbones; a departure from the paper, docs/protocol.md): Yes minus No
     # instead of the Yes logit (leaderboards/recipe-smollm2-ml-100k.md, SmolLM2-135M-Instruct,
-    # 2,000 validation rows): the difference cancels what raises both answers alike, which the
+    # 1,000 validation rows): the difference cancels what raises both answers alike, which the
     # Yes logit of a barely tuned LM mostly ranks by. Best validation AUC 0.5354 vs 0.5168
     # (seed 0) and 0.5609 vs 0.4901 (seed 1), +0.0447 +- 0.0369, much of it already at step 0.
     "cpu": dict(history_titles=5, batch_size=16, lr=1e-3, step2_lr=1e-3, max_steps=150,

@@ -11,7 +11,7 @@ def load(options: BackboneOptions | None = None, **overrides):
     from collm_bench.backbone import load_hf_backbone
 
     return load_hf_backbone(HUB_ID, name="qwen2-1.5b", kind="causal", options=options or BackboneOptions(**overrides),
-                            description="Qwen2-1.5B, score = logit of ' Yes'")
+                            description="Qwen2-1.5B (causal; the preset's readout scores it)")
 
 
 @hookimpl

