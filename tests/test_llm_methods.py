@@ -145,3 +145,23 @@ def test_layer_normed_cie_input_ignores_the_embeddings_scale(registry, dataset_d
 def test_sampled_cpu_preset_is_stated(registry, dataset_dir, tmp_path):
     result = _run(registry, dataset_dir, tmp_path, method="tallrec", eval_sample=6)
     assert result.record["evaluation"]["sampled"] and result.record["evaluation"]["total_rows"] == 24
+
+
+@pytest.mark.parametrize(("method", "module"), [("tallrec", "collm_bench.llmrec.run"),
+                                                ("prompt4nr", "collm_bench_plugins.methods.llm_baselines")])
+def test_step1_tunings_give_the_answer_head_its_learning_rate(registry, dataset_dir, tmp_path, monkeypatch,
+                                                                method, module):
+    """Every stage whose key holds ``head_lr`` hands it to the optimizer: a recorded option that
+    changes nothing would misreport the run."""
+    import importlib
+
+    target = importlib.import_module(module)
+    real, seen = target.train_prompts, []
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("lr_by_prefix"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(target, "train_prompts", spy)
+    _run(registry, dataset_dir, tmp_path, method=method, options={"head_lr": "0.03"})
+    assert seen == [{"scorer.head.": 0.03}]

@@ -91,3 +91,19 @@ def test_embeddings_fill_each_slot_with_its_own_item(maker):
     assert out.shape == (10, 4, 16)
     expected = projector(encoder.table(torch.from_numpy(slots)))
     assert torch.allclose(out, expected)
+
+
+def test_tuning_gives_the_answer_head_its_learning_rate(registry, monkeypatch):
+    """``head_lr`` is in the tuning stage's key (step 1's options), so it must reach the optimizer."""
+    import collm_bench_llara_run
+
+    real, seen = collm_bench_llara_run.train_prompts, []
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("lr_by_prefix"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(collm_bench_llara_run, "train_prompts", spy)
+    check_method(registry, "llara", options={**FAST, "head_lr": "0.03"}, encoder_options=FAST_SASREC,
+                 backbone="tiny-llama")
+    assert seen and all(given == {"scorer.head.": 0.03} for given in seen)   # the kit runs more than once
