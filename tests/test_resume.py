@@ -8,8 +8,10 @@ from collm_bench.plugins import load_registry
 from collm_bench.runner import RunRequest, run
 from collm_bench.testing import tiny_dataset
 
+# readout pinned: with it this run's best state is a middle one (step 4 of 8), so a resume after
+# it must carry the best-so-far state, not only the last
 FAST = {"max_steps": "8", "eval_every": "2", "batch_size": "8", "history_titles": "3", "warmup_steps": "2",
-        "patience": "10", "lr": "0.05"}
+        "patience": "10", "lr": "0.05", "readout": "yes"}
 
 
 @pytest.fixture(scope="module")
