@@ -147,21 +147,24 @@ def test_sampled_cpu_preset_is_stated(registry, dataset_dir, tmp_path):
     assert result.record["evaluation"]["sampled"] and result.record["evaluation"]["total_rows"] == 24
 
 
-@pytest.mark.parametrize(("method", "module"), [("tallrec", "collm_bench.llmrec.run"),
-                                                ("prompt4nr", "collm_bench_plugins.methods.llm_baselines")])
-def test_step1_tunings_give_the_answer_head_its_learning_rate(registry, dataset_dir, tmp_path, monkeypatch,
-                                                                method, module):
-    """Every stage whose key holds ``head_lr`` hands it to the optimizer: a recorded option that
-    changes nothing would misreport the run."""
-    import importlib
+@pytest.mark.parametrize(("method", "expected"), [
+    ("tallrec", [{"scorer.head.": 0.03}]),
+    ("prompt4nr", [{"scorer.head.": 0.03}]),
+    # step 1 reads head_lr; step 2 does not (its answer head trains at step2_lr)
+    ("collm", [{"scorer.head.": 0.03}, None]),
+])
+def test_a_stage_that_reads_head_lr_gives_the_answer_head_its_rate(registry, dataset_dir, tmp_path, monkeypatch,
+                                                                   method, expected):
+    """Every stage whose key holds ``head_lr`` hands it to the optimizer, and no other stage
+    does: a recorded option that changes nothing would misreport the run."""
+    import collm_bench.tuning as tuning
 
-    target = importlib.import_module(module)
-    real, seen = target.train_prompts, []
+    real, seen = tuning.adamw, []
 
     def spy(*args, **kwargs):
         seen.append(kwargs.get("lr_by_prefix"))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(target, "train_prompts", spy)
+    monkeypatch.setattr(tuning, "adamw", spy)
     _run(registry, dataset_dir, tmp_path, method=method, options={"head_lr": "0.03"})
-    assert seen == [{"scorer.head.": 0.03}]
+    assert seen == expected

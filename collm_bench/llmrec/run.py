@@ -94,11 +94,9 @@ class LLMRun:
         def compute(path: Path, opts: StageOptions) -> dict[str, Any]:
             seed_everything(self.ctx.seed)
             add_lora(self.scorer, r=opts.lora_r, alpha=opts.lora_alpha, dropout=opts.lora_dropout)
-            head_lr = opts.key().get("head_lr")  # an option of LLMOptions; a subclass may lack it
             result = train_prompts(self.scorer, self.maker, self.ctx.data, with_ids=False, modules={}, embed=None,
                                    opts=opts, lr=opts.lr, max_steps=opts.max_steps, seed=self.ctx.seed,
-                                   progress=self.ctx.progress,
-                                   lr_by_prefix={"scorer.head.": head_lr} if head_lr else None)
+                                   progress=self.ctx.progress)
             save_trainable(self.scorer, path / STEP1_FILE)
             return tune_meta(result)
 

@@ -91,7 +91,6 @@ def train_prompts(
     scorer, maker: PromptMaker, data, *, with_ids: bool, modules: dict[str, nn.Module],
     embed: Callable[[dict], torch.Tensor] | None, opts: Any, lr: float, max_steps: int, seed: int,
     progress: Callable[[str], None], hybrid_at: Callable[[int], bool] | None = None,
-    lr_by_prefix: dict[str, float] | None = None,
 ) -> TuneResult:
     """Tune whatever in ``scorer`` and ``modules`` requires grad, on the train rows' prompts;
     validation AUC on ``valid_small``; ends in the best state.
@@ -100,8 +99,8 @@ def train_prompts(
     ``weight_decay``, ``warmup_steps``, ``eval_every``, ``patience``: the ``tuning`` group of a
     stage's ``StageOptions``). ``hybrid_at(step)`` (a curriculum) says whether step ``step``'s
     batch gets its ID embeddings from ``embed``; when it says no, the same prompts are read with
-    their placeholder tokens as text. Validation always uses ``embed``. ``lr_by_prefix`` gives
-    parameters their own learning rate by name (``scorer.head.``, ``cie.``, ...)."""
+    their placeholder tokens as text. Validation always uses ``embed``. A stage that reads
+    ``head_lr`` (step 1's group) gives the encoder backbones' answer head that learning rate."""
     train = data.rows("train")
     lengths = maker.lengths(train, with_ids)
 
@@ -115,6 +114,10 @@ def train_prompts(
     for prefix, module in modules.items():
         named += [(f"{prefix}.{n}", p) for n, p in module.named_parameters()]
     trainable = [(n, p) for n, p in named if p.requires_grad]
+    # Applied here, not by each caller: an option in the stage's key must change what it trains.
+    # getattr: a stage that does not read step 1's group has no head_lr (StageOptions raises).
+    head_lr = getattr(opts, "head_lr", None)
+    rates = {"scorer.head.": head_lr} if head_lr else None
 
     def loss_of(rows: np.ndarray, step: int) -> torch.Tensor:
         scorer.train()
@@ -150,7 +153,7 @@ def train_prompts(
     return tune(named_parameters=trainable, batches=cycle_batches(train, opts.batch_size, seed, order=order),
                 loss_of=loss_of, evaluate=evaluate, snapshot=snapshot, restore=restore, lr=lr,
                 weight_decay=opts.weight_decay, max_steps=max_steps, warmup_steps=opts.warmup_steps,
-                eval_every=opts.eval_every, patience=opts.patience, progress=progress, lr_by_prefix=lr_by_prefix)
+                eval_every=opts.eval_every, patience=opts.patience, progress=progress, lr_by_prefix=rates)
 
 
 def tune_meta(result: TuneResult) -> dict[str, Any]:

@@ -114,8 +114,7 @@ def run_llara(context: MethodContext) -> MethodOutput:
         schedule = hybrid_schedule(opts.curriculum, opts.max_steps, ctx.seed)
         result = train_prompts(run.scorer, run.maker, ctx.data, with_ids=True, modules={"projector": projector},
                                embed=embed, opts=opts, lr=opts.lr, max_steps=opts.max_steps, seed=ctx.seed,
-                               progress=ctx.progress, hybrid_at=schedule,
-                               lr_by_prefix={"scorer.head.": opts.head_lr} if opts.head_lr else None)
+                               progress=ctx.progress, hybrid_at=schedule)
         save_trainable(run.scorer, path / TUNED_FILE, extra={"projector": projector})
         hybrid = sum(schedule(t) for t in range(1, result.steps_run + 1)) if schedule else result.steps_run
         return {**tune_meta(result), "hybrid_steps": int(hybrid)}

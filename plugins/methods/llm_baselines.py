@@ -119,11 +119,10 @@ def run_prompt4nr(context: MethodContext) -> MethodOutput:
         seed_everything(ctx.seed)
         add_lora(run.scorer, r=opts.lora_r, alpha=opts.lora_alpha, dropout=opts.lora_dropout)
         initial = soft.tokens.detach().clone()
-        # step 1's budget, the encoder backbone's answer head included (head_lr, as TALLRec's)
+        # step 1's budget, the encoder backbone's answer head included (head_lr, as TALLRec's: train_prompts)
         result = train_prompts(run.scorer, run.maker, ctx.data, with_ids=True, modules={"soft": soft},
                                embed=soft.embed, opts=opts, lr=opts.lr, max_steps=opts.max_steps, seed=ctx.seed,
-                               progress=ctx.progress,
-                               lr_by_prefix={"scorer.head.": opts.head_lr} if opts.head_lr else None)
+                               progress=ctx.progress)
         save_trainable(run.scorer, path / PROMPT4NR_FILE, extra={"soft": soft})
         moved = (soft.tokens.detach() - initial).norm(dim=-1) / initial.norm(dim=-1).clamp(min=1e-12)
         return {**tune_meta(result), "soft_tokens_relative_change": round(float(moved.mean()), 6)}

@@ -95,15 +95,16 @@ def test_embeddings_fill_each_slot_with_its_own_item(maker):
 
 def test_tuning_gives_the_answer_head_its_learning_rate(registry, monkeypatch):
     """``head_lr`` is in the tuning stage's key (step 1's options), so it must reach the optimizer."""
-    import collm_bench_llara_run
+    import collm_bench.tuning as tuning
 
-    real, seen = collm_bench_llara_run.train_prompts, []
+    real, seen = tuning.adamw, []
 
     def spy(*args, **kwargs):
         seen.append(kwargs.get("lr_by_prefix"))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(collm_bench_llara_run, "train_prompts", spy)
+    monkeypatch.setattr(tuning, "adamw", spy)
     check_method(registry, "llara", options={**FAST, "head_lr": "0.03"}, encoder_options=FAST_SASREC,
                  backbone="tiny-llama")
-    assert seen and all(given == {"scorer.head.": 0.03} for given in seen)   # the kit runs more than once
+    # the kit runs more than once; SASRec's own training (the frozen encoder) reads no head_lr
+    assert {"scorer.head.": 0.03} in seen and set(map(repr, seen)) <= {repr({"scorer.head.": 0.03}), "None"}
