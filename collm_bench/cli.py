@@ -182,13 +182,15 @@ def suite(
                                            "shipped with their weights (a suite file cannot switch this on)."),
     stale: bool = typer.Option(False, "--stale", help="Also rerun runs whose records exist but whose code "
                                "changed since (a module they depend on, or a library); with --dry-run, list them."),
+    entry: List[str] = typer.Option([], "--entry", help="Run only the entry with this name (repeatable), and "
+                                    "the members its ensemble needs; the whole file is still checked."),
 ) -> None:
     """Run a matrix of runs from a TOML file, skipping those whose records exist and are not
     stale; print its table."""
     import time
 
     from collm_bench.plugins import get_registry
-    from collm_bench.suite import Overrides, Runner, expand, report
+    from collm_bench.suite import Overrides, Runner, expand, report, select
     from collm_bench.suite_file import read_suite
 
     if limit is not None and limit < 1:
@@ -204,6 +206,7 @@ def suite(
     datasets = tuple(str(Path(d).resolve()) if d not in registry.components["dataset"] and Path(d).exists()
                      else d for d in dataset)
     cells = expand(spec, registry, Overrides(datasets, tuple(backbone), tuple(seed), limit, trust_remote_code))
+    cells = select(spec, cells, tuple(entry))
     root = out or spec.out
     if not dry_run:  # before any work: a suite that cannot write its records never starts
         from collm_bench.paths import ensure_writable

@@ -9,7 +9,7 @@ An entry with ``members`` (an ensemble) gets its members' run ids as its ``runs`
 is evaluated on their rows; it is rerun when a member's predictions are not those it averaged.
 A record whose code changed since it was made (``collm_bench.fingerprints``: a module it depends
 on, or a numerical library) is stale: a suite names it when it skips it, and reruns it with
-``--stale``.
+``--stale``. ``--entry NAME`` runs some entries only (with the members their ensembles need).
 """
 from __future__ import annotations
 
@@ -204,6 +204,30 @@ def _link_members(suite: SuiteFile, cells: list[Cell]) -> None:
                 raise UserError(f"{where}: member {name!r} matches {len(found)} runs on {cell.describe()} "
                                 f"({', '.join(c.label for c in found)}): name one, e.g. {found[0].label!r}")
             cell.members.append(found[0])
+
+
+def select(suite: SuiteFile, cells: list[Cell], names: tuple[str, ...]) -> list[Cell]:
+    """The cells of the entries named ``names`` (all when none is named) and, transitively, the
+    members their ensembles average: an ensemble needs its members' records, and a member runs
+    only where its record is missing or stale, as in the whole suite."""
+    if not names:
+        return cells
+    known = [entry.name for entry in suite.entries]
+    for name in names:
+        if name not in known:
+            raise UserError(f"{suite.path}: {unknown_name('entry', name, known)}")
+    keep: set[int] = set()
+
+    def add(cell: Cell) -> None:
+        if id(cell) not in keep:
+            keep.add(id(cell))
+            for member in cell.members:
+                add(member)
+
+    for cell in cells:
+        if cell.entry.name in names:
+            add(cell)
+    return [cell for cell in cells if id(cell) in keep]
 
 
 def order(cells: list[Cell]) -> list[Cell]:

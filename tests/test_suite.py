@@ -8,7 +8,7 @@ import collm_bench_plugins.methods.ensemble as ensemble
 from collm_bench import UserError
 from collm_bench.plugins import load_registry, set_registry
 from collm_bench.records import read_record
-from collm_bench.suite import Runner, expand
+from collm_bench.suite import Runner, expand, select
 from collm_bench.suite_file import read_suite
 from collm_bench.testing import tiny_dataset
 from collm_bench.testing.fakes import FakePlugin
@@ -221,6 +221,29 @@ def test_members_are_entry_names_first_then_row_labels(suite_dir, registry):
     outcomes = _run(_write(suite_dir, named), registry, dry_run=True)
     ensemble_cell = next(o.cell for o in outcomes if o.cell.entry.name == "both")
     assert [m.entry.name for m in ensemble_cell.members] == ["dot4", "dot"]
+
+
+def test_entry_selects_entries_and_the_members_their_ensembles_need(suite_dir, registry):
+    suite = read_suite(_write(suite_dir, SUITE))
+    cells = expand(suite, registry)
+    assert [c.entry.name for c in select(suite, cells, ("dot8",))] == ["dot8", "dot8"]
+    # the ensemble brings its members, in run order (members first)
+    assert [c.entry.name for c in select(suite, cells, ("both",))] == ["dot4", "dot8", "both"] * 2
+    assert select(suite, cells, ()) == cells
+    with pytest.raises(UserError, match=r"suite.toml: unknown entry 'dot9' \(did you mean .*\); known: both, dot4, dot8"):
+        select(suite, cells, ("dot9",))
+
+
+def test_cli_entry_runs_one_entry_and_leaves_the_others(suite_dir, registry, cli):
+    path = _write(suite_dir, SUITE)
+    set_registry(registry)
+    try:
+        code, out, _ = cli(["suite", str(path), "--entry", "dot4"])
+        assert code == 0 and "2 runs: 2 ran" in out
+        code, out, _ = cli(["suite", str(path), "--dry-run"])   # dot4's records are there, the rest is not
+        assert code == 0 and "6 runs: 2 would skip, 4 would run" in out
+    finally:
+        set_registry(None)
 
 
 def test_cli_limit_says_the_numbers_are_partial(suite_dir, registry, cli):
