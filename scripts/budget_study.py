@@ -11,9 +11,10 @@ The figure of each records folder is written beside the page as ``<folder name>.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import NamedTuple
 
@@ -83,6 +84,25 @@ def study(records: list[RunRecord]) -> Study:
                  [references[name] for name in sorted(references)], skipped)
 
 
+BUDGET_AXIS = ("max_steps", "patience")   # what the study varies between points
+
+
+def mixed_options(data: dict[str, list[Point]]) -> list[str]:
+    """One line per point of a row run with other options (beyond the budget axis) than most of
+    that row's points: a curve must say where it is not one recipe (e.g. a point made before a
+    preset changed, awaiting its rerun)."""
+    lines = []
+    for name, values in data.items():
+        rest = [{k: v for k, v in (p.record.options or {}).items() if k not in BUDGET_AXIS} for p in values]
+        common = json.loads(Counter(json.dumps(r, sort_keys=True, default=str) for r in rest).most_common(1)[0][0])
+        for p, options in zip(values, rest):
+            differ = sorted(k for k in set(options) | set(common) if options.get(k) != common.get(k))
+            if differ:
+                lines.append(f"{name} at {p.rows:,} step-1 rows was run with other options than the row's other "
+                             f"points: {', '.join(f'{k}={options.get(k)} (others: {common.get(k)})' for k in differ)}")
+    return lines
+
+
 def _metric_cell(record: RunRecord, metric: str = "auc") -> str:
     value, bounds = record.metric(metric), record.intervals.get(metric)
     if value is None:
@@ -139,6 +159,7 @@ def section(runs: Path, records: list[RunRecord]) -> str:
     verdicts = tabulate(verdict_rows, headers=["step-1 rows"] + [f"{a} - {b}" for a, b in pairs], tablefmt="github",
                         disable_numparse=True)
     notes = "".join(f"- left out: {line}\n" for line in skipped)
+    notes += "".join(f"- not the same recipe: {line}\n" for line in mixed_options(data))
     return (f"{title}\n\n![Test AUC against step-1 training rows: {runs.name}]({runs.name}.png)\n\n{table}\n\n"
             f"Test AUC differences at each budget (paired bootstrap over users, 95%):\n\n{verdicts}\n"
             + (f"\n{notes}" if notes else ""))

@@ -38,7 +38,8 @@ def test_budget_page_points_pairs_and_figure(tmp_path):
         (record("ml-1m", "tallrec", 0.54, 0.50, backbone="minilm"), {"batch_size": 16, "max_steps": 150},
          {"llm-step1": step1(150, 100)}, 220.0, stages(300, 60), [0.53, 0.54, 0.55, 0.54, 0.54]),
         # stopped early at 600 of 625 steps: 9,600 rows read
-        (record("ml-1m", "tallrec", 0.60, 0.55, backbone="minilm"), {"batch_size": 16, "max_steps": 625},
+        # ... and with another recipe than the row's other point (made under another preset): said
+        (record("ml-1m", "tallrec", 0.60, 0.55, backbone="minilm"), {"batch_size": 16, "max_steps": 625, "head_lr": 0.01},
          {"llm-step1": step1(600, 600)}, 900.0, stages(960), [0.59, 0.60, 0.61, 0.60, 0.60]),
         (record("ml-1m", "collm", 0.67, 0.66, encoder="mf", backbone="minilm"), {"batch_size": 16, "max_steps": 150},
          {"llm-step1": step1(150, 100), "llm-step2": {"steps_run": 100}}, 410.0, stages(300, 200, 100),
@@ -83,6 +84,8 @@ def test_budget_page_points_pairs_and_figure(tmp_path):
     at_9600 = [cell.strip() for cell in next(line for line in text.splitlines() if line.startswith("| 9,600")).split("|")]
     assert at_9600[2:4] == ["-", "-"] and at_9600[4].endswith(": not distinguishable")  # no CoLLM-MF at 9,600 rows
     assert "- left out: " in text
+    assert ("- not the same recipe: tallrec at 9,600 step-1 rows was run with other options than the row's other "
+            "points: head_lr=0.01 (others: None)") in text
 
 
 def test_recipe_table_ranks_by_validation_and_states_shared_options_once(tmp_path):
