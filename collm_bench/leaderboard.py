@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -191,6 +191,15 @@ def shown_value(value: Any) -> str:
     if isinstance(value, list):
         return ",".join(map(str, value))
     return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def usual_options(options: Iterable[dict[str, Any]]) -> dict[str, str]:
+    """Each option's most common shown value over ``options`` (the first seen on a tie; a
+    missing option counts as None): the setting a study's runs share, against which each run's
+    changes are named."""
+    options = list(options)
+    return {key: Counter(shown_value(o.get(key)) for o in options).most_common(1)[0][0]
+            for key in dict.fromkeys(k for o in options for k in o)}
 
 
 def _field_defaults(options_cls: type) -> dict[str, Any]:

@@ -11,16 +11,15 @@ The figure of each records folder is written beside the page as ``<folder name>.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
-from collections import Counter, defaultdict
+from collections import defaultdict
 from pathlib import Path
 from typing import NamedTuple
 
 from tabulate import tabulate
 
-from collm_bench.leaderboard import paired_auc_difference
+from collm_bench.leaderboard import paired_auc_difference, shown_value, usual_options
 from collm_bench.paper_claims import step1_rows
 from collm_bench.records import iter_records
 from collm_bench.run_record import RunRecord, unique_runs
@@ -94,12 +93,12 @@ def mixed_options(data: dict[str, list[Point]]) -> list[str]:
     lines = []
     for name, values in data.items():
         rest = [{k: v for k, v in (p.record.options or {}).items() if k not in BUDGET_AXIS} for p in values]
-        common = json.loads(Counter(json.dumps(r, sort_keys=True, default=str) for r in rest).most_common(1)[0][0])
+        usual = usual_options(rest)
         for p, options in zip(values, rest):
-            differ = sorted(k for k in set(options) | set(common) if options.get(k) != common.get(k))
+            differ = sorted(k for k in usual if shown_value(options.get(k)) != usual[k])
             if differ:
                 lines.append(f"{name} at {p.rows:,} step-1 rows was run with other options than the row's other "
-                             f"points: {', '.join(f'{k}={options.get(k)} (others: {common.get(k)})' for k in differ)}")
+                             f"points: {', '.join(f'{k}={shown_value(options.get(k))} (others: {usual[k]})' for k in differ)}")
     return lines
 
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-from collections import Counter, defaultdict
+from collections import defaultdict
 from pathlib import Path
 
 from tabulate import tabulate
 
-from collm_bench.leaderboard import non_default_options, shown_value
+from collm_bench.leaderboard import non_default_options, shown_value, usual_options
 from collm_bench.plugins import get_registry
 from collm_bench.records import iter_records, mean_std
 
@@ -46,8 +46,7 @@ def rows(runs: Path) -> tuple[list[list[str]], set[str]]:
     # The study's setting is each option's most common value among the candidates, not today's
     # preset: a candidate the preset has since adopted stays named by its change.
     options = {digest: seeds[0].config.get("options") or {} for digest, seeds in candidates.items()}
-    study = {key: Counter(shown_value(o.get(key)) for o in options.values()).most_common(1)[0][0]
-             for key in dict.fromkeys(k for o in options.values() for k in o)}
+    study = usual_options(options.values())
     named = {digest: ", ".join(f"{k}={shown_value(v)}" for k, v in o.items() if shown_value(v) != study[k]) or BASELINE
              for digest, o in options.items()}
     shared = {c for cs in changes.values() for c in cs if study.get(c.partition("=")[0]) == c.partition("=")[2]}
