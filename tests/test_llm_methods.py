@@ -48,6 +48,19 @@ def test_collm_writes_its_row_and_the_encoder_and_tallrec_rows(registry, dataset
     assert mf["timings"]["prompts_per_second"] is None  # MF scores no prompts
 
 
+def test_collm_writes_the_encoder_row_as_the_encoders_own_run_does(registry, dataset_dir, tmp_path):
+    collm = _run(registry, dataset_dir, tmp_path)
+    assert not collm.record["timings"]["stages"]["encoder-mf"]["cached"]  # this run computed it
+    (mf_dir, companion), = [(d, r) for d, r in collm.companions if r["method"] == "mf"]
+    direct = run(RunRequest(method="mf", dataset=dataset_dir, out=tmp_path / "direct", cache_dir=str(tmp_path / "other"),
+                            options=FAST_MF), registry=registry, progress=lambda m: None)
+    assert companion["training"]["epochs_run"] == 2 and companion["training"]["valid_curve"]
+    assert companion["training"]["best_valid_auc"] == direct.record["training"]["best_valid_auc"]
+    assert set(companion["training"]) == set(direct.record["training"])
+    assert set(companion["timings"]["stages"]) == set(direct.record["timings"]["stages"]) == {"encoder-mf", "inference"}
+    assert companion["metrics"] == direct.record["metrics"]
+
+
 def test_step2_leaves_every_lora_weight_bit_identical(registry, dataset_dir, tmp_path):
     _run(registry, dataset_dir, tmp_path)
     step1 = load_file(next((tmp_path / "cache" / "llm-step1").glob("*/step1.safetensors")))

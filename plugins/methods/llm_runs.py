@@ -6,15 +6,15 @@ a freshly initialised encoder in step 2; t3 is one step tuning LoRA and CIE toge
 """
 from __future__ import annotations
 
-import time
+import dataclasses
 from pathlib import Path
 from typing import Any
 
-from collm_bench.encoder import build_encoder, predict, seed_everything
-from collm_bench.encoder_stage import encoder_stage_inputs, pretrained_encoder
+from collm_bench.encoder import build_encoder, seed_everything
+from collm_bench.encoder_stage import encoder_stage_inputs, pretrained_encoder, run_encoder_method
 from collm_bench.llm import add_lora, load_trainable, save_trainable, set_lora_trainable
 from collm_bench.llmrec import (CIE, CIE_GROUP, LLMOptions, LLMRun, LORA, PROMPT, STEP2, TUNING, id_embedder,
-                                stage_summary, train_prompts, tune_meta)
+                                train_prompts, tune_meta)
 from collm_bench.methods import MethodContext, MethodOutput
 from collm_bench.stage_options import StageOptions
 from collm_bench.stages import StageResult
@@ -45,17 +45,17 @@ def run_collm(context: MethodContext) -> MethodOutput:
         encoder_key: Any = {"fresh": encoder_stage_inputs(ctx.registry, ctx.encoder, ctx.encoder_options,
                                                           ctx.dataset.sha256, ctx.seed)}
     else:
+        # The encoder's own row, built by the encoder's own method (same training details and
+        # timings as its direct run); then the encoder it pretrained, from the stage cache, whose
+        # summary in CoLLM's record says whether this run computed it.
+        encoder_row = run_encoder_method(ctx)
+        companions.append((ctx.encoder, encoder_row))
         encoder, enc_stage = pretrained_encoder(ctx.registry, ctx.encoder, ctx.encoder_options, data,
                                                 dataset_sha256=ctx.dataset.sha256, seed=ctx.seed,
                                                 stages=ctx.stages, progress=ctx.progress)
+        enc_stage = dataclasses.replace(enc_stage, cached=encoder_row.stages[enc_stage.name]["cached"])
         encoder_key = enc_stage.key
         stages.append(enc_stage)
-        started = time.perf_counter()
-        enc_scores = predict(encoder, data, ctx.eval_rows, history_len=history_len)
-        companions.append((ctx.encoder, MethodOutput(
-            scores=enc_scores, train_seconds=float(enc_stage.meta.get("train_seconds", 0.0)),
-            inference_seconds=time.perf_counter() - started,
-            stages={enc_stage.name: stage_summary(enc_stage)}, encoder=ctx.encoder)))
     tune_encoder = strategy in ("t1", "t2")
     encoder.to(run.scorer.device)
     encoder.requires_grad_(tune_encoder)
