@@ -1,8 +1,9 @@
 """The budget study's page and figure (issue 9): test AUC of TALLRec and CoLLM rows against the
 rows step 1 trained on, each point with its wall time, and at each budget whether one row beats
 another by a paired bootstrap over users, from the records of ``leaderboards/budget-*.toml`` alone.
-The collaborative records a CoLLM-MF run writes on the way (MF) are the references the LLM rows
-are held against.
+The rows without a step 1, which no budget moves, are the references the LLM rows are held against:
+the collaborative records a CoLLM-MF run writes on the way (MF), and the untuned LLM (ICL) where
+the suite has it.
 
     python scripts/budget_study.py leaderboards/runs/budget-ml-1m [...] --output leaderboards/budget.md
 
@@ -55,7 +56,7 @@ class Point:
 
 class Study(NamedTuple):
     points: dict[str, list[Point]]  # row name -> its points, by step-1 rows then seed
-    references: list[RunRecord]     # collaborative rows, one per name (the lowest seed)
+    references: list[RunRecord]     # rows without a step 1, one per name (the lowest seed)
     skipped: list[str]              # records that are neither, with the reason
 
 
@@ -73,7 +74,7 @@ def study(records: list[RunRecord]) -> Study:
         rows = step1_rows(record)
         if record.metric("auc") is None:
             skipped.append(f"{record.run_id}: no test AUC")
-        elif record.backbone is None and record.encoder == record.method:  # a collaborative model
+        elif "llm-step1" not in record.training:  # no step 1 (collaborative rows, ICL): no budget moves it
             references.setdefault(record.row_label, record)
         elif rows is None:
             skipped.append(f"{record.run_id}: no step-1 steps run and batch size recorded")

@@ -46,6 +46,9 @@ def test_budget_page_points_pairs_and_figure(tmp_path):
          [0.66, 0.67, 0.68, 0.67, 0.67]),
         (record("ml-1m", "mf", 0.58, 0.56), {}, {}, 30.0, stages(30), [0.56, 0.62, 0.52, 0.58, 0.60]),
         (record("ml-1m", "mf", 0.59, 0.56, seed=1), {}, {}, 30.0, stages(30), [0.57, 0.63, 0.53, 0.59, 0.61]),
+        # the untuned LLM has no step 1 either: a reference, like MF
+        (record("ml-1m", "icl", 0.48, 0.49, backbone="minilm"), {"batch_size": 16}, {}, 0.0, stages(40),
+         [0.47, 0.48, 0.49, 0.48, 0.48]),
         # an LLM record without its step-1 steps (older records): left out and said, not a reference
         (record("ml-1m", "tallrec", 0.55, 0.50, backbone="minilm"), {"batch_size": 16}, {"llm-step1": {}}, 1.0,
          stages(1), [0.5] * 5),
@@ -61,14 +64,15 @@ def test_budget_page_points_pairs_and_figure(tmp_path):
             for name, values in points.items()} == {
         "collm-mf": [(2400, 1600, 1600, 410.0 / 60, 10.0)],
         "tallrec": [(2400, 1600, 0, 220.0 / 60, 6.0), (9600, 9600, 0, 15.0, 16.0)]}
-    assert [(r.row_label, r.seed) for r in refs] == [("mf", 0)]  # one reference per row: the lowest seed
+    assert [(r.row_label, r.seed) for r in refs] == [("icl", 0), ("mf", 0)]  # one per row: the lowest seed
     assert len(skipped) == 1 and "no step-1 steps run" in skipped[0]
     tallrec, collm = points["tallrec"][0].record, points["collm-mf"][0].record
     # paired differences by hand: collm - tallrec = .13 at every resample: higher;
     # tallrec - mf = -.03 -.08 +.03 -.04 -.06 spans 0; mf - collm is negative at every resample
     assert budget.compare(collm, tallrec).endswith(": higher")
-    assert budget.compare(tallrec, refs[0]).endswith(": not distinguishable")
-    assert budget.compare(refs[0], collm).endswith(": lower")
+    mf = next(r for r in refs if r.row_label == "mf")
+    assert budget.compare(tallrec, mf).endswith(": not distinguishable")
+    assert budget.compare(mf, collm).endswith(": lower")
     assert budget.compare(tallrec, tallrec) == "+0.0000 (+0.0000 to +0.0000): not distinguishable"
     for change in ({"intervals": _intervals([0.6] * 5, seed=1)},  # other resamples
                    {"dataset": {"name": "ml-1m", "manifest_sha256": "def"}},  # another split
@@ -80,9 +84,12 @@ def test_budget_page_points_pairs_and_figure(tmp_path):
     assert (tmp_path / "budget-ml-1m.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     text = page.read_text()
     assert text == budget.render([runs])
-    assert "| tallrec                | 9,600         | 9,600                |" in text
+    cells = [[c.strip() for c in line.split("|")[1:-1]] for line in text.splitlines() if line.startswith("| ")]
+    assert ["tallrec", "9,600", "9,600"] in [row[:3] for row in cells]
     at_9600 = [cell.strip() for cell in next(line for line in text.splitlines() if line.startswith("| 9,600")).split("|")]
-    assert at_9600[2:4] == ["-", "-"] and at_9600[4].endswith(": not distinguishable")  # no CoLLM-MF at 9,600 rows
+    # columns: collm-mf against tallrec, icl, mf (no CoLLM-MF at 9,600 rows), then tallrec against icl and mf
+    assert at_9600[2:5] == ["-", "-", "-"]
+    assert at_9600[5].endswith(": higher") and at_9600[6].endswith(": not distinguishable")
     assert "- left out: " in text
     assert ("- not the same recipe: tallrec at 9,600 step-1 rows was run with other options than the row's other "
             "points: head_lr=0.01 (others: None)") in text
