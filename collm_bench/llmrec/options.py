@@ -3,8 +3,8 @@
 ``paper``: the authors' settings (docs/protocol.md), for GPUs. ``cpu``: a step budget
 that keeps the embedded default (MF + TALLRec + CoLLM-MF on ml-100k with MiniLM) within
 minutes on a 2-core CPU. ``cpu-long``: ``cpu`` with 10,000 step-1 rows, the budget-study point
-at which TALLRec is no longer distinguishable from MF and CoLLM-MF's paired lead over MF is
-clearest (leaderboards/budget.md, measured before ``head_lr``). ``auto`` picks
+from which TALLRec is no longer distinguishable from MF on the official ML-1M split with MiniLM
+(leaderboards/budget.md). ``auto`` picks
 ``paper`` when CUDA is available, else ``cpu``.
 A field left at ``None`` takes its preset's value; any field can be set explicitly.
 
