@@ -42,9 +42,10 @@ PRESETS: dict[str, dict[str, Any]] = {
                 valid_rows=400, eval_sample=3000, int8_inference=False, head_lr=1e-2, readout="yes-no"),
 }
 # The budget at which the ordering changes on the official ML-1M split (leaderboards/budget.md,
-# MiniLM): 10,000 step-1 rows put CoLLM-MF above MF (+0.0403, paired 95% interval +0.0120 to
-# +0.0682; at 2,400 rows not distinguishable) and TALLRec level with MF (-0.0403, interval
-# crossing 0; at 2,400 rows -0.1113). About 2 h of step 1 on ML-1M with a 2-core CPU.
+# MiniLM, records of 2026-12-06): at 10,000 step-1 rows TALLRec is no longer distinguishable
+# from MF (-0.0383, paired 95% interval -0.0824 to +0.0039; at 2,400 rows -0.0736, below it),
+# while CoLLM-MF stays above MF (+0.0469, +0.0179 to +0.0740). About 18 min of step 1 on ML-1M
+# on one CPU thread (15 min of it training).
 PRESETS["cpu-long"] = {**PRESETS["cpu"], "max_steps": 625}
 STRATEGIES = ("default", "t1", "t2", "t3")
 # Option groups: what reads an option (see the module docstring).
