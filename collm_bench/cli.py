@@ -22,10 +22,13 @@ from collm_bench.errors import UserError  # noqa: E402
 app = typer.Typer(
     help="collm-bench: benchmark LLM-based recommendation (CoLLM and its baselines).",
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    # click's plain help: typer's rich panels print flags as if they took a value ("--debug <bool>")
+    rich_markup_mode=None,
 )
-data_app = typer.Typer(help="List, prepare and describe datasets.", no_args_is_help=True)
+data_app = typer.Typer(help="List, prepare and describe datasets.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(data_app, name="data")
-cache_app = typer.Typer(help="What the stage cache holds, and pruning it.", no_args_is_help=True)
+cache_app = typer.Typer(help="What the stage cache holds, and pruning it.", no_args_is_help=True,
+                        rich_markup_mode=None)
 app.add_typer(cache_app, name="cache")
 
 _DEBUG = {"on": False}

@@ -14,6 +14,7 @@ on, or a numerical library) is stale: a suite names it when it skips it, and rer
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -42,6 +43,7 @@ class Cell:
     eval_sample: int | None
     full_test: bool
     members: list["Cell"] = field(default_factory=list)
+    missing: str | None = None        # why it cannot run here (its optional plugin is not installed)
 
     @property
     def label(self) -> str:
@@ -83,8 +85,14 @@ def expand(suite: SuiteFile, registry, overrides: Overrides = Overrides()) -> li
     cells: list[Cell] = []
     for entry in suite.entries:
         for method in entry.methods:
-            cells += _expand_entry(suite, entry, method, registry, overrides)
+            missing = _missing_plugin(entry, method, registry)
+            if missing:
+                cells += _unavailable_cells(suite, entry, method, registry, overrides, missing)
+            else:
+                cells += _expand_entry(suite, entry, method, registry, overrides)
     for cell in cells:
+        if cell.missing:
+            continue
         request = RunRequest(method=cell.method, dataset=cell.dataset, encoder=cell.encoder, backbone=cell.backbone,
                              seed=cell.seed, options=_with_placeholder_runs(cell), encoder_options=cell.encoder_options,
                              backbone_options=cell.backbone_options)
@@ -112,10 +120,7 @@ def _expand_entry(suite: SuiteFile, entry: Entry, method: str, registry, overrid
     def axis(name: str, applies: bool, default: tuple) -> tuple:
         if name in entry.axes and not applies:
             raise UserError(f"{where}: method {method!r} takes no {name}")
-        if not applies:
-            return (None,)
-        cli = {"datasets": overrides.datasets, "backbones": overrides.backbones, "seeds": overrides.seeds}.get(name)
-        return cli or entry.axes.get(name) or suite.axes.get(name) or default
+        return _axis(name, suite, entry, overrides, default) if applies else (None,)
 
     encoders_axis = axis("encoders", has_encoder, (spec.encoder if spec else None,))
     scoped = has_backbone or bool(entry.members)
@@ -133,6 +138,40 @@ def _expand_entry(suite: SuiteFile, entry: Entry, method: str, registry, overrid
                                          backbone if has_backbone else None, backbone, strategy, evaluation,
                                          overrides))
     return out
+
+
+def _missing_plugin(entry: Entry, method: str, registry) -> str | None:
+    """Why ``method`` cannot run here, when it comes from the entry's optional ``plugin`` and that
+    distribution is not installed. An installed plugin that registers no such name (broken, or a
+    typo) is no reason: the name is then refused like any unknown one."""
+    from importlib import metadata
+
+    if not entry.plugin or method in registry.components["method"] or method in registry.components["encoder"]:
+        return None
+    try:
+        metadata.distribution(entry.plugin)
+    except metadata.PackageNotFoundError:
+        return f"needs the plugin {entry.plugin}, not installed"
+    return None
+
+
+def _unavailable_cells(suite: SuiteFile, entry: Entry, method: str, registry, overrides: Overrides,
+                       missing: str) -> list[Cell]:
+    """The entry's cells as far as they can be known without the method's spec: its datasets,
+    seeds, and the encoders and backbones it names (or the suite's), reported as skipped."""
+    where = f"{suite.path}: {entry.where}"
+    axis = functools.partial(_axis, suite=suite, entry=entry, overrides=overrides)
+    evaluation = _evaluation(suite, entry, overrides)
+    return [Cell(entry, method, _dataset(dataset, suite, registry, where), seed, encoder, backbone, backbone,
+                 None, dict(entry.options), {}, {}, *evaluation, missing=missing)
+            for dataset in axis("datasets", default=()) for seed in axis("seeds", default=(0,))
+            for encoder in axis("encoders", default=(None,)) for backbone in axis("backbones", default=(None,))]
+
+
+def _axis(name: str, suite: SuiteFile, entry: Entry, overrides: Overrides, default: tuple) -> tuple:
+    """An axis's values: the command line's, else the entry's, else the suite's, else ``default``."""
+    cli = {"datasets": overrides.datasets, "backbones": overrides.backbones, "seeds": overrides.seeds}.get(name)
+    return cli or entry.axes.get(name) or suite.axes.get(name) or default
 
 
 def _cell(suite, entry, method, alone, dataset, seed, encoder, backbone, scope, strategy, evaluation,
@@ -306,7 +345,10 @@ class Runner:
     def step(self, cell: Cell, *, dry_run: bool, prepare: bool = False) -> Outcome:
         """What ``cell`` does (or would do, ``dry_run``); ``prepare``: a dry run may prepare
         datasets to plan on them (a real run would prepare them anyway)."""
-        blocked = [m for m in cell.members if self.outcomes[id(m)].status in ("failed", "blocked")]
+        if cell.missing:
+            return Outcome(cell, "would skip" if dry_run else "skipped", note=cell.missing)
+        blocked = [m for m in cell.members if self.outcomes[id(m)].status in ("failed", "blocked")
+                   or m.missing]
         if blocked:
             return Outcome(cell, "blocked", note=f"member {blocked[0].describe()} did not run")
         if dry_run and not prepare and not all(self.available(c) for c in [cell, *cell.members]):
@@ -410,8 +452,9 @@ class Runner:
 
                 outcome = Outcome(cell, "failed", note=describe(exc))
             self.outcomes[id(cell)] = outcome
-            self.progress(f"[{number}/{len(cells)}] {outcome.status}: {cell.describe()}"
-                          + (f" ({outcome.note})" if outcome.note else ""))
+            if not dry_run:  # a dry run's plan is its table, printed once at the end
+                self.progress(f"[{number}/{len(cells)}] {outcome.status}: {cell.describe()}"
+                              + (f" ({outcome.note})" if outcome.note else ""))
             results.append(outcome)
         return results
 

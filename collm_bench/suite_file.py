@@ -26,6 +26,11 @@ options = { step2_lr = 0.01 }  # this entry only, over [options.collm]
 name = "mf+tallrec"            # default: the method's name; names are unique
 method = "ensemble"
 members = ["mf", "tallrec"]    # entries (names) or rows (labels such as collm-mf) it averages
+
+[[entry]]
+method = "llara"
+plugin = "collm-bench-llara"   # an optional plugin: its runs are skipped, not refused, where it
+                               # is not installed (an unknown name is still refused)
 ```
 
 Axes: ``datasets``, ``methods``, ``encoders``, ``backbones``, ``seeds``, ``strategies``; an
@@ -34,6 +39,7 @@ would pass them, so that a suite and the command line give the same run ids.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,12 +57,13 @@ TOP_KEYS = ("suite", "options", "encoder_options", "backbone_options", "entry")
 SUITE_KEYS = ("description", "out", "full_test", "sample_test", "table") + tuple(
     k for plural, single in AXES.items() if plural != "methods" for k in (plural, single))
 ENTRY_KEYS = ("name", "options", "encoder_options", "backbone_options", "members", "full_test",
-              "sample_test") + tuple(k for plural, single in AXES.items() for k in (plural, single))
+              "sample_test", "plugin") + tuple(k for plural, single in AXES.items() for k in (plural, single))
 OPTION_TABLES = ("options", "encoder_options", "backbone_options")
 # Options that run code from outside the project: only the command line may switch them on, so
 # that running someone's suite file never executes code shipped with a model folder.
 COMMAND_LINE_ONLY = ("trust_remote_code",)
 TABLES = range(2, 8)
+DISTRIBUTION = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")   # a PyPI project name
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,7 @@ class Entry:
     members: tuple[str, ...] = ()
     full_test: bool | None = None
     sample_test: int | None = None
+    plugin: str | None = None                     # the distribution its components come from, if optional
 
     @property
     def where(self) -> str:
@@ -156,12 +164,15 @@ def _entry(index: int, raw: Any, where: str) -> Entry:
     if members and (full_test is not None or sample_test is not None):
         raise UserError(f"{label}: an entry with members is evaluated on its members' rows; "
                         "drop full_test / sample_test")
+    plugin = raw.get("plugin")
+    if plugin is not None and not (isinstance(plugin, str) and DISTRIBUTION.fullmatch(plugin)):
+        raise UserError(f"{label}: plugin must be a distribution name such as \"collm-bench-llara\", got {plugin!r}")
     values = {}
     for table in OPTION_TABLES:
         _check_table(raw.get(table, {}), f"{label}: {table}")
         values[table] = _option_values(raw.get(table, {}), f"{label}: {table}")
     return Entry(index=index, name=name, methods=tuple(methods), axes=axes, members=tuple(members),
-                 full_test=full_test, sample_test=sample_test, **values)
+                 full_test=full_test, sample_test=sample_test, plugin=plugin, **values)
 
 
 def _axes(raw: dict[str, Any], where: str) -> dict[str, tuple[Any, ...]]:

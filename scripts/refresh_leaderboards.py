@@ -141,7 +141,7 @@ RUN_ID = re.compile(r"(?<![\w.+-])[A-Za-z0-9][\w.+-]*__[\w.+-]+__seed\d+__[0-9a-
 TABLE_ROW = re.compile(r"^\s*\d+\s{2}\S", re.M)   # a line of the suite's table: "  3  entry  run  status  run id"
 
 
-UNPLANNED = "some runs have no run id before their dataset is prepared"
+UNPLANNED = "some runs have no run id here (a dataset not prepared, or an optional plugin not installed)"
 
 
 def planned_ids(stdout: str) -> set[str] | None:

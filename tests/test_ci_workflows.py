@@ -24,10 +24,14 @@ def test_workflow_validates_against_the_github_schema(workflow):
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_the_test_workflow_runs_the_readme_test_command():
+def test_ci_and_the_workflow_run_the_readme_test_command():
+    """One test command for a newcomer, CI and the workflow: the README's quick start says
+    ``make test``, and both CI scripts run exactly that (the workflow adds only torch's index)."""
     readme = (ROOT / "README.md").read_text()
-    assert "python -m pytest" in readme
-    assert "run: python -m pytest\n" in (ROOT / ".github" / "workflows" / "tests.yml").read_text()
+    quick_start = readme.split("```bash\n", 1)[1].split("```", 1)[0]
+    assert [line.split("#")[0].strip() for line in quick_start.splitlines() if line.strip()] == ["make run", "make test"]
+    assert "\nmake test\n" in (ROOT / ".ci" / "run").read_text()
+    assert "run: make test TORCH_INDEX=" in (ROOT / ".github" / "workflows" / "tests.yml").read_text()
     assert "scripts/refresh_leaderboards.py" in (ROOT / ".github" / "workflows" / "refresh-leaderboards.yml").read_text()
 
 
@@ -61,7 +65,8 @@ def test_the_refresh_steps_run_here(tmp_path):
     assert "Records in runs/paper-ml-1m-collm that no suite produces" not in text
     # no prepared ml-100k here either: its suites cannot name their runs, so nothing is called an orphan
     assert ("Records in runs/paper: which of them no suite produces any more is unknown (table2.toml: some runs "
-            "have no run id before their dataset is prepared), so none is deleted.") in text
+            "have no run id here (a dataset not prepared, or an optional plugin not installed)), so none is "
+            "deleted.") in text
     # a recipe study is the evidence of the cpu preset's choices: never rerun, never pruned
     assert "| recipe-ml-100k.toml | runs/recipe-ml-100k | skipped | a study, rerun by hand: its records" in text
     assert "Records in runs/recipe-ml-100k that no suite produces" not in text

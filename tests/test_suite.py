@@ -206,6 +206,31 @@ def test_the_whole_file_is_checked_before_anything_runs(suite_dir, registry, edi
     assert not (suite_dir / "runs").exists()
 
 
+OPTIONAL = '\n[[entry]]\nname = "opt"\nmethod = "notinstalled"\nplugin = "collm-bench-no-such-plugin"\n'
+
+
+def test_an_optional_plugin_that_is_not_installed_skips_its_entry(suite_dir, registry):
+    path = _write(suite_dir, SUITE + OPTIONAL)
+    planned = _run(path, registry, dry_run=True)
+    assert [(o.cell.entry.name, o.status) for o in planned][-2:] == [("opt", "would skip")] * 2   # seeds 0, 1
+    assert planned[-1].note == "needs the plugin collm-bench-no-such-plugin, not installed" and planned[-1].run_dir is None
+    outcomes = _run(path, registry)
+    assert [o.status for o in outcomes] == ["ran"] * 6 + ["skipped"] * 2
+    # an ensemble over it is blocked, not failed, and says why
+    text = SUITE.replace('members = ["dot4", "dot8"]', 'members = ["dot4", "opt"]') + OPTIONAL
+    both = [o for o in _run(_write(suite_dir, text), registry) if o.cell.entry.name == "both"]
+    assert {o.status for o in both} == {"blocked"} and "did not run" in both[0].note
+
+
+def test_an_unknown_name_with_an_installed_plugin_is_still_refused(suite_dir, registry):
+    # pytest is installed and registers no method 'notinstalled': a typo, or a broken plugin, not an absent one
+    text = SUITE + OPTIONAL.replace("collm-bench-no-such-plugin", "pytest")
+    with pytest.raises(UserError, match="unknown method 'notinstalled'"):
+        _run(_write(suite_dir, text), registry, dry_run=True)
+    with pytest.raises(UserError, match="plugin must be a distribution name"):
+        _run(_write(suite_dir, SUITE + OPTIONAL.replace('"collm-bench-no-such-plugin"', '"../x"')), registry)
+
+
 def test_member_cycles_are_refused(suite_dir, registry):
     text = SUITE.replace('name = "dot4"\nmethod = "dot"\noptions = { dim = 4 }',
                          'name = "dot4"\nmethod = "ensemble"\nmembers = ["both", "dot8"]')
