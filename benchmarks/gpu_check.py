@@ -35,7 +35,8 @@ def line(status: str, check: str, detail: str) -> None:
 
 
 def collm_run(dataset: Path, root: Path, backbone: str, dtype: str):
-    from collm_bench.records import metrics_from_predictions, metrics_match
+    from collm_bench.records import metrics_match
+    from collm_bench.predictions import metrics_from_predictions
     from collm_bench.runner import RunRequest, run
 
     result = run(RunRequest(method="collm", dataset=str(dataset), backbone=backbone, out=root / f"runs-{dtype}",

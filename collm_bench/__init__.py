@@ -28,6 +28,7 @@ PUBLIC_MODULES = (
     "collm_bench.llmrec",
     "collm_bench.methods",
     "collm_bench.metrics",
+    "collm_bench.predictions",
     "collm_bench.progress",
     "collm_bench.prompts",
     "collm_bench.records",

@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+# Plumbing: moves results around, computes none of their numbers (collm_bench.fingerprints).
+__identity__ = "plumbing"
+
 
 def cache_dir(override: str | Path | None, env_var: str, subdir: str) -> Path:
     """``override``, else ``$env_var``, else ``<user cache>/collm-bench/<subdir>``."""

@@ -19,6 +19,9 @@ import typer  # noqa: E402
 
 from collm_bench.errors import UserError  # noqa: E402
 
+# Plumbing: moves results around, computes none of their numbers (collm_bench.fingerprints).
+__identity__ = "plumbing"
+
 app = typer.Typer(
     help="collm-bench: benchmark LLM-based recommendation (CoLLM and its baselines).",
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -264,17 +267,18 @@ def score(
     """Recompute a run's metrics from predictions.csv and compare them with its record (whose
     checksum of the predictions must match first)."""
     from collm_bench import records
+    from collm_bench import predictions
 
     if not (run_dir / "record.json").exists():
-        metrics = records.metrics_from_predictions(run_dir)
+        metrics = predictions.metrics_from_predictions(run_dir)
         typer.echo(json.dumps(metrics, indent=2))
         typer.echo(f"warning: {run_dir}: no record.json beside predictions.csv: nothing to verify against",
                    err=True)
         return
     record = records.read_record(run_dir)
-    checked = records.check_predictions_checksum(run_dir, record)   # refuses changed predictions
-    frame = records.read_predictions(run_dir)
-    metrics = records.metrics_of(frame)
+    checked = predictions.check_predictions_checksum(run_dir, record)   # refuses changed predictions
+    frame = predictions.read_predictions(run_dir)
+    metrics = predictions.metrics_of(frame)
     typer.echo(json.dumps(metrics, indent=2))
     if not checked:
         typer.echo("note: record.json carries no checksum of its predictions (written by an older "
@@ -290,7 +294,7 @@ def score(
         merged = {subset: {**(metrics.get(subset) or {}), **values} for subset, values in record.metrics.items()}
         added = {"metrics": merged}
         if not record.intervals:
-            added["intervals"] = records.intervals_of(frame)
+            added["intervals"] = predictions.intervals_of(frame)
         records.write_record(run_dir, {**record.data, **added})
         typer.echo(f"added to record.json: {', '.join(missing)}")
     elif missing:

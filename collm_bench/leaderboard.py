@@ -17,6 +17,9 @@ from collm_bench.metrics import registered_metrics
 from collm_bench.records import iter_records, mean_of, mean_std, with_interval
 from collm_bench.run_record import RunRecord, unique_runs
 
+# Plumbing: moves results around, computes none of their numbers (collm_bench.fingerprints).
+__identity__ = "plumbing"
+
 # Metric columns come from the metric registry (each metric a column where a record of the
 # table has it), then the warm/cold AUC of the paper's Figure 3, timings and seeds.
 SUBSET_CELLS = {"Warm AUC": ("warm", "auc"), "Cold AUC": ("cold", "auc")}

@@ -18,6 +18,9 @@ from collm_bench.leaderboard import TAIL, collect, columns, head_note, interval_
 from collm_bench.records import mean_of, mean_std
 from collm_bench.run_record import RunRecord
 
+# Plumbing: moves results around, computes none of their numbers (collm_bench.fingerprints).
+__identity__ = "plumbing"
+
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem;color:#1b1f24;background:#fff}
 h1{font-size:1.5rem;margin:0 0 .25rem}h2{font-size:1.2rem;margin:2rem 0 .25rem}

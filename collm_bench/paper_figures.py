@@ -15,6 +15,9 @@ from collm_bench.errors import UserError
 from collm_bench.run_record import RunRecord
 from collm_bench.paper_tables import COLLM, MF, TALLREC, Cells, Row, metric_values
 
+# Plumbing: moves results around, computes none of their numbers (collm_bench.fingerprints).
+__identity__ = "plumbing"
+
 FIGURES = {
     3: ("Figure 3: warm and cold performance", [MF, TALLREC, COLLM["mf"]]),
     4: ("Figure 4: CoLLM-MF's tuning strategies, warm and cold",

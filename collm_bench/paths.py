@@ -16,6 +16,9 @@ from pathlib import Path
 
 from collm_bench.errors import UserError
 
+# Plumbing: moves results around, computes none of their numbers (collm_bench.fingerprints).
+__identity__ = "plumbing"
+
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
 NAME_RULE = "1-128 letters, digits, '.', '_', '+' or '-', starting with a letter or digit"
 

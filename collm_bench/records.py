@@ -1,6 +1,8 @@
 """Run records: ``record.json`` + ``predictions.csv`` in ``<out>/<run-id>/``.
 
-Everything a leaderboard shows is read back from these files alone.
+Everything a leaderboard shows is read back from these files alone. Plumbing: this module moves
+results around without computing them (``collm_bench.predictions`` writes, reads and scores the
+predictions), so it is no part of any result's code identity (``collm_bench.fingerprints``).
 """
 from __future__ import annotations
 
@@ -12,103 +14,100 @@ import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
-import numpy as np
-
-from collm_bench.dataset_format import atomic_path, sha256_file, write_json
+from collm_bench.dataset_format import write_json
 from collm_bench.errors import UserError
-from collm_bench.metrics import evaluate
+from collm_bench.predictions import check_predictions_checksum
 from collm_bench.run_record import RunRecord, record_problem
 
+__identity__ = "plumbing"
+
 SCHEMA_VERSION = 1
-PREDICTION_COLUMNS = ("user", "item", "label", "score", "subset")
 
 
-def write_predictions(run_dir: Path, user, item, label, score, subset) -> Path:
-    import pandas as pd
+@dataclass(frozen=True)
+class Scored:
+    """What the run computed from its saved predictions (``collm_bench.predictions``)."""
 
-    path = Path(run_dir) / "predictions.csv"
-    frame = pd.DataFrame({"user": user, "item": item, "label": label, "score": score, "subset": subset})
-    with atomic_path(path) as tmp:
-        # repr-exact floats: recomputed metrics must equal the recorded ones.
-        frame.to_csv(tmp, index=False, float_format="%.9g")
-    return path
-
-
-def read_predictions(run_dir: Path):
-    """A run's ``predictions.csv``, checked for its columns, binary labels and finite scores."""
-    import pandas as pd
-
-    path = Path(run_dir) / "predictions.csv"
-    if not path.exists():
-        raise UserError(f"{path}: missing file")
-    try:
-        # ids as written: "01" is not 1, "NA" is a name (the dataset's ids, kept as text)
-        frame = pd.read_csv(path, dtype={"user": str, "item": str}, keep_default_na=False, na_values=[""])
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
-        raise UserError(f"{path}: cannot parse as CSV ({str(exc).splitlines()[0] if str(exc) else exc})") from None
-    missing = [c for c in PREDICTION_COLUMNS if c not in frame.columns]
-    if missing:
-        raise UserError(f"{path}: missing column(s) {', '.join(missing)}")
-    score = pd.to_numeric(frame["score"], errors="coerce").to_numpy(dtype=float)
-    if not np.isfinite(score).all():
-        raise UserError(f"{path}: non-numeric or non-finite score on data row {int(np.argmin(np.isfinite(score))) + 1}")
-    if not frame["label"].isin([0, 1]).all():
-        raise UserError(f"{path}: label must be 0 or 1 (data row {int((~frame['label'].isin([0, 1])).idxmax()) + 1})")
-    return frame
+    metrics: dict[str, Any]
+    intervals: dict[str, Any]
+    predictions_sha256: str
+    rows: int
 
 
-def metrics_from_predictions(run_dir: Path) -> dict[str, Any]:
-    return metrics_of(read_predictions(run_dir))
+def record_components(registry, method: str, encoder: str | None, backbone: str | None) -> list[tuple[str, str]]:
+    """The registered components a row's code identity starts from: its own method (a companion
+    row, CoLLM's MF or TALLRec row, was computed by the same stages as that method's own run,
+    whose code covers them), encoder, backbone and every metric (computed for every row)."""
+    base = (backbone or "").split(":", 1)[0]  # hf:<path> is the hf plugin's
+    parts = [("method", method), ("encoder", encoder), ("backbone", base)]
+    parts += [("metric", name) for name in registry.components["metric"]]
+    return [(kind, name) for kind, name in parts if name and name in registry.components[kind]]
 
 
-def metrics_of(frame) -> dict[str, Any]:
-    return evaluate(frame["user"].to_numpy(), frame["label"].to_numpy(),
-                    frame["score"].to_numpy(), frame["subset"].to_numpy())
+def record_roots(registry, components: Iterable[tuple[str, str]]) -> list[str]:
+    """Where a record's code identity starts (``collm_bench.fingerprints``): the runner (the
+    run's pipeline: plan, method, predictions, metrics) and the plugin module of each
+    ``(kind, name)`` component."""
+    from collm_bench import runner
+    from collm_bench.encoder_stage import plugin_source_module
+
+    return [runner.__name__] + [plugin_source_module(registry, kind, name) for kind, name in components]
 
 
-def intervals_of(frame) -> dict[str, Any]:
-    """95% intervals of AUC and UAUC by a seeded bootstrap over users (``collm_bench.bootstrap``)."""
-    from collm_bench.bootstrap import intervals
+def write_run(run_dir: Path, method: str, config: dict[str, Any], config_key: str, output, dataset,
+              evaluation: dict[str, Any], scored: Scored, registry, produced_by: str | None) -> dict[str, Any]:
+    """Build a row's ``record.json`` from what its run computed, write it, and return it. The one
+    writer of records (``docs/protocol.md``, "Run records"); ``RunRecord`` is their one reader."""
+    from collm_bench.fingerprints import dependencies
 
-    return intervals(frame["user"].to_numpy(), frame["label"].to_numpy(), frame["score"].to_numpy())
-
-
-def predictions_sha256(run_dir: Path) -> str:
-    return sha256_file(Path(run_dir) / "predictions.csv")
-
-
-def check_predictions_checksum(run_dir: Path, record: RunRecord) -> bool:
-    """True when the record's ``predictions_sha256`` matches ``predictions.csv``; False when the
-    record carries none (written by an older collm-bench); a one-line ``UserError`` otherwise."""
-    expected = record.predictions_sha256
-    if expected is None:
-        return False
-    path = Path(run_dir) / "predictions.csv"
-    if not path.exists():
-        raise UserError(f"{path}: missing file (record.json states its checksum)")
-    actual = sha256_file(path)
-    if actual != expected:
-        raise UserError(f"{path}: sha256 {actual[:12]}... differs from {str(expected)[:12]}... in record.json: "
-                        "the predictions changed after the run; rerun it")
-    return True
-
-
-def verified_predictions(run_dir: Path, record: RunRecord | None = None):
-    """A run's predictions, refused in one line unless they are the ones its record was made from.
-
-    The record's ``predictions_sha256`` must match the file. A record written before records
-    carried that checksum is checked the only way left: its metrics must equal those
-    recomputed from the file.
-    """
-    record = read_record(run_dir) if record is None else record
-    checked = check_predictions_checksum(run_dir, record)
-    frame = read_predictions(run_dir)
-    if not checked and not metrics_match(metrics_of(frame), record.metrics):
-        raise UserError(f"{Path(run_dir) / 'predictions.csv'}: metrics recomputed from it differ from "
-                        "record.json (a record without a predictions checksum); rerun it")
-    return frame
+    plugins = {}
+    for kind, name in (("method", config["method"]), ("encoder", output.encoder), ("backbone", output.backbone),
+                       ("dataset", dataset.name)):
+        if name and name in registry.components[kind]:
+            entry = registry.entry(kind, name)
+            plugins[entry.plugin] = entry.version
+    inference = output.inference_seconds
+    parts = record_components(registry, config["method"], output.encoder, output.backbone)
+    record = {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_dir.name,
+        "method": method,
+        "label": output.label,
+        "encoder": output.encoder,
+        "backbone": output.backbone,
+        "meaningless": output.meaningless,
+        "dataset": {"name": dataset.name, "manifest_sha256": dataset.sha256,
+                    "path": str(dataset.path), "counts": dataset.manifest.get("counts")},
+        "config": config,
+        "config_key": config_key,
+        "produced_by": produced_by,
+        "seed": config["seed"],
+        "evaluation": evaluation,
+        "metrics": scored.metrics,
+        "predictions_sha256": scored.predictions_sha256,
+        "intervals": scored.intervals,
+        "training": output.details,
+        "timings": {
+            "stages": output.stages,
+            "train_seconds": round(output.train_seconds, 3),
+            "inference_seconds": round(inference, 3),
+            "rows_per_second": round(scored.rows / inference, 1) if inference else None,
+            # only where an LLM scored the rows (paper Table VI); CTRL names a backbone but DIN predicts
+            "prompts_per_second": (output.stages.get("scoring") or {}).get("prompts_per_second"),
+        },
+        "peak_memory": peak_memory_mb(),
+        "device": device_description(),
+        "versions": versions(plugins),
+        # the code that made it, so that a refresh knows when it is stale (collm_bench.fingerprints)
+        "dependencies": {**dependencies(*record_roots(registry, parts)), "components": [list(p) for p in parts]},
+        "git_commit": git_commit(),
+        "date": now_iso(),
+    }
+    write_record(run_dir, record)
+    return record
 
 
 def read_record(run_dir: Path) -> RunRecord:
@@ -265,6 +264,6 @@ def metrics_match(a: dict[str, Any], b: dict[str, Any], tol: float = 1e-6) -> bo
             if u is None or v is None:
                 if u is not v:
                     return False
-            elif not np.isclose(float(u), float(v), atol=tol, rtol=0):
+            elif not (float(u) == float(v) or abs(float(u) - float(v)) <= tol):
                 return False
     return True

@@ -12,6 +12,9 @@ from typing import Any, Iterable, Mapping
 
 from collm_bench.paths import NAME_RULE, is_safe_name
 
+# Plumbing: moves results around, computes none of their numbers (collm_bench.fingerprints).
+__identity__ = "plumbing"
+
 # What every reader relies on: key -> accepted types.
 _SHAPE: dict[str, tuple[type, ...]] = {
     "run_id": (str,), "method": (str,), "seed": (int,), "dataset": (dict,), "evaluation": (dict,),
@@ -167,15 +170,29 @@ class RunRecord:
 
     @property
     def dependencies(self) -> dict[str, Any] | None:
-        """The code that made it: module fingerprints and library versions (None: not recorded)."""
+        """The code that made it: its definitions' digests, library versions and the components
+        its identity starts from (None: not recorded)."""
         value = self.data.get("dependencies")
         return value if isinstance(value, dict) else None
 
-    def stale_reasons(self) -> list[str]:
-        """What changed in its code since it was made (empty: nothing; ``collm_bench.fingerprints``)."""
-        from collm_bench.fingerprints import stale_reasons
+    def stale_reasons(self, registry=None) -> list[str]:
+        """What changed in its code since it was made (empty: nothing; ``collm_bench.fingerprints``):
+        the definitions its components reach now against those it recorded."""
+        from collm_bench.fingerprints import SCHEME, stale_reasons
 
-        return stale_reasons(self.dependencies)
+        recorded = self.dependencies or {}
+        components = recorded.get("components")
+        if recorded.get("scheme") != SCHEME or not isinstance(components, list) or not all(
+                isinstance(c, list) and len(c) == 2 and all(isinstance(x, str) for x in c) for c in components):
+            return ["its code is not recorded in the current scheme (records kept module fingerprints before)"]
+        from collm_bench.plugins import get_registry
+        from collm_bench.records import record_roots
+
+        registry = registry or get_registry()
+        absent = [f"{kind} {name!r}" for kind, name in components if name not in registry.components.get(kind, {})]
+        if absent:
+            return [f"{', '.join(absent)} not registered here, so its code cannot be compared (install its plugin)"]
+        return stale_reasons(recorded, *record_roots(registry, [tuple(c) for c in components]))
 
     # -- how boards show it -----------------------------------------------------------------
     @property

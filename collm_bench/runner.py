@@ -17,8 +17,6 @@ from collm_bench import distributed
 from collm_bench.components import ENCODER_TRAINING_BOUNDS, EncoderSpec, MethodSpec, options_dict, parse_options
 from collm_bench.errors import UserError, unknown_name
 from collm_bench.checkpoints import interval_seconds as checkpoint_interval
-from collm_bench.encoder_stage import plugin_source_module
-from collm_bench.fingerprints import dependencies
 from collm_bench.paths import check_name, ensure_writable, inside, write_error
 from collm_bench.plugins import Registry, get_registry
 
@@ -338,10 +336,10 @@ def _same_row(run_dir: Path, output) -> tuple[Path, dict[str, Any]] | None:
 
 def _write_run(out_root: Path, method: str, config: dict[str, Any], output, context, evaluation,
                registry: Registry, progress, produced_by: str | None = None) -> tuple[Path, dict[str, Any]]:
-    from collm_bench import records
+    """Write the row's predictions, score them and hand the numbers to the record's writer."""
+    from collm_bench import predictions, records
 
-    key, run_id = config_key(config), run_id_of(config)
-    run_dir = inside(out_root, run_id)
+    run_dir = inside(out_root, run_id_of(config))
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -349,62 +347,14 @@ def _write_run(out_root: Path, method: str, config: dict[str, Any], output, cont
     data, rows = context.data, context.eval_rows
     if len(output.scores) != len(rows):
         raise RuntimeError(f"method {method!r} returned {len(output.scores)} scores for {len(rows)} rows")
-    records.write_predictions(run_dir, data.user_id[rows], data.item_id[rows], data.label[rows],
-                              output.scores, data.subset[rows])
+    predictions.write_predictions(run_dir, data.user_id[rows], data.item_id[rows], data.label[rows],
+                                  output.scores, data.subset[rows])
     # Metrics come from the saved predictions, so that record and file always agree; the
     # record carries the file's checksum, so that readers can refuse predictions changed since.
-    frame = records.read_predictions(run_dir)
-    metrics = records.metrics_of(frame)
-    predictions_sha256 = records.predictions_sha256(run_dir)
-    plugins = {}
-    for kind, name in (("method", config["method"]), ("encoder", output.encoder), ("backbone", output.backbone),
-                       ("dataset", context.dataset.name)):
-        if name and name in registry.components[kind]:
-            entry = registry.entry(kind, name)
-            plugins[entry.plugin] = entry.version
-    inference = output.inference_seconds
-    # The row's own method: a companion row (CoLLM's MF or TALLRec row) was computed by the
-    # same stages as that method's own run, whose imports cover them.
-    backbone = (output.backbone or "").split(":", 1)[0]  # hf:<path> is the hf plugin's
-    parts = [("method", config["method"]), ("encoder", output.encoder), ("backbone", backbone)]
-    parts += [("metric", name) for name in registry.components["metric"]]  # metrics are computed here
-    roots = [__name__] + [plugin_source_module(registry, kind, name) for kind, name in parts
-                          if name and name in registry.components[kind]]
-    record = {
-        "schema_version": records.SCHEMA_VERSION,
-        "run_id": run_id,
-        "method": method,
-        "label": output.label,
-        "encoder": output.encoder,
-        "backbone": output.backbone,
-        "meaningless": output.meaningless,
-        "dataset": {"name": context.dataset.name, "manifest_sha256": context.dataset.sha256,
-                    "path": str(context.dataset.path), "counts": context.dataset.manifest.get("counts")},
-        "config": config,
-        "config_key": key,
-        "produced_by": produced_by,
-        "seed": config["seed"],
-        "evaluation": evaluation,
-        "metrics": metrics,
-        "predictions_sha256": predictions_sha256,
-        "intervals": records.intervals_of(frame),
-        "training": output.details,
-        "timings": {
-            "stages": output.stages,
-            "train_seconds": round(output.train_seconds, 3),
-            "inference_seconds": round(inference, 3),
-            "rows_per_second": round(len(rows) / inference, 1) if inference else None,
-            # only where an LLM scored the rows (paper Table VI); CTRL names a backbone but DIN predicts
-            "prompts_per_second": (output.stages.get("scoring") or {}).get("prompts_per_second"),
-        },
-        "peak_memory": records.peak_memory_mb(),
-        "device": records.device_description(),
-        "versions": records.versions(plugins),
-        # the code that made it, so that a refresh knows when it is stale (collm_bench.fingerprints)
-        "dependencies": dependencies(*roots),
-        "git_commit": records.git_commit(),
-        "date": records.now_iso(),
-    }
-    records.write_record(run_dir, record)
+    frame = predictions.read_predictions(run_dir)
+    scored = records.Scored(metrics=predictions.metrics_of(frame), intervals=predictions.intervals_of(frame),
+                            predictions_sha256=predictions.predictions_sha256(run_dir), rows=len(rows))
+    record = records.write_run(run_dir, method, config, config_key(config), output, context.dataset, evaluation,
+                               scored, registry, produced_by)
     progress(f"wrote {run_dir}")
     return run_dir, record

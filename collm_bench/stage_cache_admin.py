@@ -19,6 +19,9 @@ from collm_bench.errors import UserError
 from collm_bench.paths import _alive  # the same liveness test the cache uses for its own leftovers
 from collm_bench.stages import STAGE_FILE
 
+# Plumbing: moves results around, computes none of their numbers (collm_bench.fingerprints).
+__identity__ = "plumbing"
+
 STAGE = "stage"              # a complete stage
 CHECKPOINT = "checkpoint"    # the resume state of an unfinished stage
 IN_PROGRESS = "in progress"  # being written by a live process

@@ -17,7 +17,6 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
 
@@ -26,6 +25,9 @@ from collm_bench.cache_dirs import cache_dir
 from collm_bench.dataset_format import sha256_file, umask, write_json
 from collm_bench.paths import (as_write_error, check_name, inside, is_safe_relative, remove_dead_partials,
                                write_error)
+
+# Plumbing: moves results around, computes none of their numbers (collm_bench.fingerprints).
+__identity__ = "plumbing"
 
 STAGE_FILE = "stage.json"
 _CHECKPOINTS: contextvars.ContextVar[Path | None] = contextvars.ContextVar("collm_bench_checkpoints", default=None)
@@ -43,20 +45,16 @@ def cache_root(override: str | Path | None = None) -> Path:
     """``--cache-dir``, else ``$COLLM_BENCH_CACHE``, else the user cache directory."""
     return cache_dir(override, "COLLM_BENCH_CACHE", "stages")
 
-def code_identity(*modules: str) -> dict[str, Any]:
-    """What a stage's code is: the version, a digest of the source of ``modules`` (the module
-    that computes the stage and its components' plugin modules) and of every collm-bench or
-    plugin module they import (``collm_bench.fingerprints``), and the numerical libraries'
-    versions. Part of every stage key, so that changed code never reuses a stale stage, while
-    an edit elsewhere (a leaderboard renderer, another method) leaves the stage reusable."""
-    from collm_bench.fingerprints import digest, library_versions, module_fingerprints
+def code_identity(*roots: Any) -> dict[str, Any]:
+    """What a stage's code is: the digest of every definition it reaches from ``roots`` (the
+    function or module that computes it, its components' plugin modules; each a module name, a
+    ``module:name`` or the object itself) and the numerical libraries' versions
+    (``collm_bench.fingerprints``). Part of every stage key, so that changed code never reuses a
+    stale stage, while moving or tidying code, or an edit elsewhere (a leaderboard renderer,
+    another method), leaves the stage reusable."""
+    from collm_bench.fingerprints import code_units, digest, library_versions
 
-    try:
-        version = metadata.version("collm-bench")
-    except metadata.PackageNotFoundError:
-        version = "unknown"
-    return {"collm-bench": version, "modules": digest(module_fingerprints(*modules)),
-            "libraries": library_versions()}
+    return {"definitions": digest(code_units(*roots)), "libraries": library_versions()}
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,9 @@ from collm_bench.errors import UserError, unknown_name
 from collm_bench.progress import say
 from collm_bench.suite_file import Entry, SuiteFile
 
+# Plumbing: moves results around, computes none of their numbers (collm_bench.fingerprints).
+__identity__ = "plumbing"
+
 
 @dataclass
 class Cell:
@@ -359,7 +362,7 @@ class Runner:
         outcome = Outcome(cell, "", planned.run_dir, evaluation=planned.evaluation)
         fresh = _exists(planned.run_dir, predictions=id(cell) in self.needed) and not self._stale(cell, planned.run_dir)
         if fresh:
-            reasons = stale_code(planned.run_dir)
+            reasons = stale_code(planned.run_dir, self.registry)
             if reasons:
                 outcome.note = f"stale: {'; '.join(reasons[:3])}{' ...' if len(reasons) > 3 else ''}" \
                     + ("" if self.rerun_stale else " (rerun with --stale)")
@@ -400,7 +403,7 @@ class Runner:
             member_record = read_record(outcome.run_dir)
             now = member_record.data.get("predictions_sha256")
             if not now and (outcome.run_dir / "predictions.csv").exists():
-                from collm_bench.records import predictions_sha256
+                from collm_bench.predictions import predictions_sha256
 
                 now = predictions_sha256(outcome.run_dir)
             if now:
@@ -459,11 +462,11 @@ class Runner:
         return results
 
 
-def stale_code(run_dir: Path) -> list[str]:
+def stale_code(run_dir: Path, registry) -> list[str]:
     """Why the record in ``run_dir`` may no longer be what its code makes (empty: it is)."""
     from collm_bench.records import read_record
 
-    return read_record(run_dir).stale_reasons()
+    return read_record(run_dir).stale_reasons(registry)
 
 
 def _exists(run_dir: Path, predictions: bool) -> bool:

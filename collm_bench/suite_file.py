@@ -51,6 +51,9 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
+# Plumbing: moves results around, computes none of their numbers (collm_bench.fingerprints).
+__identity__ = "plumbing"
+
 AXES = {"datasets": "dataset", "methods": "method", "encoders": "encoder", "backbones": "backbone",
         "seeds": "seed", "strategies": "strategy"}
 TOP_KEYS = ("suite", "options", "encoder_options", "backbone_options", "entry")

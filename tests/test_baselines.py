@@ -8,7 +8,8 @@ from safetensors.torch import load_file
 
 from collm_bench.errors import UserError
 from collm_bench.plugins import load_registry
-from collm_bench.records import metrics_from_predictions, metrics_match
+from collm_bench.records import metrics_match
+from collm_bench.predictions import metrics_from_predictions
 from collm_bench.runner import RunRequest, plan, run
 from collm_bench.prompts import tokenize_for
 from collm_bench.testing import tiny_dataset

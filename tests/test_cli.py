@@ -66,14 +66,15 @@ def test_plugins_text_lists_failures(cli, monkeypatch):
 
 def test_score_reports_match(cli, tmp_path):
     from collm_bench import records
+    from collm_bench import predictions
 
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    records.write_predictions(run_dir, [1, 1, 2, 2], [5, 6, 5, 6], [1, 0, 0, 1], [0.9, 0.2, 0.4, 0.3],
+    predictions.write_predictions(run_dir, [1, 1, 2, 2], [5, 6, 5, 6], [1, 0, 0, 1], [0.9, 0.2, 0.4, 0.3],
                               ["warm", "warm", "cold", "cold"])
     base = {"run_id": "run", "method": "m", "seed": 0, "dataset": {"name": "d"}, "config": {},
             "evaluation": {}, "timings": {}}
-    records.write_record(run_dir, {**base, "metrics": records.metrics_from_predictions(run_dir)})
+    records.write_record(run_dir, {**base, "metrics": predictions.metrics_from_predictions(run_dir)})
     code, out, err = cli(["score", str(run_dir)])
     assert code == 0 and "metrics match record.json" in out
     assert "no checksum" in err  # a record without one is only compared by its metrics

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from collm_bench import distributed
-from collm_bench.records import read_predictions
+from collm_bench.predictions import read_predictions
 from collm_bench.testing import tiny_dataset
 
 TALLREC = ["--method", "tallrec", "--backbone", "tiny-llama", "--full-test", "--set", "max_steps=4",

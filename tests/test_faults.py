@@ -92,7 +92,8 @@ def test_racing_runs_on_one_cache_and_output_root(dataset_dir, tmp_path):
         _, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err
     (run_dir,) = list((tmp_path / "runs").iterdir())
-    from collm_bench.records import metrics_match, verified_predictions, metrics_of
+    from collm_bench.records import metrics_match
+    from collm_bench.predictions import metrics_of, verified_predictions
 
     assert metrics_match(read_record(run_dir).metrics, metrics_of(verified_predictions(run_dir)))
     stages = list((tmp_path / "cache" / "encoder-mf").iterdir())

@@ -114,6 +114,7 @@ def test_a_plugin_metric_reaches_records_leaderboards_and_old_records(tmp_path, 
     from collm_bench import MetricSpec, hookimpl
     from collm_bench import plugins as plugins_mod
     from collm_bench import records
+    from collm_bench import predictions
 
     class HitRate:
         @hookimpl
@@ -123,11 +124,11 @@ def test_a_plugin_metric_reaches_records_leaderboards_and_old_records(tmp_path, 
 
     run_dir = tmp_path / "runs" / "r"
     run_dir.mkdir(parents=True)
-    records.write_predictions(run_dir, [1, 1, 2, 2], [5, 6, 5, 6], [1, 0, 0, 1], [0.9, 0.2, 0.4, 0.3],
+    predictions.write_predictions(run_dir, [1, 1, 2, 2], [5, 6, 5, 6], [1, 0, 0, 1], [0.9, 0.2, 0.4, 0.3],
                               ["warm", "warm", "cold", "cold"])
     base = {"run_id": "r", "method": "m", "seed": 0, "dataset": {"name": "d"}, "evaluation": {"rows": 4},
-            "timings": {}, "predictions_sha256": records.predictions_sha256(run_dir)}
-    records.write_record(run_dir, {**base, "metrics": records.metrics_from_predictions(run_dir)})
+            "timings": {}, "predictions_sha256": predictions.predictions_sha256(run_dir)}
+    records.write_record(run_dir, {**base, "metrics": predictions.metrics_from_predictions(run_dir)})
     registry = plugins_mod.load_registry([("hits", HitRate())])
     monkeypatch.setattr(plugins_mod, "_REGISTRY", registry)
     code, _, err = cli(["score", str(run_dir)])  # an older record: not "different", but told what it lacks

@@ -98,3 +98,50 @@ def test_a_stage_cannot_read_an_option_outside_its_groups():
         StageOptions(_Options(), ("tow",), stage="typo")
     with pytest.raises(TypeError, match="option groups must be a tuple"):
         option(1, groups="one")
+
+
+def test_a_maker_of_the_methods_own_leaves_step1_shared_and_joins_scoring(registry, tmp_path):
+    """A plugin's own code counts only in the stages that run it: step 1 reads the toolkit's text
+    prompts, so a method bringing its own PromptMaker (for scoring, or step 2) reuses TALLRec's
+    step 1; its scoring runs the maker, so that stage's key holds the maker's code."""
+    import sys
+    import textwrap
+
+    (tmp_path / "myprompts.py").write_text(textwrap.dedent('''
+        from collm_bench import MethodSpec, hookimpl
+        from collm_bench.llmrec import LLMOptions, LLMRun, PromptMaker, default_eval_sample, resolved
+
+        class LoudMaker(PromptMaker):
+            """Scores its prompts as TALLRec does, with a different class (and so code)."""
+            loud = True
+
+        def run(context):
+            llm = LLMRun(context, "loud", maker_factory=LoudMaker)
+            step1 = llm.step1()
+            scores, stage = llm.scores({"step1": step1.key}, with_ids=False)
+            return llm.output(scores, stage, [step1])
+
+        @hookimpl
+        def register_methods(register):
+            register(MethodSpec(name="loud", run=run, options=LLMOptions, backbone="minilm",
+                                eval_sample=default_eval_sample, resolve_options=resolved, description="TALLRec, louder"))
+    '''))
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import myprompts
+
+        plugged = load_registry([("myprompts", myprompts)])
+        assert not plugged.failures
+        tiny_dataset(tmp_path / "tiny")
+        stages = {}
+        for method in ("tallrec", "loud"):
+            request = RunRequest(method=method, dataset=str(tmp_path / "tiny"), backbone="tiny-llama",
+                                 out=tmp_path / "runs", cache_dir=str(tmp_path / "cache"),
+                                 options={k: v for k, v in FAST.items() if k != "step2_max_steps"})
+            stages[method] = run(request, registry=plugged, progress=lambda m: None).record["timings"]["stages"]
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("myprompts", None)
+    assert stages["loud"]["llm-step1"]["key"] == stages["tallrec"]["llm-step1"]["key"]
+    assert stages["loud"]["llm-step1"]["cached"] is True          # trained once, by TALLRec
+    assert stages["loud"]["scoring"]["key"] != stages["tallrec"]["scoring"]["key"]

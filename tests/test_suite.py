@@ -91,7 +91,7 @@ def test_an_ensemble_is_rerun_when_a_member_scores_otherwise(suite_dir, registry
     import json
     import shutil
 
-    from collm_bench.records import predictions_sha256
+    from collm_bench.predictions import predictions_sha256
 
     path = _write(suite_dir, SUITE)
     first = _run(path, registry)
@@ -389,14 +389,21 @@ def test_stale_runs_are_named_when_skipped_and_rerun_with_stale(suite_dir, regis
     first = _run(path, registry)
     assert all(o.status == "ran" and not o.note for o in first)
     dot4, dot8, both = (o.run_dir for o in first)
-    assert "collm_bench.testing.fakes" in read_record(dot4).dependencies["modules"]
-    assert read_record(dot4).stale_reasons() == []
-    _forget(dot4, lambda r: r["dependencies"]["modules"].update({"collm_bench.encoder": "000000000000"}))
+    recorded = read_record(dot4).dependencies["definitions"]
+    assert any(label.startswith("collm_bench.testing.fakes:") for label in recorded.values())
+    assert read_record(dot4).stale_reasons(registry) == []
+    digest, label = next((d, label) for d, label in sorted(recorded.items()) if label.startswith("collm_bench.encoder:"))
+
+    def change_one(record):   # as if that definition's code had been another
+        definitions = record["dependencies"]["definitions"]
+        definitions["0" * 16] = definitions.pop(digest)
+
+    _forget(dot4, change_one)
     _forget(dot8, lambda r: r.pop("dependencies"))
     _run_again = lambda **kw: {o.cell.entry.name: o for o in _run(path, registry, **kw)}  # noqa: E731
     skipped = _run_again()
     assert [skipped[n].status for n in ("dot4", "dot8", "both")] == ["skipped"] * 3
-    assert skipped["dot4"].note == "stale: collm_bench.encoder changed (rerun with --stale)"
+    assert skipped["dot4"].note == f"stale: {label} changed (rerun with --stale)"
     assert skipped["dot8"].note.startswith("stale: its code is not recorded")
     assert not skipped["both"].note
     listed = _run_again(dry_run=True, stale=True)
@@ -405,4 +412,4 @@ def test_stale_runs_are_named_when_skipped_and_rerun_with_stale(suite_dir, regis
     rerun = _run_again(stale=True)
     # the members score exactly as before, so the ensemble of their predictions stands
     assert [rerun[n].status for n in ("dot4", "dot8", "both")] == ["ran", "ran", "skipped"]
-    assert read_record(dot4).stale_reasons() == [] and read_record(dot8).stale_reasons() == []
+    assert read_record(dot4).stale_reasons(registry) == [] and read_record(dot8).stale_reasons(registry) == []

@@ -54,8 +54,11 @@ class LLMRun:
             self.scorer = LLMScorer(self.backbone, **self.scorer_options)
         else:
             self.scorer = scorer_factory(self.backbone)
-        self.maker = maker_factory(context.data, context.dataset.items, context.dataset.item_noun, self.backbone,
-                                   self.options_for(PROMPT).history_titles)
+        maker_args = (context.data, context.dataset.items, context.dataset.item_noun, self.backbone,
+                      self.options_for(PROMPT).history_titles)
+        self.maker = maker_factory(*maker_args)
+        # step 1 is TALLRec's: the toolkit's text prompts, whatever maker the method brings
+        self.text_maker = self.maker if maker_factory is PromptMaker else PromptMaker(*maker_args)
         self.base_inputs = {
             "dataset": context.dataset.sha256, "seed": context.seed, "backbone": context.backbone,
             "backbone_options": options_dict(context.backbone_options),
@@ -63,12 +66,14 @@ class LLMRun:
             "backbone_loaded": {k: self.backbone.summary()[k] for k in ("source", "device", "dtype", "parameters")},
             "scorer": self.scorer_options,
         }
-        # The code of the stages every method shares (step 1, scoring: the same stage for TALLRec
-        # and CoLLM) is this toolkit's, the backbone's and that of a scorer or maker of the
-        # method's own; a method's own stages add its plugin's code.
-        shared = [__name__, plugin_source_module(registry, "backbone", context.backbone)]
-        shared += [factory.__module__ for factory in (scorer_factory, maker_factory)
-                   if factory not in (LLMScorer, PromptMaker)]
+        # What joins each stage's key (docs/writing-plugins.md): step 1 is this toolkit's code,
+        # the backbone's and a scorer of the method's own; a shared stage (scoring) adds a maker
+        # of the method's own; the method's own stages add its plugin module. A scorer or maker
+        # counts by its definition (and what it reaches), not by the module it lives in.
+        step1 = [__name__, plugin_source_module(registry, "backbone", context.backbone)]
+        step1 += [scorer_factory] if scorer_factory is not LLMScorer else []
+        shared = step1 + ([maker_factory] if maker_factory is not PromptMaker else [])
+        self.step1_code = code_identity(*step1)
         self.shared_code = code_identity(*shared)
         self.method_code = code_identity(*shared, plugin_source_module(registry, "method", method))
         context.progress(f"backbone {self.backbone.name}: {self.backbone.source} on {self.backbone.device} "
@@ -84,23 +89,28 @@ class LLMRun:
         and returns its metadata; ``options`` holds the option groups ``reads``, whose values are
         part of the key with ``inputs`` (upstream stage keys, anything else the result depends on)
         and the code: the method's (``shared``: only the toolkit's, for stages any method may reuse)."""
+        return self._stage(name, reads, inputs, compute, self.shared_code if shared else self.method_code)
+
+    def _stage(self, name: str, reads: tuple[str, ...], inputs: dict[str, Any],
+               compute: Callable[[Path, StageOptions], dict[str, Any]], code: dict[str, Any]) -> StageResult:
         options = self.options_for(*reads, stage=name)
-        key = {**self.base_inputs, **inputs, "options": options.key(),
-               "code": self.shared_code if shared else self.method_code}
+        key = {**self.base_inputs, **inputs, "options": options.key(), "code": code}
         return self.ctx.stages.run(name, key, lambda path: compute(path, options), self.ctx.progress)
 
     def step1(self) -> StageResult:
-        """LoRA on text-only prompts (TALLRec); the scorer ends with the step-1 weights loaded."""
+        """LoRA on text-only prompts (TALLRec's step 1, on the toolkit's own prompts even when the
+        method brings a maker, so every method shares it); the scorer ends with the step-1
+        weights loaded."""
         def compute(path: Path, opts: StageOptions) -> dict[str, Any]:
             seed_everything(self.ctx.seed)
             add_lora(self.scorer, r=opts.lora_r, alpha=opts.lora_alpha, dropout=opts.lora_dropout)
-            result = train_prompts(self.scorer, self.maker, self.ctx.data, with_ids=False, modules={}, embed=None,
+            result = train_prompts(self.scorer, self.text_maker, self.ctx.data, with_ids=False, modules={}, embed=None,
                                    opts=opts, lr=opts.lr, max_steps=opts.max_steps, seed=self.ctx.seed,
                                    progress=self.ctx.progress)
             save_trainable(self.scorer, path / STEP1_FILE)
             return tune_meta(result)
 
-        stage = self.stage("llm-step1", STEP1_READS, {}, compute, shared=True)
+        stage = self._stage("llm-step1", STEP1_READS, {}, compute, self.step1_code)
         load_trainable(self.scorer, stage.path / STEP1_FILE)
         return stage
 

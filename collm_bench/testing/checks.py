@@ -52,7 +52,8 @@ def check_method(registry: Any, name: str, *, options: Mapping[str, str] | None 
     options (``collm-bench suite`` relies on it to skip finished runs); and the same scores
     from a second run with the same seed and an empty stage cache.
     """
-    from collm_bench.records import metrics_from_predictions, metrics_match, read_predictions
+    from collm_bench.records import metrics_match
+    from collm_bench.predictions import metrics_from_predictions, read_predictions
     from collm_bench.runner import RunRequest, plan, run
     from collm_bench.testing import tiny_dataset
 

@@ -33,7 +33,8 @@ import numpy as np
 from collm_bench import MethodSpec, UserError, hookimpl
 from collm_bench.components import option
 from collm_bench.methods import MethodContext, MethodOutput
-from collm_bench.records import predictions_sha256, read_record, verified_predictions
+from collm_bench.predictions import predictions_sha256, verified_predictions
+from collm_bench.records import read_record
 from collm_bench.run_record import RunRecord, evaluated_rows
 
 NORMALIZATIONS = ("sigmoid", "none", "rank", "zscore")

@@ -1,0 +1,110 @@
+"""Rewrite committed records' ``dependencies`` from identity scheme 1 (module fingerprints) to
+scheme 2 (definition digests, ``collm_bench.fingerprints``), once, without recomputing anything.
+
+A record is migrated only when scheme 1 says it is current at BASE, the last commit before the
+scheme changed: every module it recorded has, at BASE, the code digest it recorded, and every
+library has the version it recorded (the ones installed here). Its scheme-2 dependencies are then
+those the current tree gives the same components, which is sound because the commit that brings
+scheme 2 changes no code that computes a number (it moves predictions I/O out of
+``collm_bench.records``, marks plumbing, and changes how identity is recorded). Every other record
+keeps its scheme-1 block and so reads as stale, as it did.
+
+    python scripts/migrate_identity.py BASE leaderboards/runs [--dry-run]
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# where a module of scheme 1's records lives in the repository
+PREFIXES = {"collm_bench_plugins": "plugins", "collm_bench_llara": "examples/collm-bench-llara/collm_bench_llara",
+            "collm_bench_popularity": "examples/collm-bench-popularity/collm_bench_popularity"}
+
+
+def scheme1_digest(source: bytes) -> str:
+    """Scheme 1's ``code_digest``: the syntax tree without docstrings."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:]
+    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()[:12]
+
+
+def source_at(base: str, module: str) -> bytes | None:
+    top, _, rest = module.partition(".")
+    if top in PREFIXES:
+        stem = PREFIXES[top] + (("/" + rest.replace(".", "/")) if rest else "")
+        if top != "collm_bench_plugins":   # a flat example module: collm_bench_llara_run
+            stem = PREFIXES[top]
+    elif top.startswith(("collm_bench_llara", "collm_bench_popularity")):   # an example's other modules
+        stem = f"examples/collm-bench-{top.split('_')[2]}/{top}"
+    else:
+        stem = module.replace(".", "/")
+    for path in (f"{stem}.py", f"{stem}/__init__.py"):
+        proc = subprocess.run(["git", "-C", str(ROOT), "show", f"{base}:{path}"], capture_output=True)
+        if proc.returncode == 0:
+            return proc.stdout
+    return None
+
+
+def current_at_base(base: str, recorded: dict, cache: dict) -> list[str]:
+    from collm_bench.fingerprints import library_versions
+
+    reasons = []
+    for module, digest in sorted((recorded.get("modules") or {}).items()):
+        if module not in cache:
+            source = source_at(base, module)
+            cache[module] = scheme1_digest(source) if source is not None else None
+        if cache[module] != digest:
+            reasons.append(f"{module} {'removed' if cache[module] is None else 'changed'}")
+    libraries = library_versions()
+    for lib, version in sorted((recorded.get("libraries") or {}).items()):
+        if libraries.get(lib) != version:
+            reasons.append(f"{lib} {version} -> {libraries.get(lib)}")
+    return reasons
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("base")
+    parser.add_argument("runs", type=Path)
+    parser.add_argument("--dry-run", action="store_true")
+    args = parser.parse_args(argv)
+    from collm_bench.fingerprints import SCHEME, dependencies
+    from collm_bench.plugins import get_registry
+    from collm_bench.records import record_components, record_roots
+
+    registry = get_registry()
+    cache: dict = {}
+    migrated = kept = 0
+    for path in sorted(args.runs.rglob("record.json")):
+        record = json.loads(path.read_text())
+        recorded = record.get("dependencies") or {}
+        if recorded.get("scheme") == SCHEME:
+            continue
+        reasons = current_at_base(args.base, recorded, cache)
+        if reasons:
+            kept += 1
+            print(f"kept (stale at {args.base}): {path.parent.relative_to(args.runs)}: {reasons[0]}"
+                  + (f" (+{len(reasons) - 1} more)" if len(reasons) > 1 else ""))
+            continue
+        parts = record_components(registry, record["method"], record.get("encoder"), record.get("backbone"))
+        record["dependencies"] = {**dependencies(*record_roots(registry, parts)), "components": [list(p) for p in parts]}
+        migrated += 1
+        if not args.dry_run:
+            path.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"{migrated} migrated, {kept} kept in scheme 1 (stale)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,333 @@
+"""What a result's code is (``collm_bench.fingerprints``): the definitions it reaches, by content.
+
+Both directions, on a small plugin here and on a copy of the whole package: a pure refactor (a
+move, a rename, a split, a merge, comments, docstrings, layout, import order, any edit of
+plumbing) keeps every stage key and record identity; a change that can move a number stales it.
+"""
+import ast
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from collm_bench.fingerprints import changes, code_units, digest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+BASE = {
+    "myplug.py": '''
+        """A plugin."""
+        from myplug_model import SCALE, Model
+        from myplug_report import show
+
+        def build(x):
+            import numpy as np
+            model = Model()
+            show(model)
+            return np.float32(model.forward(x) * SCALE)
+    ''',
+    "myplug_model.py": '''
+        from myplug_util import helper
+
+        SCALE = 2.0
+
+        class Model:
+            def forward(self, x):
+                return helper(x) + 1
+    ''',
+    "myplug_util.py": '''
+        def helper(x):
+            return x * 3
+
+        def unused(x):
+            return x - 1
+    ''',
+    "myplug_report.py": '''
+        __identity__ = "plumbing"
+
+        def show(model):
+            print("model", model)
+    ''',
+}
+
+
+def _units(tmp_path, monkeypatch, files: dict[str, str | None], name: str) -> dict[str, str]:
+    """``code_units("myplug")`` of BASE with ``files`` replaced (None: removed), in a folder of its own."""
+    folder = tmp_path / name
+    folder.mkdir()
+    for file, text in {**BASE, **files}.items():
+        if text is not None:
+            (folder / file).write_text(textwrap.dedent(text))
+    with monkeypatch.context() as m:
+        m.syspath_prepend(str(folder))
+        return code_units("myplug")
+
+
+PURE = {
+    "comments, docstrings and layout": {"myplug_model.py": '''
+        """The model."""
+        # why it is so
+        from myplug_util import (
+            helper)
+        SCALE = 2.0   # the scale
+        class Model:
+            """A docstring."""
+            def forward(self, x):
+                return (helper(x)
+                        + 1)
+    '''},
+    "a module import instead of a name import": {"myplug_model.py": '''
+        import myplug_util
+
+        SCALE = 2.0
+
+        class Model:
+            def forward(self, x):
+                return myplug_util.helper(x) + 1
+    '''},
+    "a function renamed with its callers": {
+        "myplug_util.py": "def triple(x):\n    return x * 3\n\ndef unused(x):\n    return x - 1\n",
+        "myplug_model.py": BASE["myplug_model.py"].replace("helper", "triple")},
+    "a function moved into another module": {
+        "myplug_util.py": "def unused(x):\n    return x - 1\n",
+        "myplug_model.py": '''
+            SCALE = 2.0
+
+            def helper(x):
+                return x * 3
+
+            class Model:
+                def forward(self, x):
+                    return helper(x) + 1
+        '''},
+    "a module renamed": {"myplug_util.py": None, "myplug_ops.py": BASE["myplug_util.py"],
+                         "myplug_model.py": BASE["myplug_model.py"].replace("myplug_util", "myplug_ops")},
+    "a file split in two": {
+        "myplug_model.py": "from myplug_model_class import Model\nfrom myplug_model_scale import SCALE\n",
+        "myplug_model_class.py": "from myplug_util import helper\n\nclass Model:\n"
+                                 "    def forward(self, x):\n        return helper(x) + 1\n",
+        "myplug_model_scale.py": "SCALE = 2.0\n"},
+    "two files merged": {
+        "myplug_util.py": None,
+        "myplug_model.py": "SCALE = 2.0\n\ndef helper(x):\n    return x * 3\n\ndef unused(x):\n    return x - 1\n\n"
+                           "class Model:\n    def forward(self, x):\n        return helper(x) + 1\n"},
+    "an unreached function edited": {"myplug_util.py": BASE["myplug_util.py"].replace("x - 1", "x - 2")},
+    "plumbing edited and renamed": {
+        "myplug_report.py": '__identity__ = "plumbing"\n\ndef display(model):\n    print("the model:", model)\n',
+        "myplug.py": BASE["myplug.py"].replace("show", "display")},
+}
+
+NUMERIC = {
+    "a constant": {"myplug_model.py": BASE["myplug_model.py"].replace("2.0", "3.0")},
+    "a function two modules away": {"myplug_util.py": BASE["myplug_util.py"].replace("x * 3", "x * 4")},
+    "a method": {"myplug_model.py": BASE["myplug_model.py"].replace("+ 1", "+ 2")},
+    "which function is called": {"myplug_model.py": BASE["myplug_model.py"].replace(
+        "helper(x) + 1", "unused(x) + 1").replace("import helper", "import unused")},
+    "a library call": {"myplug.py": BASE["myplug.py"].replace("float32", "float64")},
+    "a module-level statement": {"myplug_util.py": textwrap.dedent(BASE["myplug_util.py"]) + "\nprint('loaded')\n"},
+    "a string": {"myplug_report.py": None, "myplug.py": BASE["myplug.py"].replace(
+        "from myplug_report import show", "show = print").replace("show(model)", "show('the model')")},
+}
+
+
+@pytest.mark.parametrize("change", sorted(PURE))
+def test_a_pure_refactor_keeps_the_identity(tmp_path, monkeypatch, change):
+    before = _units(tmp_path, monkeypatch, {}, "before")
+    after = _units(tmp_path, monkeypatch, PURE[change], "after")
+    assert digest(after) == digest(before), changes({"definitions": before}, {"definitions": after})
+
+
+@pytest.mark.parametrize("change", sorted(NUMERIC))
+def test_a_change_that_can_move_a_number_stales_it(tmp_path, monkeypatch, change):
+    before = _units(tmp_path, monkeypatch, {}, "before")
+    after = _units(tmp_path, monkeypatch, NUMERIC[change], "after")
+    assert digest(after) != digest(before)
+    assert changes({"definitions": before}, {"definitions": after})   # and says what
+
+
+def test_what_is_followed_and_what_is_not(tmp_path, monkeypatch):
+    labels = set(_units(tmp_path, monkeypatch, {}, "base").values())
+    assert {"myplug:build", "myplug_model:Model", "myplug_model:SCALE", "myplug_util:helper"} <= labels
+    assert "myplug_util:unused" not in labels                       # never named
+    assert not any(label.startswith(("myplug_report", "numpy")) for label in labels)   # plumbing, a library
+
+
+def test_a_module_used_as_a_value_counts_whole(tmp_path, monkeypatch):
+    """``getattr(module, name)`` cannot be followed: every definition of the module counts."""
+    dynamic = {"myplug_model.py": BASE["myplug_model.py"].replace("from myplug_util import helper", "import myplug_util")
+               .replace("helper(x)", "getattr(myplug_util, 'helper')(x)")}
+    before = _units(tmp_path, monkeypatch, dynamic, "before")
+    assert "myplug_util:unused" in before.values()
+    after = _units(tmp_path, monkeypatch, {**dynamic, **NUMERIC["a function two modules away"],
+                                           "myplug_util.py": BASE["myplug_util.py"].replace("x - 1", "x - 2")}, "after")
+    assert digest(after) != digest(before)
+
+
+def test_nothing_is_imported_to_find_the_definitions():
+    sys.modules.pop("collm_bench.llm", None)
+    labels = set(code_units("collm_bench.llmrec.run").values())
+    assert "collm_bench.llm:LLMScorer" in labels                    # through imports inside functions
+    assert any(label.startswith("collm_bench.llmrec.training:") for label in labels)
+    assert "collm_bench.llm" not in sys.modules
+
+
+def test_stages_of_other_components_do_not_depend_on_each_other():
+    encoder = set(code_units("collm_bench.encoder_stage", "collm_bench_plugins.encoders.mf").values())
+    assert not any(label.startswith(("collm_bench.llm:", "collm_bench.prompts:")) for label in encoder)
+    assert any(label.startswith("collm_bench_plugins.encoders.mf_model:") for label in encoder)
+    llm = set(code_units("collm_bench.llmrec.run", "collm_bench_plugins.methods.collm").values())
+    assert any(label.startswith("collm_bench_plugins.methods.llm_runs:") for label in llm)
+    assert not any(label.startswith("collm_bench.leaderboard") for label in llm)
+
+
+def test_library_versions_are_named_in_changes():
+    old = {"definitions": {"a": "m:f"}, "libraries": {"torch": "2.12.0"}}
+    new = {"definitions": {"a": "m:f"}, "libraries": {"torch": "2.13.0"}}
+    assert changes(old, new) == ["torch 2.12.0 -> 2.13.0"]
+
+
+# -- the declared boundary -----------------------------------------------------------------------
+
+PLUMBING = {"cache_dirs", "cli", "dataset_summary", "errors", "fingerprints", "leaderboard", "leaderboard_html",
+            "paper_claims", "paper_figures", "paper_tables", "paths", "plugins", "progress", "records",
+            "run_record", "stage_cache_admin", "stages", "suite", "suite_file"}
+NUMERICAL = ("numpy", "torch", "pandas", "sklearn", "scipy", "transformers", "peft", "safetensors")
+
+
+def _plumbing_modules() -> dict[str, Path]:
+    found = {}
+    for path in sorted((ROOT / "collm_bench").rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        if any(isinstance(n, ast.Assign) and [getattr(t, "id", None) for t in n.targets] == ["__identity__"]
+               and getattr(n.value, "value", None) == "plumbing" for n in tree.body):
+            found[path.relative_to(ROOT / "collm_bench").with_suffix("").as_posix().replace("/", ".")] = path
+    return found
+
+
+def test_the_plumbing_modules_are_the_declared_ones():
+    """Declaring a module plumbing takes it out of every result's identity: a reviewed choice."""
+    assert set(_plumbing_modules()) == PLUMBING
+
+
+@pytest.mark.parametrize("module", sorted(PLUMBING))
+def test_plumbing_imports_no_numerical_library(module):
+    """What computes numbers imports numpy or torch; plumbing moves results and so never does
+    (a figure's matplotlib is drawing, not computing)."""
+    tree = ast.parse(_plumbing_modules()[module].read_text())
+    imported = {alias.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for alias in n.names}
+    imported |= {(n.module or "").split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert not imported & set(NUMERICAL)
+
+
+# -- both directions on a copy of the package ------------------------------------------------------
+
+RECORD_ROOTS = ["collm_bench.runner", "collm_bench_plugins.methods.collm", "collm_bench_plugins.encoders.mf",
+                "collm_bench_plugins.backbones.minilm", "collm_bench_plugins.metrics"]
+STAGE_ROOTS = {"step1": ["collm_bench.llmrec.run", "collm_bench_plugins.backbones.minilm"],
+               "encoder": ["collm_bench.encoder_stage", "collm_bench_plugins.encoders.mf"]}
+PROBE = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from collm_bench.fingerprints import code_units, digest
+from collm_bench.stages import code_identity
+assert __import__("collm_bench").__file__.startswith(sys.argv[1])
+print(json.dumps({"record": digest(code_units(*%r)),
+                  "stages": {k: code_identity(*v)["definitions"] for k, v in %r.items()}}))
+""" % (RECORD_ROOTS, STAGE_ROOTS)
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory):
+    base = tmp_path_factory.mktemp("package")
+    shutil.copytree(ROOT / "collm_bench", base / "collm_bench", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "plugins", base / "collm_bench_plugins", ignore=shutil.ignore_patterns("__pycache__"))
+    return base
+
+
+def _identities(folder: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run([sys.executable, "-c", PROBE, str(folder)], capture_output=True, text=True, env=env,
+                          cwd=folder, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def _edit(folder: Path, path: str, old: str, new: str, count: int = 1) -> None:
+    file = folder / path
+    text = file.read_text()
+    assert text.count(old) >= count, (path, old)
+    file.write_text(text.replace(old, new, count))
+
+
+def _sed(folder: Path, pattern: str, replacement: str) -> None:
+    for file in folder.rglob("*.py"):
+        text = file.read_text()
+        changed = re.sub(pattern, replacement, text)
+        if changed != text:
+            file.write_text(changed)
+
+
+def _rename_module(folder, old, new):
+    (folder / "collm_bench" / f"{new}.py").write_text((folder / "collm_bench" / f"{old}.py").read_text())
+    (folder / "collm_bench" / f"{old}.py").unlink()
+    _sed(folder, rf"\bcollm_bench\.{old}\b", f"collm_bench.{new}")
+
+
+def _move_function(folder, name, source, target):
+    """Move top-level ``name`` from module ``source`` to ``target`` (both under collm_bench/),
+    leaving a re-export behind, and point every ``from collm_bench.source import name`` there."""
+    src, dst = folder / "collm_bench" / f"{source}.py", folder / "collm_bench" / f"{target}.py"
+    text = src.read_text()
+    node = next(n for n in ast.parse(text).body if getattr(n, "name", None) == name)
+    lines = text.splitlines(keepends=True)
+    start = node.lineno - 1 - len(node.decorator_list)
+    body = "".join(lines[start:node.end_lineno])
+    src.write_text("".join(lines[:start] + lines[node.end_lineno:]) + f"\nfrom collm_bench.{target} import {name}  # noqa\n")
+    dst.write_text(dst.read_text() + "\n\n" + body)
+
+
+PACKAGE_PURE = {
+    "comments and docstrings": lambda f: _edit(f, "collm_bench/llm.py", '"""', '"""Reworded. ', 1),
+    "a module renamed": lambda f: _rename_module(f, "history", "user_history"),
+    "a function renamed everywhere": lambda f: _sed(f, r"\badd_lora\b", "attach_lora"),
+    "a function moved between modules": lambda f: _move_function(f, "derive_histories", "history", "interactions"),
+    "the record writer edited": lambda f: _edit(f, "collm_bench/records.py", "def write_record(",
+                                                "def write_record_unused():\n    return 1\n\n\ndef write_record("),
+    "the stage cache's bookkeeping edited": lambda f: _edit(f, "collm_bench/stages.py", "import time\n",
+                                                            "import time\nPOLL_SECONDS = 7\n"),
+    "progress output edited": lambda f: _sed(f, r"def say\(", "def say(*_unused, "),
+}
+PACKAGE_NUMERIC = {
+    "a metric's code": ("record", lambda f: _sed(f, r"(\ndef auc\([^\n]*\n)", r"\1    _ = 1\n")),
+    "a prompt's words": ("step1", lambda f: _edit(f, "collm_bench/prompts.py", '"Yes" or "No"', '"yes" or "no"')),
+    "an encoder's batching": ("encoder", lambda f: _edit(f, "collm_bench/encoder.py", "batch_size: int = 4096",
+                                                        "batch_size: int = 2048")),
+}
+
+
+@pytest.mark.parametrize("change", sorted(PACKAGE_PURE))
+def test_a_pure_refactor_of_the_package_keeps_records_and_stage_keys(package, tmp_path, change):
+    copy = tmp_path / "copy"
+    shutil.copytree(package, copy)
+    before = _identities(package)
+    PACKAGE_PURE[change](copy)
+    assert _identities(copy) == before
+
+
+@pytest.mark.parametrize("change", sorted(PACKAGE_NUMERIC))
+def test_a_numeric_change_in_the_package_stales_what_it_touches(package, tmp_path, change):
+    copy = tmp_path / "copy"
+    shutil.copytree(package, copy)
+    before = _identities(package)
+    what, edit = PACKAGE_NUMERIC[change]
+    edit(copy)
+    after = _identities(copy)
+    assert after != before
+    touched = after["record"] != before["record"] if what == "record" else after["stages"][what] != before["stages"][what]
+    assert touched
