@@ -133,31 +133,34 @@ def iter_records(root: Path, report: Callable[[str], None] | None = None) -> Ite
     A malformed record, or one whose ``predictions.csv`` no longer matches its checksum, is
     named on standard error (or to ``report``) and skipped, so that one bad file never hides
     the rest of a leaderboard. Records whose predictions are not at hand (committed records)
-    or that carry no checksum are kept, and counted in one closing note as not verifiable here.
+    or that carry no checksum are kept, and counted in one closing note as shown as recorded.
     """
     say = report or (lambda message: print(message, file=sys.stderr))
-    unverifiable = total = 0
+    absent = unchecked = total = 0
     for path in sorted(Path(root).rglob("record.json")):
         record, problem = _parse_record(path)
-        if problem is None and (path.parent / "predictions.csv").exists():
+        here = (path.parent / "predictions.csv").exists()
+        verified = False
+        if problem is None and here:
             try:
                 verified = check_predictions_checksum(path.parent, record)
             except UserError as exc:
                 problem = str(exc)
-        else:
-            verified = False
         if problem:
             say(f"warning: {path}: skipped ({problem})")
             continue
         total += 1
-        unverifiable += not verified
+        absent += not here
+        unchecked += here and not verified
         yield path.parent, record
     for path in sorted(Path(root).rglob("predictions.csv")):
         if not (path.parent / "record.json").exists():
             say(f"warning: {path.parent}: predictions.csv without record.json, left out")
-    if unverifiable:
-        say(f"note: {unverifiable} of {total} records below {root} are not verifiable here (no predictions.csv "
-            "beside them, as in committed records, or no checksum in the record): shown as recorded")
+    if absent or unchecked:
+        why = ([f"{absent} without predictions.csv here (committed records keep none)"] if absent else []) \
+            + ([f"{unchecked} whose record has no predictions checksum"] if unchecked else [])
+        say(f"note: {absent + unchecked} of {total} records below {root} are shown as recorded, not checked against "
+            f"predictions: {'; '.join(why)}")
 
 
 def mean_std(values: Iterable[Any], digits: int = 4, scale: float = 1.0, unit: str = "") -> str:

@@ -181,7 +181,8 @@ def test_leaderboards_skip_changed_predictions_and_note_unverifiable_records(two
     code, md, err = cli(["leaderboard", "--runs", str(out)])
     assert code == 0 and "| mf " not in md and "| lightgcn " in md
     assert f"{mf / 'record.json'}: skipped" in err and "sha256" in err
-    assert "1 of 1 records" in err and "not verifiable here" in err
+    assert ("1 of 1 records below" in err and "shown as recorded, not checked against predictions: "
+            "1 without predictions.csv here (committed records keep none)" in err)
 
 
 def test_malformed_records_are_named_and_skipped_by_leaderboards(two_runs, cli):

@@ -11,29 +11,31 @@ overall level, which moves from prompt to prompt and says nothing of the answer)
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+import typing
+from typing import Any
 
 from collm_bench import MethodSpec, hookimpl
 from collm_bench.components import option
-
-from collm_bench.llmrec import PRESETS, PROMPT, SCORING, default_eval_sample, resolved
+from collm_bench.llmrec import SCORING, LLMOptions, default_eval_sample, resolved
 
 READOUTS = ("yes-no", "yes")
 
 
-@dataclass(frozen=True)
-class ICLOptions:
-    """Scoring options only (None: the preset's value, as the tuned LLM methods)."""
+def _llm_options(*names: str) -> list[tuple[str, Any, Any]]:
+    """LLMOptions' own definitions of the named options: one definition, not a copy."""
+    hints = typing.get_type_hints(LLMOptions)
+    fields = {f.name: f for f in dataclasses.fields(LLMOptions)}
+    return [(n, hints[n], dataclasses.field(default=fields[n].default, metadata=fields[n].metadata)) for n in names]
 
-    preset: str = option("auto", choices=("auto", *PRESETS), help="history length and test sample")
-    history_titles: int | None = option(None, ge=0, help="last N positive titles in the prompt",
-                                        groups=(PROMPT,))
-    eval_sample: int | None = option(None, ge=1, help="default test sample in rows, whole users (none: all)")
-    int8_inference: bool | None = option(None, help="score with an int8 dynamic-quantized copy (CPU)",
-                                         groups=(SCORING,))
-    readout: str = option("yes-no", choices=READOUTS, help="yes-no: logit(Yes) - logit(No); yes: raw Yes logit",
-                          groups=(SCORING,))
-    score_batch_size: int = option(64, ge=1, help="prompts per scoring batch", groups=(SCORING,))
+
+# Scoring options only (None: the preset's value, as the tuned LLM methods): those of LLMOptions
+# that scoring reads, and ICL's own readout, Yes minus No unless set.
+ICLOptions = dataclasses.make_dataclass("ICLOptions", [
+    *_llm_options("preset", "history_titles", "eval_sample", "int8_inference", "score_batch_size"),
+    ("readout", str, option("yes-no", choices=READOUTS, groups=(SCORING,),
+                            help="yes-no: logit(Yes) - logit(No); yes: raw Yes logit")),
+], frozen=True, namespace={"__module__": __name__})
 
 
 def run(context):
