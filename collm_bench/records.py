@@ -64,7 +64,8 @@ def write_run(run_dir: Path, method: str, config: dict[str, Any], config_key: st
     from collm_bench.fingerprints import dependencies
 
     plugins = {}
-    for kind, name in (("method", config["method"]), ("encoder", output.encoder), ("backbone", output.backbone),
+    backbone = (output.backbone or "").split(":", 1)[0]   # hf:<path> is the hf plugin's
+    for kind, name in (("method", config["method"]), ("encoder", output.encoder), ("backbone", backbone),
                        ("dataset", dataset.name)):
         if name and name in registry.components[kind]:
             entry = registry.entry(kind, name)

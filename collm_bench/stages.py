@@ -128,18 +128,22 @@ class StageCache:
             progress(f"stage {stage}: computing (key {key})")
         started = time.perf_counter()
         resume = final.parent / f".{key}.resume"   # kept across interruptions (see checkpoint_dir)
-        token = _CHECKPOINTS.set(resume if distributed.world_size() == 1 else None)
+        single = distributed.world_size() == 1
+        earlier, note = _processes_before(resume) if single and distributed.is_main() else (0.0, None)
+        token = _CHECKPOINTS.set(resume if single else None)
         try:
             meta = dict(compute(staging) or {})
         except BaseException as exc:
             shutil.rmtree(staging, ignore_errors=True)
+            _process_ended(resume, note)
             failed_write = as_write_error(staging, exc)  # a full disk names the folder
             if failed_write is not None:
                 raise failed_write from exc
             raise
         finally:
             _CHECKPOINTS.reset(token)
-        meta.setdefault("seconds", round(time.perf_counter() - started, 3))
+        # a resumed stage took the time of every process that worked on it
+        meta.setdefault("seconds", round(earlier + time.perf_counter() - started, 3))
         if not distributed.is_main():
             shutil.rmtree(staging, ignore_errors=True)
             return distributed.agree(None)  # rank 0's result, once it is in place
@@ -163,6 +167,49 @@ class StageCache:
             return distributed.agree(kept)
         shutil.rmtree(resume, ignore_errors=True)  # the stage is complete: its checkpoint is spent
         return distributed.agree(StageResult(stage, key, final, meta, False))
+
+
+PROCESS_PREFIX = "process-"   # one file per process that worked on an unfinished stage
+
+
+def _process_ended(resume: Path, note: Path | None) -> None:
+    """An interrupted process: its end time on its note, or, when it saved nothing to resume
+    from, no resume folder at all (the next process starts afresh, and its time is the stage's)."""
+    try:
+        if note is None:
+            return
+        if not any(p.is_file() and not p.name.startswith(PROCESS_PREFIX) for p in resume.iterdir()):
+            shutil.rmtree(resume, ignore_errors=True)
+            return
+        note.write_text(json.dumps({**json.loads(note.read_text()), "ended": time.time()}))
+    except (OSError, ValueError, TypeError):
+        pass
+
+
+def _processes_before(resume: Path) -> tuple[float, Path | None]:
+    """Seconds the earlier processes of this stage spent on it, and a note of this one's start.
+
+    Each process leaves ``process-<pid>-<start>.json`` in the stage's resume folder. A process
+    that was killed wrote no end: it is taken as the time of the last checkpoint file written
+    after its start, read now, before this process overwrites them."""
+    try:
+        resume.mkdir(parents=True, exist_ok=True)
+        notes = sorted(resume.glob(f"{PROCESS_PREFIX}*.json"))
+        activity = [p.stat().st_mtime for p in resume.iterdir() if p.is_file() and not p.name.startswith(PROCESS_PREFIX)]
+        total = 0.0
+        for note in notes:
+            entry = json.loads(note.read_text())
+            if entry.get("ended") is None:
+                after = [t for t in activity if t >= entry["started"]]
+                entry["ended"] = max(after) if after else entry["started"]
+                note.write_text(json.dumps(entry))
+            total += max(0.0, float(entry["ended"]) - float(entry["started"]))
+        now = time.time()
+        note = resume / f"{PROCESS_PREFIX}{os.getpid()}-{now:.3f}.json"
+        note.write_text(json.dumps({"started": now, "ended": None}))
+        return total, note
+    except (OSError, ValueError, KeyError, TypeError):   # bookkeeping only: never stops a stage
+        return 0.0, None
 
 
 def _stage_files(path: Path) -> list[str]:

@@ -258,17 +258,7 @@ def select(suite: SuiteFile, cells: list[Cell], names: tuple[str, ...]) -> list[
     for name in names:
         if name not in known:
             raise UserError(f"{suite.path}: {unknown_name('entry', name, known)}")
-    keep: set[int] = set()
-
-    def add(cell: Cell) -> None:
-        if id(cell) not in keep:
-            keep.add(id(cell))
-            for member in cell.members:
-                add(member)
-
-    for cell in cells:
-        if cell.entry.name in names:
-            add(cell)
+    keep = {id(c) for c in order([c for c in cells if c.entry.name in names])}   # order() brings the members
     return [cell for cell in cells if id(cell) in keep]
 
 

@@ -398,5 +398,12 @@ def test_a_suite_skips_a_finished_hf_run(registry, dataset_dir, tmp_path):
     statuses = []
     for _ in range(2):
         runner = Runner(spec, registry, out=spec.out, cache_dir=str(tmp_path / "cache"), progress=lambda m: None)
-        statuses.append([o.status for o in runner.run_all(expand(spec, registry))])
+        outcomes = runner.run_all(expand(spec, registry))
+        statuses.append([o.status for o in outcomes])
     assert statuses == [["ran"], ["skipped"]]
+    # the record names the plugin that loaded the weights, with its version, as for a named backbone
+    from collm_bench.records import read_record
+
+    record = read_record(outcomes[0].run_dir)
+    assert record.data["backbone"] == f"hf:{tmp_path / 'model'}"
+    assert registry.entry("backbone", "hf").plugin in record.data["versions"]["plugins"]

@@ -46,3 +46,42 @@ def test_key_is_order_independent_and_code_identity_is_stable():
     assert StageCache.key("s", {"a": 1, "b": 2}) == StageCache.key("s", {"b": 2, "a": 1})
     assert code_identity("collm_bench.metrics") == code_identity("collm_bench.metrics")
     assert code_identity("collm_bench.llm") != code_identity("collm_bench.metrics")
+
+
+def test_a_resumed_stage_takes_the_time_of_every_process(tmp_path):
+    """A stage killed after a checkpoint and finished by a second process reports both
+    processes' time, not the last one's alone."""
+    import json
+    import os
+    import time
+
+    cache = StageCache(tmp_path)
+    now = time.time()
+    # what a process killed outright leaves: its note (started 100 s ago), a checkpoint of 40 s ago
+    resume = tmp_path / "train" / f".{cache.key('train', {'a': 1})}.resume"
+    resume.mkdir(parents=True)
+    (resume / "process-1-0.json").write_text(json.dumps({"started": now - 100, "ended": None}))
+    (resume / "state.json").write_text("{}")
+    os.utime(resume / "state.json", (now - 40, now - 40))
+    result = cache.run("train", {"a": 1}, lambda path: {})
+    assert 60 <= result.meta["seconds"] < 70          # 60 s of the first process, a moment of the second
+    assert not resume.exists()                         # the stage is complete: its resume state is gone
+
+
+def test_an_interrupted_stage_notes_its_end_only_when_it_left_something_to_resume(tmp_path):
+    from collm_bench.stages import checkpoint_dir
+
+    cache = StageCache(tmp_path)
+
+    def checkpointed_then_stopped(path):
+        (checkpoint_dir() / "state.json").write_text("{}")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        cache.run("train", {"a": 1}, checkpointed_then_stopped)
+    (note,) = (tmp_path / "train").glob(".*.resume/process-*.json")
+    assert '"ended": null' not in note.read_text()
+    with pytest.raises(KeyboardInterrupt):
+        cache.run("train", {"a": 2}, lambda path: (_ for _ in ()).throw(KeyboardInterrupt))
+    assert len(list((tmp_path / "train").glob(".*.resume"))) == 1   # nothing saved: nothing to resume
+    assert cache.run("train", {"a": 3}, lambda path: {}).meta["seconds"] < 5
