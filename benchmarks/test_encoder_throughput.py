@@ -20,8 +20,8 @@ pytestmark = pytest.mark.skipif(not (DATA / "manifest.json").exists(), reason=f"
 
 @pytest.fixture(scope="module")
 def data():
-    from collm_bench.dataset_format import load_prepared
-    from collm_bench.interactions import build_interactions
+    from collm_bench.data.format import load_prepared
+    from collm_bench.data.interactions import build_interactions
 
     return build_interactions(load_prepared(DATA))
 
@@ -30,8 +30,8 @@ def data():
 def test_training_throughput(benchmark, data, name):
     import torch
 
-    from collm_bench.encoder import build_encoder, make_batch, seed_everything
-    from collm_bench.plugins import load_registry
+    from collm_bench.encoders.training import build_encoder, make_batch, seed_everything
+    from collm_bench.api.registry import load_registry
 
     spec = load_registry().get("encoder", name)
     opts = spec.options()

@@ -10,14 +10,14 @@ import time
 
 import numpy as np
 
-from collm_bench.history import derive_histories
+from collm_bench.data.history import derive_histories
 
 ROWS = 4_000_000
 
 CHILD = """
 import json, resource, sys, time
 import numpy as np
-from collm_bench.history import derive_histories
+from collm_bench.data.history import derive_histories
 rng = np.random.default_rng(0)
 n = int(sys.argv[1])
 user = rng.integers(0, n // 20, n); item = rng.integers(0, n // 40, n)

@@ -6,7 +6,7 @@
   4 x layers x d x context for an encoder, half that for a causal model; a causal model's LM
   head once per prompt, as ``logits_to_keep=1``) x real tokens / the fp32 matmul peak measured
   in the same run (a 1024^3 ``torch.matmul``, same threads). Padding is counted as waste.
-- ``minilm`` with int8 dynamic quantization (``collm_bench.llm.quantize_int8``): speed-up
+- ``minilm`` with int8 dynamic quantization (``collm_bench.llm.scorer.quantize_int8``): speed-up
   and agreement with fp32 without labels: correlation and max difference of the scores (of an
   untrained head, so a small spread), and the cosine of the [CLS] hidden states.
 - LoRA training (samples/s) of ``minilm``: batch 16, AdamW, BCE, dropout on.
@@ -40,7 +40,7 @@ def _titles(n=300, seed=0):
 
 
 def _prompts(backbone, n=N_PROMPTS, seed=0):
-    from collm_bench.prompts import build_prompts, tokenize_for
+    from collm_bench.llm.prompts import build_prompts, tokenize_for
 
     titles = _titles()
     rng = np.random.default_rng(seed)
@@ -69,8 +69,8 @@ def _model_flops(backbone, lengths):
 
 
 def _score_rate(scorer, backbone, tok):
-    from collm_bench.llm import score_batches
-    from collm_bench.prompts import bucket_batches, collate
+    from collm_bench.llm.scorer import score_batches
+    from collm_bench.llm.prompts import bucket_batches, collate
 
     batches = [collate(tok, rows, pad_id=backbone.pad_token_id, padding_side=backbone.padding_side)
                for rows in bucket_batches(tok.lengths, BATCH)]
@@ -86,8 +86,8 @@ def _cls_cosine(scorer, quantized, backbone, tok):
     """Mean cosine of the [CLS] hidden states of the fp32 and int8 models (head-free fidelity)."""
     import torch
 
-    from collm_bench.llm import to_device
-    from collm_bench.prompts import collate
+    from collm_bench.llm.scorer import to_device
+    from collm_bench.llm.prompts import collate
 
     batch = to_device(collate(tok, np.arange(BATCH), pad_id=backbone.pad_token_id, padding_side="right"), "cpu")
     with torch.inference_mode():
@@ -97,7 +97,7 @@ def _cls_cosine(scorer, quantized, backbone, tok):
 
 
 def _load(name):
-    from collm_bench.plugins import load_registry
+    from collm_bench.api.registry import load_registry
 
     return load_registry().get("backbone", name).load()
 
@@ -106,7 +106,7 @@ def _load(name):
 def test_scoring_throughput(benchmark, name, matmul_peak):
     import torch
 
-    from collm_bench.llm import LLMScorer, add_lora, quantize_int8
+    from collm_bench.llm.scorer import LLMScorer, add_lora, quantize_int8
 
     torch.manual_seed(0)
     backbone = _load(name)
@@ -150,8 +150,8 @@ def test_scoring_throughput(benchmark, name, matmul_peak):
 def test_lora_training_throughput(benchmark):
     import torch
 
-    from collm_bench.llm import LLMScorer, add_lora, bce_loss, to_device
-    from collm_bench.prompts import bucket_batches, collate
+    from collm_bench.llm.scorer import LLMScorer, add_lora, bce_loss, to_device
+    from collm_bench.llm.prompts import bucket_batches, collate
 
     torch.manual_seed(0)
     backbone = _load("minilm")

@@ -38,9 +38,9 @@ BATCH = 16
 def setting(smollm2_ml100k):
     import torch
 
-    from collm_bench.llm import LLMScorer, add_lora
+    from collm_bench.llm.scorer import LLMScorer, add_lora
     from collm_bench.llmrec import PromptMaker
-    from collm_bench.prompts import bucket_batches
+    from collm_bench.llm.prompts import bucket_batches
 
     backbone, dataset, data = smollm2_ml100k
     maker = PromptMaker(data, dataset.items, dataset.item_noun, backbone, history_titles=5)
@@ -53,7 +53,7 @@ def setting(smollm2_ml100k):
 
 def _logits(scorer, maker, rows, *, with_ids, embed=None):
     """The scorer on ``rows``' prompts, ID slots filled by ``embed`` when given."""
-    from collm_bench.llm import to_device
+    from collm_bench.llm.scorer import to_device
 
     batch = to_device(maker.batch(rows, with_ids), "cpu")
     ids = embed(rows) if embed is not None else None
@@ -65,7 +65,7 @@ def _steps(scorer, maker, batches, labels, *, with_ids, embed=None, params):
     """Seconds per optimizer step over ``batches[1:]`` (``batches[0]`` warms up)."""
     import torch
 
-    from collm_bench.llm import bce_loss
+    from collm_bench.llm.scorer import bce_loss
 
     optimizer = torch.optim.AdamW(params, lr=1e-4)
     seconds = []
@@ -92,7 +92,7 @@ def _forward_seconds(scorer, maker, batches, *, with_ids, embed=None):
 def test_training_step_levers(benchmark, setting, matmul_peak, forward_flops):
     import torch
 
-    from collm_bench.llm import bce_loss, lora_parameters, set_lora_trainable
+    from collm_bench.llm.scorer import bce_loss, lora_parameters, set_lora_trainable
     from collm_bench.llmrec.cie import CIE
 
     backbone, scorer, maker, data, batches = setting

@@ -19,7 +19,7 @@ import typer  # noqa: E402
 
 from collm_bench.errors import UserError  # noqa: E402
 
-# Plumbing: moves results around, computes none of their numbers (collm_bench.fingerprints).
+# Plumbing: moves results around, computes none of their numbers (collm_bench.cache.identity).
 __identity__ = "plumbing"
 
 app = typer.Typer(
@@ -46,7 +46,6 @@ def _main(
                                  "instead of progress bars."),
 ) -> None:
     from collm_bench import progress
-
     if quiet and verbose:
         raise UserError("--quiet and --verbose exclude each other")
     _DEBUG["on"] = debug
@@ -98,12 +97,11 @@ def run(
         options=_parse_sets(set_), encoder_options=_parse_sets(encoder_set), backbone_options=backbone_options,
         eval_sample=sample_test, full_test=full_test, out=out, data_dir=data_dir, cache_dir=cache_dir,
     ))
-    from collm_bench import distributed
-
+    from collm_bench._util import distributed
     distributed.finish()
     if not distributed.is_main():  # under torchrun, rank 0 writes and reports
         return
-    from collm_bench.leaderboard import render_records
+    from collm_bench.reporting.leaderboard import render_records
 
     typer.echo(render_records([result.record] + [record for _, record in result.companions], "md"))
     typer.echo(f"runs written under {out}/: " + ", ".join(
@@ -129,8 +127,8 @@ def leaderboard(
     if table is not None and figure is not None:
         raise UserError("--table and --figure exclude each other")
     if format == "html":
-        from collm_bench.leaderboard_html import write_site
-        from collm_bench.records import iter_records
+        from collm_bench.reporting.html import write_site
+        from collm_bench.records.store import iter_records
 
         if output is None or table is not None or figure is not None:
             raise UserError("--format html writes a page for all boards: give --output FOLDER, without --table/--figure")
@@ -138,20 +136,20 @@ def leaderboard(
                                   title=f"collm-bench leaderboards: {runs.name}")))
         return
     if figure is not None:
-        from collm_bench.paper_figures import write_figure
-        from collm_bench.records import iter_records
+        from collm_bench.reporting.paper_figures import write_figure
+        from collm_bench.records.store import iter_records
 
         if output is None:
             raise UserError("--figure needs --output FILE.png")
         typer.echo(str(write_figure(figure, (r for _, r in iter_records(runs)), output, backbone)))
         return
     if table is not None:
-        from collm_bench.paper_tables import render_tables
-        from collm_bench.records import iter_records
+        from collm_bench.reporting.paper_tables import render_tables
+        from collm_bench.records.store import iter_records
 
         text = render_tables(table, (r for _, r in iter_records(runs)), format, backbone)
     else:
-        from collm_bench.leaderboard import render
+        from collm_bench.reporting.leaderboard import render
 
         if backbone is not None:
             raise UserError("--backbone goes with --table or --figure")
@@ -161,7 +159,7 @@ def leaderboard(
 
 def _emit(text: str, output: Optional[Path]) -> None:
     if output:
-        from collm_bench.dataset_format import atomic_path
+        from collm_bench.data.format import atomic_path
 
         output.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(output) as tmp:
@@ -195,14 +193,13 @@ def suite(
     stale; print its table."""
     import time
 
-    from collm_bench.plugins import get_registry
-    from collm_bench.suite import Overrides, Runner, expand, report, select
-    from collm_bench.suite_file import read_suite
+    from collm_bench.api.registry import get_registry
+    from collm_bench.suites.plan import Overrides, Runner, expand, report, select
+    from collm_bench.suites.file import read_suite
 
     if limit is not None and limit < 1:
         raise UserError("--limit must be a positive number of test rows")
-    from collm_bench import distributed
-
+    from collm_bench._util import distributed
     if keep_going and distributed.world_size() > 1:
         raise UserError("--keep-going does not work under torchrun: a run failing on one process would "
                         "leave the others waiting")
@@ -215,7 +212,7 @@ def suite(
     cells = select(spec, cells, tuple(entry))
     root = out or spec.out
     if not dry_run:  # before any work: a suite that cannot write its records never starts
-        from collm_bench.paths import ensure_writable
+        from collm_bench._util.paths import ensure_writable
 
         ensure_writable(root, "output root", "--out")
     partial = (f"PARTIAL: --limit {limit} scores a sample of whole test users (at least {limit} rows) "
@@ -236,15 +233,15 @@ def suite(
         typer.echo("(a run listed to run may still be skipped when an earlier entry writes it as a companion "
                    "row: CoLLM writes its encoder's and TALLRec's rows)")
         return
-    from collm_bench.records import read_record
+    from collm_bench.records.store import read_record
 
     records = [read_record(o.run_dir) for o in outcomes if o.run_dir is not None and (o.run_dir / "record.json").exists()]
     if spec.table is not None:
-        from collm_bench.paper_tables import render_tables
+        from collm_bench.reporting.paper_tables import render_tables
 
         text = render_tables(spec.table, records)
     else:
-        from collm_bench.leaderboard import render_records
+        from collm_bench.reporting.leaderboard import render_records
 
         text = render_records(records, "md")
     if partial:
@@ -266,9 +263,8 @@ def score(
 ) -> None:
     """Recompute a run's metrics from predictions.csv and compare them with its record (whose
     checksum of the predictions must match first)."""
-    from collm_bench import records
-    from collm_bench import predictions
-
+    from collm_bench.records import store as records
+    from collm_bench.records import predictions
     if not (run_dir / "record.json").exists():
         metrics = predictions.metrics_from_predictions(run_dir)
         typer.echo(json.dumps(metrics, indent=2))
@@ -309,7 +305,7 @@ def plugins(
                                           "defaults, allowed values, help) instead."),
 ) -> None:
     """List every registered component and every plugin that failed to load."""
-    from collm_bench.plugins import get_registry
+    from collm_bench.api.registry import get_registry
 
     registry = get_registry()
     if options is not None:
@@ -340,7 +336,7 @@ def plugins(
 def _list_options(registry, name: str, as_json: bool) -> None:
     from tabulate import tabulate
 
-    from collm_bench.components import ENCODER_TRAINING_BOUNDS, describe_options
+    from collm_bench.api.components import ENCODER_TRAINING_BOUNDS, describe_options
 
     found = [r for r in registry.all() if r.name == name and r.kind != "dataset"]
     if not found:
@@ -370,8 +366,8 @@ def data_list(data_dir: Optional[str] = typer.Option(None, help="Dataset cache d
     """Registered datasets and whether each is prepared in the cache."""
     from tabulate import tabulate
 
-    from collm_bench.datasets import prepared_path
-    from collm_bench.plugins import get_registry
+    from collm_bench.data.datasets import prepared_path
+    from collm_bench.api.registry import get_registry
 
     registry = get_registry()
     rows = []
@@ -390,7 +386,7 @@ def data_prepare(
     force: bool = typer.Option(False, help="Prepare again even when cached."),
 ) -> None:
     """Prepare a registered dataset into the cache."""
-    from collm_bench.datasets import prepare_dataset
+    from collm_bench.data.datasets import prepare_dataset
 
     typer.echo(str(prepare_dataset(name, root=data_dir, source=source, force=force)))
 
@@ -403,8 +399,8 @@ def data_info(
     """The paper's Table I columns, positive rate and the warm/cold share of test."""
     from tabulate import tabulate
 
-    from collm_bench.dataset_summary import summarize
-    from collm_bench.datasets import resolve_dataset
+    from collm_bench.data.summary import summarize
+    from collm_bench.data.datasets import resolve_dataset
 
     summary = summarize(resolve_dataset(name, root=data_dir))
     typer.echo(tabulate([summary], headers="keys", tablefmt="github", disable_numparse=True))
@@ -415,8 +411,8 @@ def cache_list(cache_dir: Optional[str] = typer.Option(None, help="Stage cache d
     """Size of each stage's entries, checkpoints of unfinished stages, leftovers of killed runs."""
     from tabulate import tabulate
 
-    from collm_bench.stage_cache_admin import CHECKPOINT, IN_PROGRESS, human, progress, scan
-    from collm_bench.stages import cache_root
+    from collm_bench.cache.admin import CHECKPOINT, IN_PROGRESS, human, progress, scan
+    from collm_bench.cache.stages import cache_root
 
     root = cache_root(cache_dir)
     totals: dict[tuple[str, str], list[int]] = {}
@@ -448,8 +444,8 @@ def cache_prune(
     """Delete leftovers of killed runs, and stages your records do not name (--keep-for)."""
     from tabulate import tabulate
 
-    from collm_bench.stage_cache_admin import doomed, human, kept_keys, remove, scan
-    from collm_bench.stages import cache_root
+    from collm_bench.cache.admin import doomed, human, kept_keys, remove, scan
+    from collm_bench.cache.stages import cache_root
 
     keep = kept_keys(keep_for) if keep_for else None
     going = doomed(scan(cache_root(cache_dir)), keep, checkpoints)
@@ -463,7 +459,7 @@ def cache_prune(
 
 
 def _add_plugin_commands() -> None:
-    from collm_bench.plugins import describe, disable_plugin, get_registry
+    from collm_bench.api.registry import describe, disable_plugin, get_registry
 
     registry = get_registry()
     for impl in registry.manager.hook.register_commands.get_hookimpls():
@@ -496,7 +492,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     except Exception as exc:  # noqa: BLE001 - one line for the user; --debug shows the traceback
         if _DEBUG["on"]:
             raise
-        from collm_bench.plugins import describe
+        from collm_bench.api.registry import describe
 
         print(f"error: {describe(exc)} (run with --debug for the traceback)", file=sys.stderr)
         sys.exit(1)

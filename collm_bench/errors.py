@@ -4,7 +4,7 @@ from __future__ import annotations
 import difflib
 from typing import Iterable
 
-# Plumbing: moves results around, computes none of their numbers (collm_bench.fingerprints).
+# Plumbing: moves results around, computes none of their numbers (collm_bench.cache.identity).
 __identity__ = "plumbing"
 
 

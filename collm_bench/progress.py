@@ -11,7 +11,7 @@ import sys
 import time
 from typing import Any
 
-# Plumbing: moves results around, computes none of their numbers (collm_bench.fingerprints).
+# Plumbing: moves results around, computes none of their numbers (collm_bench.cache.identity).
 __identity__ = "plumbing"
 
 QUIET, NORMAL, VERBOSE = 0, 1, 2
@@ -28,8 +28,7 @@ def level() -> int:
 
 
 def _shown() -> bool:
-    from collm_bench import distributed
-
+    from collm_bench._util import distributed
     return level() > QUIET and distributed.is_main()
 
 

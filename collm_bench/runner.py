@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from collm_bench import distributed
-from collm_bench.components import ENCODER_TRAINING_BOUNDS, EncoderSpec, MethodSpec, options_dict, parse_options
+from collm_bench._util import distributed
+from collm_bench.api.components import ENCODER_TRAINING_BOUNDS, EncoderSpec, MethodSpec, options_dict, parse_options
 from collm_bench.errors import UserError, unknown_name
-from collm_bench.checkpoints import interval_seconds as checkpoint_interval
-from collm_bench.paths import check_name, ensure_writable, inside, write_error
-from collm_bench.plugins import Registry, get_registry
+from collm_bench.cache.checkpoints import interval_seconds as checkpoint_interval
+from collm_bench._util.paths import check_name, ensure_writable, inside, write_error
+from collm_bench.api.registry import Registry, get_registry
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ def resolve(request: RunRequest, registry: Registry) -> Resolved:
         run, encoder_overrides = spec.run, request.encoder_options
         default_sample = spec.eval_sample(options) if spec.eval_sample else None
     elif request.method in encoders:
-        from collm_bench.encoder_stage import run_encoder_method
+        from collm_bench.encoders.stage import run_encoder_method
 
         if request.encoder not in (None, request.method):
             raise UserError(f"method {request.method!r} is the encoder itself; drop --encoder {request.encoder}")
@@ -190,8 +190,8 @@ class Plan:
 
     request: RunRequest
     resolved: Resolved
-    dataset: Any                  # collm_bench.dataset_format.PreparedDataset
-    data: Any                     # collm_bench.interactions.Interactions
+    dataset: Any                  # collm_bench.data.format.PreparedDataset
+    data: Any                     # collm_bench.data.interactions.Interactions
     eval_rows: Any                # np.ndarray of row indices into ``data``
     evaluation: dict[str, Any]
     config: dict[str, Any]
@@ -240,9 +240,9 @@ def plan(request: RunRequest, *, registry: Registry | None = None,
     ``loaded`` caches (dataset, interactions) by (dataset name, data dir) across plans, so that a
     suite builds each dataset's histories once.
     """
-    from collm_bench.datasets import resolve_dataset
-    from collm_bench.interactions import build_interactions
-    from collm_bench.methods import evaluation_rows
+    from collm_bench.data.datasets import resolve_dataset
+    from collm_bench.data.interactions import build_interactions
+    from collm_bench.api.methods import evaluation_rows
 
     registry = registry or get_registry()
     resolved = resolve(request, registry)   # every name and option checked before any work
@@ -271,8 +271,8 @@ def run(request: RunRequest, *, registry: Registry | None = None,
         progress: Callable[[str], None] = _say, planned: Plan | None = None) -> RunResult:
     """Run a request (or an already made ``plan`` of it) and write its records. Under torchrun
     every process runs the method (data parallel) and rank 0 alone writes and reports."""
-    from collm_bench.methods import MethodContext
-    from collm_bench.stages import StageCache, cache_root
+    from collm_bench.api.methods import MethodContext
+    from collm_bench.cache.stages import StageCache, cache_root
 
     if not distributed.is_main():
         progress = _silent
@@ -323,7 +323,7 @@ def _same_row(run_dir: Path, output) -> tuple[Path, dict[str, Any]] | None:
     """The existing (run dir, record) of a companion row that this run only reproduced from
     cached stages with the same keys, or None. Rewriting it would stamp the record with this
     process's device and date while its timings are those of the run that computed the stages."""
-    from collm_bench.records import read_record
+    from collm_bench.records.store import read_record
 
     stages = {name: s for name, s in output.stages.items() if "key" in s}
     if not stages or not all(s.get("cached") for s in stages.values()):
@@ -337,8 +337,7 @@ def _same_row(run_dir: Path, output) -> tuple[Path, dict[str, Any]] | None:
 def _write_run(out_root: Path, method: str, config: dict[str, Any], output, context, evaluation,
                registry: Registry, progress, produced_by: str | None = None) -> tuple[Path, dict[str, Any]]:
     """Write the row's predictions, score them and hand the numbers to the record's writer."""
-    from collm_bench import predictions, records
-
+    from collm_bench.records import predictions, store as records
     run_dir = inside(out_root, run_id_of(config))
     try:
         run_dir.mkdir(parents=True, exist_ok=True)

@@ -20,10 +20,11 @@ from typing import NamedTuple
 
 from tabulate import tabulate
 
-from collm_bench.leaderboard import paired_auc_difference, shown_value, usual_options
-from collm_bench.paper_claims import step1_rows
-from collm_bench.records import iter_records
-from collm_bench.run_record import RunRecord, unique_runs
+from collm_bench.reporting.leaderboard import paired_auc_difference, shown_value, usual_options
+sys.path.insert(0, str(Path(__file__).resolve().parent))   # the study code beside this script
+from paper_claims_lib import step1_rows  # noqa: E402
+from collm_bench.records.store import iter_records
+from collm_bench.records.record import RunRecord, unique_runs
 
 HEADER = """# Budget study: how much step-1 training the LLM rows need
 

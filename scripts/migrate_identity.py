@@ -1,15 +1,18 @@
 """Rewrite committed records' ``dependencies`` from identity scheme 1 (module fingerprints) to
-scheme 2 (definition digests, ``collm_bench.fingerprints``), once, without recomputing anything.
+scheme 2 (definition digests, ``collm_bench.cache.identity``), once, without recomputing anything.
 
 A record is migrated only when scheme 1 says it is current at BASE, the last commit before the
 scheme changed: every module it recorded has, at BASE, the code digest it recorded, and every
 library has the version it recorded (the ones installed here). Its scheme-2 dependencies are then
 those the current tree gives the same components, which is sound because the commit that brings
 scheme 2 changes no code that computes a number (it moves predictions I/O out of
-``collm_bench.records``, marks plumbing, and changes how identity is recorded). Every other record
+``collm_bench.records.store``, marks plumbing, and changes how identity is recorded). Every other record
 keeps its scheme-1 block and so reads as stale, as it did.
 
-    python scripts/migrate_identity.py BASE leaderboards/runs [--dry-run]
+    python scripts/migrate_identity.py BASE leaderboards/runs [--made-at COMMIT] [--dry-run]
+
+With ``--made-at``, scheme-2 records written by COMMIT's code (before a refinement of scheme 2
+itself, e.g. how module statements count) are rewritten too when COMMIT's code calls them current.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import argparse
 import ast
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -57,7 +61,7 @@ def source_at(base: str, module: str) -> bytes | None:
 
 
 def current_at_base(base: str, recorded: dict, cache: dict) -> list[str]:
-    from collm_bench.fingerprints import library_versions
+    from collm_bench.cache.identity import library_versions
 
     reasons = []
     for module, digest in sorted((recorded.get("modules") or {}).items()):
@@ -73,15 +77,47 @@ def current_at_base(base: str, recorded: dict, cache: dict) -> list[str]:
     return reasons
 
 
+def dependencies_now(record: dict, registry) -> dict:
+    from collm_bench.cache.identity import dependencies
+    from collm_bench.records.store import record_components, record_roots
+
+    parts = record_components(registry, record["method"], record.get("encoder"), record.get("backbone"))
+    return {**dependencies(*record_roots(registry, parts)), "components": [list(p) for p in parts]}
+
+
+def current_at_commit(commit: str, record: Path) -> list[str]:
+    """The stale reasons of ``record`` under the code of ``commit`` (a worktree of it, imported
+    first in a subprocess: its package and built-in plugins)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tree, path = Path(tmp) / "tree", Path(tmp) / "path"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(tree), commit], check=True)
+        try:
+            path.mkdir()
+            (path / "collm_bench").symlink_to(tree / "collm_bench")
+            (path / "collm_bench_plugins").symlink_to(tree / "plugins")
+            probe = ("import sys; from collm_bench.records import read_record; "
+                     "print('\\n'.join(read_record(sys.argv[1]).stale_reasons()))")
+            proc = subprocess.run([sys.executable, "-c", probe, str(record.parent)], capture_output=True, text=True,
+                                  env={**os.environ, "PYTHONPATH": str(path)}, check=True)
+            return [line for line in proc.stdout.splitlines() if line]
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("base")
     parser.add_argument("runs", type=Path)
     parser.add_argument("--dry-run", action="store_true")
+    parser.add_argument("--made-at", metavar="COMMIT",
+                        help="also rewrite scheme-2 records that the code of COMMIT calls current (records "
+                             "computed by that commit, whose computing code is unchanged since: its golden runs "
+                             "equal today's)")
     args = parser.parse_args(argv)
-    from collm_bench.fingerprints import SCHEME, dependencies
-    from collm_bench.plugins import get_registry
-    from collm_bench.records import record_components, record_roots
+    from collm_bench.api.registry import get_registry
+    from collm_bench.cache.identity import SCHEME
 
     registry = get_registry()
     cache: dict = {}
@@ -90,15 +126,17 @@ def main(argv: list[str] | None = None) -> int:
         record = json.loads(path.read_text())
         recorded = record.get("dependencies") or {}
         if recorded.get("scheme") == SCHEME:
-            continue
-        reasons = current_at_base(args.base, recorded, cache)
+            if not args.made_at or dependencies_now(record, registry) == recorded:
+                continue
+            reasons = current_at_commit(args.made_at, path)
+        else:
+            reasons = current_at_base(args.base, recorded, cache)
         if reasons:
             kept += 1
             print(f"kept (stale at {args.base}): {path.parent.relative_to(args.runs)}: {reasons[0]}"
                   + (f" (+{len(reasons) - 1} more)" if len(reasons) > 1 else ""))
             continue
-        parts = record_components(registry, record["method"], record.get("encoder"), record.get("backbone"))
-        record["dependencies"] = {**dependencies(*record_roots(registry, parts)), "components": [list(p) for p in parts]}
+        record["dependencies"] = dependencies_now(record, registry)
         migrated += 1
         if not args.dry_run:
             path.write_text(json.dumps(record, indent=2) + "\n")

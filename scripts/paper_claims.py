@@ -1,5 +1,5 @@
 """The paper's Table II and Figure 3 observations, claim by claim, on committed records
-(``collm_bench.paper_claims``): an overview, then one section per records folder, dataset, LLM
+(``paper_claims_lib``): an overview, then one section per records folder, dataset, LLM
 backbone and step-1 budget.
 
     python scripts/paper_claims.py leaderboards/runs/paper leaderboards/runs/paper-ml-1m-collm \
@@ -11,9 +11,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from collm_bench.paper_claims import Verdict, check_claims, render_claims, render_overview, step1_rows
-from collm_bench.records import iter_records
-from collm_bench.run_record import RunRecord
+sys.path.insert(0, str(Path(__file__).resolve().parent))   # the study code beside this script
+from paper_claims_lib import Verdict, check_claims, render_claims, render_overview, step1_rows  # noqa: E402
+from collm_bench.records.store import iter_records
+from collm_bench.records.record import RunRecord
 
 HEADER = """# The paper's claims on these boards
 

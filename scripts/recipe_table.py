@@ -15,9 +15,9 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from collm_bench.leaderboard import non_default_options, shown_value, usual_options
-from collm_bench.plugins import get_registry
-from collm_bench.records import iter_records, mean_std
+from collm_bench.reporting.leaderboard import non_default_options, shown_value, usual_options
+from collm_bench.api.registry import get_registry
+from collm_bench.records.store import iter_records, mean_std
 
 
 BASELINE = "(the study's baseline)"

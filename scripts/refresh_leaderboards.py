@@ -89,7 +89,7 @@ def input_dataset(variable: str | None, runs: str | None) -> tuple[str | None, s
     manifest = dataset / "manifest.json"
     if not manifest.exists():
         return None, f"${variable}={value} is not a prepared dataset folder"
-    from collm_bench.dataset_format import PreparedDataset, read_manifest
+    from collm_bench.data.format import PreparedDataset, read_manifest
     from collm_bench.errors import UserError
 
     try:

@@ -3,10 +3,10 @@ import os
 
 import pytest
 
-from collm_bench.backbone import BackboneOptions, detect_kind, resolve_dtype
-from collm_bench.components import parse_options
+from collm_bench.llm.backbone import BackboneOptions, detect_kind, resolve_dtype
+from collm_bench.api.components import parse_options
 from collm_bench.errors import UserError
-from collm_bench.plugins import load_registry
+from collm_bench.api.registry import load_registry
 
 NAMES = ("vicuna7b", "qwen2-1.5b", "minilm", "tiny-llama", "tiny-qwen2", "hf")
 
@@ -88,7 +88,7 @@ def test_yes_token_is_read_after_the_answer_prefix():
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    from collm_bench.backbone import yes_token_id
+    from collm_bench.llm.backbone import yes_token_id
 
     # A SentencePiece-style (Metaspace) vocabulary, as Llama/Vicuna: the answer is "▁Yes".
     tok = Tokenizer(models.BPE(unk_token="<unk>"))

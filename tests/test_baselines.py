@@ -7,11 +7,11 @@ import torch
 from safetensors.torch import load_file
 
 from collm_bench.errors import UserError
-from collm_bench.plugins import load_registry
-from collm_bench.records import metrics_match
-from collm_bench.predictions import metrics_from_predictions
+from collm_bench.api.registry import load_registry
+from collm_bench.records.store import metrics_match
+from collm_bench.records.predictions import metrics_from_predictions
 from collm_bench.runner import RunRequest, plan, run
-from collm_bench.prompts import tokenize_for
+from collm_bench.llm.prompts import tokenize_for
 from collm_bench.testing import tiny_dataset
 
 FAST = {"max_steps": "4", "eval_every": "2", "batch_size": "8", "history_titles": "3", "valid_rows": "12",
@@ -75,7 +75,7 @@ def test_icl_refuses_an_encoder_backbone_before_loading_it(registry, dataset_dir
     def no_loading(*args, **kwargs):
         raise AssertionError("weights loaded before refusing")
 
-    monkeypatch.setattr("collm_bench.backbone.load_hf_backbone", no_loading)
+    monkeypatch.setattr("collm_bench.llm.backbone.load_hf_backbone", no_loading)
     with pytest.raises(UserError) as info:
         _run(registry, dataset_dir, tmp_path, "icl", backbone="minilm")
     message = str(info.value)
@@ -147,8 +147,8 @@ def test_baselines_run_on_an_encoder_backbone(registry, dataset_dir, tmp_path, m
 
 @pytest.mark.parametrize("backbone", ["tiny-llama", "minilm"])
 def test_soft_prompt_tokens_sit_right_after_the_opening_token(registry, dataset_dir, backbone):
-    from collm_bench.dataset_format import load_prepared
-    from collm_bench.interactions import build_interactions
+    from collm_bench.data.format import load_prepared
+    from collm_bench.data.interactions import build_interactions
     from collm_bench_plugins.methods.llm_baselines import SoftPromptMaker
 
     dataset = load_prepared(dataset_dir)

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from collm_bench.bootstrap import Resamples, auc_samples, draw, intervals, paired_difference, uauc_samples
-from collm_bench.metrics import auc
+from collm_bench.records.bootstrap import Resamples, auc_samples, draw, intervals, paired_difference, uauc_samples
+from collm_bench.records.metrics import auc
 
 
 def test_a_resample_by_hand():
@@ -48,7 +48,7 @@ def test_intervals_are_seeded_and_cover_the_point_estimate():
 def test_the_draw_does_not_depend_on_the_type_of_the_ids():
     """Numbers and text sort differently (2 < 10, "10" < "2"): users are numbered by first
     appearance, so a file read with ids as text draws the users it drew with ids as numbers."""
-    from collm_bench.bootstrap import intervals
+    from collm_bench.records.bootstrap import intervals
 
     rng = np.random.default_rng(3)
     users = rng.integers(1, 40, size=400)
@@ -60,7 +60,7 @@ def test_the_draw_does_not_depend_on_the_type_of_the_ids():
 
 
 def test_samples_drawn_another_way_are_not_paired():
-    from collm_bench.leaderboard import render_records
+    from collm_bench.reporting.leaderboard import render_records
 
     def record(name, auc, users):
         return {"run_id": name, "method": name, "seed": 0, "dataset": {"name": "toy", "manifest_sha256": "0" * 64},

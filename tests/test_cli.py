@@ -45,7 +45,7 @@ def test_data_info_on_prepared_dir(cli, tmp_path):
 
 
 def test_plugins_text_lists_failures(cli, monkeypatch):
-    import collm_bench.plugins as p
+    import collm_bench.api.registry as p
 
     class FakeEP:
         name, dist = "broken-one", None
@@ -65,9 +65,8 @@ def test_plugins_text_lists_failures(cli, monkeypatch):
 
 
 def test_score_reports_match(cli, tmp_path):
-    from collm_bench import records
-    from collm_bench import predictions
-
+    from collm_bench.records import store as records
+    from collm_bench.records import predictions
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     predictions.write_predictions(run_dir, [1, 1, 2, 2], [5, 6, 5, 6], [1, 0, 0, 1], [0.9, 0.2, 0.4, 0.3],
@@ -85,7 +84,7 @@ def test_score_reports_match(cli, tmp_path):
 
 
 def test_unexpected_errors_are_one_line_without_traceback(cli, tmp_path, monkeypatch):
-    import collm_bench.leaderboard as lb
+    import collm_bench.reporting.leaderboard as lb
 
     def boom(*a, **k):
         raise RuntimeError("something broke\nsecond line")
@@ -97,13 +96,13 @@ def test_unexpected_errors_are_one_line_without_traceback(cli, tmp_path, monkeyp
 
 
 def test_registered_name_wins_over_a_same_named_folder(tmp_path, monkeypatch):
-    from collm_bench.datasets import resolve_dataset
+    from collm_bench.data.datasets import resolve_dataset
     from collm_bench.testing import tiny_dataset
 
     (tmp_path / "ml-100k").mkdir()  # e.g. what unzipping GroupLens leaves
     tiny_dataset(tmp_path / "prepared")
     monkeypatch.chdir(tmp_path)
-    import collm_bench.datasets as ds
+    import collm_bench.data.datasets as ds
 
     monkeypatch.setattr(ds, "prepare_dataset", lambda name, **kw: tmp_path / "prepared")
     assert resolve_dataset("ml-100k").name == "tiny"

@@ -8,8 +8,8 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-from collm_bench.leaderboard import render
-from collm_bench.records import iter_records
+from collm_bench.reporting.leaderboard import render
+from collm_bench.records.store import iter_records
 
 ROOT = Path(__file__).resolve().parents[1] / "leaderboards"
 # board file -> (records folder, paper table number or None for the plain leaderboard), from the
@@ -20,7 +20,7 @@ BOARDS = {b["file"]: (b["runs"], b.get("table")) for b in tomllib.loads((ROOT / 
 def _expected(runs: str, table: int | None) -> str:
     if table is None:
         return render(ROOT / runs, "md")
-    from collm_bench.paper_tables import render_tables
+    from collm_bench.reporting.paper_tables import render_tables
 
     return render_tables(table, (r for _, r in iter_records(ROOT / runs)), "md", None)
 
@@ -51,7 +51,7 @@ def test_stale_committed_records_are_counted_in_one_line():
     evidence of a decision, stale by design, and only counted."""
     import warnings
 
-    from collm_bench.plugins import get_registry
+    from collm_bench.api.registry import get_registry
 
     registry = get_registry()
     stale, studies = [], 0

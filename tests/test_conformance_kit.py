@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from collm_bench import DatasetSpec, MethodSpec, hookimpl
-from collm_bench.methods import MethodOutput
-from collm_bench.plugins import load_registry
+from collm_bench.api.methods import MethodOutput
+from collm_bench.api.registry import load_registry
 from collm_bench.testing import check_dataset, check_method, tiny_frames
 
 FAST = {"max_steps": "4", "eval_every": "2", "batch_size": "8", "history_titles": "3", "valid_rows": "12",
@@ -46,7 +46,7 @@ def _restated_options(context):  # records options the plan could not foresee
 
 
 def _random_split(target, source):
-    from collm_bench.dataset_format import write_prepared
+    from collm_bench.data.format import write_prepared
 
     frame, items = tiny_frames(seed=int(np.random.default_rng().integers(1000)))
     write_prepared(target, frame, items, name="wobbly", protocol="test", item_noun="movie")

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from collm_bench import DataError
-from collm_bench.dataset_format import FORMAT, load_prepared, sha256_file, write_prepared
+from collm_bench.data.format import FORMAT, load_prepared, sha256_file, write_prepared
 
 INTER = pd.DataFrame({
     "user": [1, 1, 2, 2, 3],

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from collm_bench import DataError, UserError
-from collm_bench.dataset_format import load_prepared
+from collm_bench.data.format import load_prepared
 from collm_bench_plugins.datasets import amazon_book as amazon
 
 

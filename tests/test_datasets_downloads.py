@@ -1,4 +1,4 @@
-"""collm_bench.downloads without the network: file:// URLs, local zips, a stubbed pip."""
+"""collm_bench.data.downloads without the network: file:// URLs, local zips, a stubbed pip."""
 import hashlib
 import subprocess
 import zipfile
@@ -6,9 +6,7 @@ import zipfile
 import pytest
 
 from collm_bench import DataError, UserError
-from collm_bench import downloads
-
-
+from collm_bench.data import downloads
 def sha(data):
     return hashlib.sha256(data).hexdigest()
 

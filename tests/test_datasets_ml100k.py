@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from collm_bench import DataError, UserError
-from collm_bench.dataset_format import load_prepared
+from collm_bench.data.format import load_prepared
 from collm_bench_plugins.datasets import movielens_100k as ml100k
 from collm_bench_plugins.datasets.movielens_common import grouplens_100k_title, movie_title
 

@@ -6,7 +6,7 @@ import zipfile
 import pytest
 
 from collm_bench import DataError, UserError
-from collm_bench.dataset_format import load_prepared
+from collm_bench.data.format import load_prepared
 from collm_bench_plugins.datasets import movielens_1m as ml1m
 
 
@@ -106,7 +106,7 @@ def test_without_source_a_failed_download_says_to_pass_the_zip(tmp_path, monkeyp
 
     def offline(url, dest, **kwargs):
         seen.update(url=url, **kwargs)
-        from collm_bench.downloads import download
+        from collm_bench.data.downloads import download
         return download("file:///nonexistent/ml-1m.zip", dest, **kwargs)  # fails like the real one
 
     monkeypatch.setattr(ml1m, "download", offline)

@@ -5,8 +5,8 @@ import sys
 import pytest
 
 from collm_bench import DatasetSpec
-from collm_bench.datasets import prepare_dataset, prepared_path, resolve_dataset
-from collm_bench.plugins import load_registry
+from collm_bench.data.datasets import prepare_dataset, prepared_path, resolve_dataset
+from collm_bench.api.registry import load_registry
 
 MODULES = {
     "ml-100k": "collm_bench_plugins.datasets.movielens_100k",

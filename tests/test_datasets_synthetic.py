@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from collm_bench import UserError
-from collm_bench.dataset_format import load_prepared
-from collm_bench.history import derive_histories, parse_history_column
+from collm_bench.data.format import load_prepared
+from collm_bench.data.history import derive_histories, parse_history_column
 from collm_bench_plugins.datasets import synthetic
 from collm_bench_plugins.datasets.synthetic import GENRES, generate_synthetic
 

@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from collm_bench import distributed
-from collm_bench.predictions import read_predictions
+from collm_bench._util import distributed
+from collm_bench.records.predictions import read_predictions
 from collm_bench.testing import tiny_dataset
 
 TALLREC = ["--method", "tallrec", "--backbone", "tiny-llama", "--full-test", "--set", "max_steps=4",
@@ -94,7 +94,7 @@ def test_a_suite_under_torchrun_writes_once_and_skips_alike(tmp_path):
 
 _UNUSED = """
 import torch, torch.distributed as dist
-from collm_bench import distributed
+from collm_bench._util import distributed
 dist.init_process_group("gloo")
 used, unused = torch.nn.Parameter(torch.ones(3)), torch.nn.Parameter(torch.ones(2))
 (used * (dist.get_rank() + 1)).sum().backward()   # ``unused`` takes no part, on any rank

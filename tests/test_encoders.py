@@ -6,9 +6,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from collm_bench.encoder import build_encoder, fit, make_batch, predict, seed_everything  # noqa: E402
-from collm_bench.interactions import build_interactions  # noqa: E402
-from collm_bench.plugins import load_registry  # noqa: E402
+from collm_bench.encoders.training import build_encoder, fit, make_batch, predict, seed_everything  # noqa: E402
+from collm_bench.data.interactions import build_interactions  # noqa: E402
+from collm_bench.api.registry import load_registry  # noqa: E402
 from collm_bench.testing import check_encoder, tiny_dataset  # noqa: E402
 
 ENCODERS = ("mf", "lightgcn", "sasrec", "din")

@@ -23,8 +23,8 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def data():
-    from collm_bench.dataset_format import load_prepared
-    from collm_bench.interactions import build_interactions
+    from collm_bench.data.format import load_prepared
+    from collm_bench.data.interactions import build_interactions
 
     return build_interactions(load_prepared(DATA))
 
@@ -33,9 +33,9 @@ def data():
 def test_default_options_reach_paper_auc(name, data):
     import torch
 
-    from collm_bench.encoder import build_encoder, fit, predict, seed_everything, training_options
-    from collm_bench.metrics import evaluate
-    from collm_bench.plugins import load_registry
+    from collm_bench.encoders.training import build_encoder, fit, predict, seed_everything, training_options
+    from collm_bench.records.metrics import evaluate
+    from collm_bench.api.registry import load_registry
 
     spec = load_registry().get("encoder", name)
     opts = spec.options()

@@ -8,9 +8,9 @@ from sklearn.metrics import roc_auc_score
 
 import collm_bench_plugins.methods.ensemble as ensemble
 from collm_bench import UserError
-from collm_bench.plugins import load_registry
-from collm_bench.records import metrics_match, read_record
-from collm_bench.predictions import metrics_from_predictions
+from collm_bench.api.registry import load_registry
+from collm_bench.records.store import metrics_match, read_record
+from collm_bench.records.predictions import metrics_from_predictions
 from collm_bench.runner import RunRequest, run
 from collm_bench.testing import tiny_dataset
 from collm_bench.testing.fakes import FakePlugin

@@ -1,6 +1,6 @@
 import numpy as np
 
-from collm_bench.methods import evaluation_rows
+from collm_bench.api.methods import evaluation_rows
 
 
 class FakeData:

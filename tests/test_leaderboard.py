@@ -1,5 +1,5 @@
-from collm_bench.leaderboard import render
-from collm_bench.records import write_record
+from collm_bench.reporting.leaderboard import render
+from collm_bench.records.store import write_record
 
 
 def _record(run_dir, method, seed, auc, train_s):
@@ -59,8 +59,8 @@ def test_a_learned_head_instead_of_the_yes_token_is_stated(tmp_path):
     head (a departure from the paper); a causal backbone's rows say nothing."""
     import json
 
-    from collm_bench.paper_tables import render_tables
-    from collm_bench.records import iter_records
+    from collm_bench.reporting.paper_tables import render_tables
+    from collm_bench.records.store import iter_records
 
     for name, backbone, kind in (("a", "minilm", "encoder"), ("b", "smollm2", "causal")):
         _record(tmp_path / name, "tallrec", 0, 0.6, 1.0)

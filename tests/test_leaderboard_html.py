@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
-from collm_bench.leaderboard_html import render_html, write_site
-from collm_bench.plugins import load_registry
+from collm_bench.reporting.html import render_html, write_site
+from collm_bench.api.registry import load_registry
 
 
 def _record(method, seed, auc, *, label=None, intervals=True, warm=0.8):

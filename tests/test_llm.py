@@ -5,11 +5,11 @@ import pytest
 import torch
 
 from collm_bench.errors import UserError
-from collm_bench.llm import (
+from collm_bench.llm.scorer import (
     LLMScorer, add_lora, bce_loss, load_trainable, lora_parameters, quantize_int8, save_trainable,
     score_batches, set_lora_trainable, to_device, trainable_state,
 )
-from collm_bench.prompts import build_prompts, bucket_batches, collate, tokenize_for
+from collm_bench.llm.prompts import build_prompts, bucket_batches, collate, tokenize_for
 
 TITLES = ["", "Toy Story (1995)", "Heat (1995)", "Jumanji (1995)", "Casino (1995)", "Fargo (1996)"]
 HISTORY = np.array([[0, 0, 1], [0, 0, 0], [1, 2, 4], [3, 4, 5], [0, 2, 5], [1, 3, 4]])
@@ -20,7 +20,7 @@ BACKBONES = ("tiny-llama", "tiny-qwen2", "minilm")
 
 @pytest.fixture(scope="module")
 def backbones():
-    from collm_bench.plugins import load_registry
+    from collm_bench.api.registry import load_registry
 
     registry = load_registry()
     return {name: registry.get("backbone", name).load for name in BACKBONES}
@@ -199,7 +199,7 @@ def test_int8_copy_leaves_the_model_alone(backbones):
 
 
 def test_yes_minus_no_readout_and_mean_pooling_read_what_they_say(backbones):
-    from collm_bench.backbone import answer_token_id
+    from collm_bench.llm.backbone import answer_token_id
 
     backbone, _, _, batch, _ = _setup(backbones["tiny-llama"], with_ids=False)
     scorer = LLMScorer(backbone, readout="yes-no")
@@ -225,7 +225,7 @@ def test_yes_minus_no_readout_and_mean_pooling_read_what_they_say(backbones):
 
 
 def test_a_parameter_prefix_gets_its_own_learning_rate():
-    from collm_bench.tuning import adamw
+    from collm_bench.llm.tuning import adamw
 
     head, body = torch.nn.Linear(2, 1), torch.nn.Linear(2, 2)
     named = [*(("scorer.head." + n, p) for n, p in head.named_parameters()),

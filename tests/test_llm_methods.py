@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from safetensors.torch import load_file
 
-from collm_bench.plugins import load_registry
-from collm_bench.records import metrics_match
-from collm_bench.predictions import metrics_from_predictions
+from collm_bench.api.registry import load_registry
+from collm_bench.records.store import metrics_match
+from collm_bench.records.predictions import metrics_from_predictions
 from collm_bench.runner import RunRequest, run
 from collm_bench.testing import tiny_dataset
 
@@ -171,7 +171,7 @@ def test_a_stage_that_reads_head_lr_gives_the_answer_head_its_rate(registry, dat
                                                                    method, expected):
     """Every stage whose key holds ``head_lr`` hands it to the optimizer, and no other stage
     does: a recorded option that changes nothing would misreport the run."""
-    import collm_bench.tuning as tuning
+    import collm_bench.llm.tuning as tuning
 
     real, seen = tuning.adamw, []
 

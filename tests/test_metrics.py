@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from collm_bench.metrics import auc, evaluate, ndcg_one, per_user
+from collm_bench.records.metrics import auc, evaluate, ndcg_one, per_user
 
 
 def test_auc_hand_computed():
@@ -87,7 +87,7 @@ def test_evaluate_rejects_nan_scores():
 
 
 def test_gauc_weighs_each_users_auc_by_their_rows():
-    from collm_bench.metrics import builtin_metrics
+    from collm_bench.records.metrics import builtin_metrics
 
     users = ["a"] * 4 + ["b"] + ["d"] * 2
     labels = [1, 0, 1, 0] + [1] + [1, 0]
@@ -99,7 +99,7 @@ def test_gauc_weighs_each_users_auc_by_their_rows():
 
 
 def test_log_loss_of_sigmoid_logits_by_hand():
-    from collm_bench.metrics import log_loss
+    from collm_bench.records.metrics import log_loss
 
     labels, logits = np.array([1, 0, 1]), np.array([0.0, 2.0, -1.0])
     p = 1 / (1 + np.exp(-logits))
@@ -112,10 +112,9 @@ def test_a_plugin_metric_reaches_records_leaderboards_and_old_records(tmp_path, 
     import json
 
     from collm_bench import MetricSpec, hookimpl
-    from collm_bench import plugins as plugins_mod
-    from collm_bench import records
-    from collm_bench import predictions
-
+    from collm_bench.api import registry as plugins_mod
+    from collm_bench.records import store as records
+    from collm_bench.records import predictions
     class HitRate:
         @hookimpl
         def register_metrics(self, register):

@@ -1,8 +1,12 @@
 """The paper's claims checked on records: the paper's own Table II numbers make every Table II
 claim hold; one changed cell flips exactly its claims; gaps inside the noise are marked, and
 missing noise or rows are said."""
-from collm_bench.paper_claims import _narrow, check_claims, overview_cell, render_claims, render_overview
-from collm_bench.run_record import RunRecord
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))   # study code lives beside its scripts
+from paper_claims_lib import _narrow, check_claims, overview_cell, render_claims, render_overview  # noqa: E402
+from collm_bench.records.record import RunRecord  # noqa: E402
 
 from test_paper_tables import ML, paper_table_ii, record
 

@@ -5,7 +5,7 @@ from collm_bench import UserError
 
 pytest.importorskip("matplotlib")
 
-from collm_bench.paper_figures import figure_data, write_figure  # noqa: E402
+from collm_bench.reporting.paper_figures import figure_data, write_figure  # noqa: E402
 
 
 def _record(method, auc, *, encoder=None, backbone="vicuna7b", strategy=None, seed=0, dataset="ml-1m"):

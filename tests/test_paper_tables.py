@@ -5,7 +5,7 @@ import json
 import pytest
 
 from collm_bench import UserError
-from collm_bench.paper_tables import build_tables, render_tables
+from collm_bench.reporting.paper_tables import build_tables, render_tables
 
 ML, BOOK = "ml-1m", "amazon-book"
 STAMP = iter(range(10_000))
@@ -199,7 +199,7 @@ def test_formats_and_bad_numbers():
 
 def test_cli_table_and_figure(tmp_path, capsys):
     from collm_bench.cli import main
-    from collm_bench.records import write_record
+    from collm_bench.records.store import write_record
 
     for i, rec in enumerate(paper_table_ii()):
         (tmp_path / str(i)).mkdir()

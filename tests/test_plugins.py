@@ -5,9 +5,9 @@ from dataclasses import dataclass
 
 import pytest
 
-import collm_bench.plugins as plugins_mod
+import collm_bench.api.registry as plugins_mod
 from collm_bench import DatasetSpec, EncoderSpec, UserError, hookimpl
-from collm_bench.plugins import load_registry
+from collm_bench.api.registry import load_registry
 from collm_bench.testing.fakes import DotOptions
 
 

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from collm_bench.errors import UserError
-from collm_bench.prompts import (
+from collm_bench.llm.prompts import (
     build_prompts, bucket_batches, collate, padding_fraction, title_list, titles_by_index, tokenize_for,
     tokenize_prompts,
 )
@@ -164,8 +164,8 @@ def test_bucket_batches():
 
 
 def test_row_prompts_follow_the_history_rule(collm_tiny_dataset):
-    from collm_bench.interactions import build_interactions
-    from collm_bench.prompts import row_prompts
+    from collm_bench.data.interactions import build_interactions
+    from collm_bench.llm.prompts import row_prompts
 
     data = build_interactions(collm_tiny_dataset)
     titles = titles_by_index(collm_tiny_dataset.items, data.item_ids)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from safetensors.torch import load_file
 
-from collm_bench.plugins import load_registry
+from collm_bench.api.registry import load_registry
 from collm_bench.runner import RunRequest, run
 from collm_bench.testing import tiny_dataset
 
@@ -70,7 +70,7 @@ def test_an_interrupted_step1_resumes_to_the_uninterrupted_result(stop_at, regis
 
 
 def test_a_damaged_checkpoint_is_ignored_and_said(tmp_path, capsys):
-    from collm_bench.checkpoints import Checkpointer
+    from collm_bench.cache.checkpoints import Checkpointer
 
     saver = Checkpointer(tmp_path)
     import torch
@@ -84,7 +84,7 @@ def test_a_damaged_checkpoint_is_ignored_and_said(tmp_path, capsys):
 @pytest.mark.parametrize("value", ["abc", "-1", "inf", "nan"])
 def test_a_bad_checkpoint_interval_is_one_line(value, monkeypatch):
     from collm_bench import UserError
-    from collm_bench.checkpoints import interval_seconds
+    from collm_bench.cache.checkpoints import interval_seconds
 
     monkeypatch.setenv("COLLM_BENCH_CHECKPOINT_SECONDS", value)
     with pytest.raises(UserError, match="COLLM_BENCH_CHECKPOINT_SECONDS=.*expected a finite number of seconds"):
@@ -96,8 +96,7 @@ def test_an_interrupted_scoring_resumes_to_the_uninterrupted_scores(registry, tm
     rerun reuses the saved batches, scores only the rest, and writes the same predictions."""
     import shutil
 
-    from collm_bench import llm
-
+    from collm_bench.llm import scorer as llm
     tiny_dataset(tmp_path / "tiny")
     monkeypatch.setenv("COLLM_BENCH_CHECKPOINT_SECONDS", "0")   # scores saved after every batch
     options = {**FAST, "score_batch_size": "4"}
@@ -138,7 +137,7 @@ def test_scoring_resumes_only_from_batches_that_match(tmp_path, capsys, monkeypa
     the rest is scored again (said), never mixed up."""
     import torch
 
-    from collm_bench.llm import score_batches
+    from collm_bench.llm.scorer import score_batches
 
     monkeypatch.setenv("COLLM_BENCH_CHECKPOINT_SECONDS", "0")
 
@@ -168,7 +167,7 @@ def test_scoring_resumes_only_from_batches_that_match(tmp_path, capsys, monkeypa
     assert other.tolist() == first.tolist() and scorer.calls == 2          # the second batch differs
     assert "stop matching the batches at batch 2" in capsys.readouterr().err
 
-    from collm_bench.checkpoints import Checkpointer
+    from collm_bench.cache.checkpoints import Checkpointer
 
     Checkpointer(tmp_path).save({"w": torch.ones(2)}, {"step": 3})   # a training checkpoint, not scores
     scorer.calls = 0

@@ -1,7 +1,7 @@
 """The plan of a run fixes its run id before anything is trained (what lets a suite skip runs)."""
 import pytest
 
-from collm_bench.plugins import load_registry
+from collm_bench.api.registry import load_registry
 from collm_bench.runner import RunRequest, plan, run
 from collm_bench.testing import tiny_dataset
 from collm_bench.testing.fakes import FakePlugin

@@ -4,9 +4,9 @@ import json
 import pytest
 
 from collm_bench import UserError
-from collm_bench.plugins import load_registry
-from collm_bench.records import metrics_match, read_record
-from collm_bench.predictions import metrics_from_predictions
+from collm_bench.api.registry import load_registry
+from collm_bench.records.store import metrics_match, read_record
+from collm_bench.records.predictions import metrics_from_predictions
 from collm_bench.runner import RunRequest, run
 from collm_bench.testing import tiny_dataset
 from collm_bench.testing.fakes import FakePlugin
@@ -68,7 +68,7 @@ def test_sampled_evaluation_takes_whole_users_and_says_so(registry, dataset_dir,
     ev = result.record["evaluation"]
     assert ev["sampled"] and ev["total_rows"] == 24 and 5 <= ev["rows"] < 24
     assert ev["rows"] % 2 == 0  # tiny data has 2 test rows per user: whole users only
-    from collm_bench.leaderboard import render
+    from collm_bench.reporting.leaderboard import render
 
     assert f"a sample of {ev['rows']} of 24 test rows" in render(tmp_path / "runs", "md")
 
@@ -85,7 +85,7 @@ def test_unknown_method_and_option(registry, dataset_dir, tmp_path):
 
 
 def test_leaderboard_from_records(registry, dataset_dir, tmp_path):
-    from collm_bench.leaderboard import render
+    from collm_bench.reporting.leaderboard import render
 
     for seed in (0, 1):
         run(RunRequest(method="dot", dataset=str(dataset_dir), out=tmp_path / "runs", seed=seed),
@@ -101,7 +101,7 @@ def test_leaderboard_from_records(registry, dataset_dir, tmp_path):
 def test_options_are_coerced_by_annotation():
     from dataclasses import dataclass
 
-    from collm_bench.components import parse_options
+    from collm_bench.api.components import parse_options
 
     @dataclass(frozen=True)
     class Opts:

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from collm_bench.llm import LLMScorer, add_lora, score_batches
-from collm_bench.prompts import (TokenizedPrompts, bucket_batches, build_prompts, collate, collate_shared,
+from collm_bench.llm.scorer import LLMScorer, add_lora, score_batches
+from collm_bench.llm.prompts import (TokenizedPrompts, bucket_batches, build_prompts, collate, collate_shared,
                                  pack_groups, prefix_groups, tokenize_for)
 
 
@@ -79,8 +79,8 @@ def _both(scorer, backbone, tok, users, vectors=None, keys=None):
 
 @pytest.fixture(scope="module", params=["tiny-llama", "tiny-qwen2"])
 def scorer(request):
-    from collm_bench.backbone import BackboneOptions
-    from collm_bench.plugins import load_registry
+    from collm_bench.llm.backbone import BackboneOptions
+    from collm_bench.api.registry import load_registry
 
     torch.manual_seed(0)
     backbone = load_registry().get("backbone", request.param).load(BackboneOptions())

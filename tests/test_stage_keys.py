@@ -1,15 +1,15 @@
-"""Stage keys follow from the options each stage reads (``collm_bench.stage_options``): changing
+"""Stage keys follow from the options each stage reads (``collm_bench.cache.options``): changing
 an option changes the key of every stage that reads it, and of the stages downstream of those,
 and of no other. Tiny runs (random tiny Llama, a few steps) on one stage cache."""
 import dataclasses
 
 import pytest
 
-from collm_bench.components import option
+from collm_bench.api.components import option
 from collm_bench.llmrec import CIE_GROUP, PROMPT, SCORER, SCORING, STEP1_READS, STEP2, TUNING, CoLLMOptions
-from collm_bench.plugins import load_registry
+from collm_bench.api.registry import load_registry
 from collm_bench.runner import RunRequest, run
-from collm_bench.stage_options import StageOptions, option_groups
+from collm_bench.cache.options import StageOptions, option_groups
 from collm_bench.testing import tiny_dataset
 
 FAST = {"max_steps": "4", "eval_every": "2", "batch_size": "8", "history_titles": "3", "valid_rows": "12",

@@ -1,6 +1,6 @@
 import pytest
 
-from collm_bench.stages import StageCache, code_identity
+from collm_bench.cache.stages import StageCache, code_identity
 
 
 def test_stage_computed_once_then_reused(tmp_path):
@@ -44,8 +44,8 @@ def test_partials_of_dead_processes_are_removed(tmp_path):
 
 def test_key_is_order_independent_and_code_identity_is_stable():
     assert StageCache.key("s", {"a": 1, "b": 2}) == StageCache.key("s", {"b": 2, "a": 1})
-    assert code_identity("collm_bench.metrics") == code_identity("collm_bench.metrics")
-    assert code_identity("collm_bench.llm") != code_identity("collm_bench.metrics")
+    assert code_identity("collm_bench.records.metrics") == code_identity("collm_bench.records.metrics")
+    assert code_identity("collm_bench.llm.scorer") != code_identity("collm_bench.records.metrics")
 
 
 def test_a_resumed_stage_takes_the_time_of_every_process(tmp_path):
@@ -69,7 +69,7 @@ def test_a_resumed_stage_takes_the_time_of_every_process(tmp_path):
 
 
 def test_an_interrupted_stage_notes_its_end_only_when_it_left_something_to_resume(tmp_path):
-    from collm_bench.stages import checkpoint_dir
+    from collm_bench.cache.stages import checkpoint_dir
 
     cache = StageCache(tmp_path)
 

@@ -4,10 +4,10 @@ same results."""
 import pandas as pd
 import pytest
 
-from collm_bench.dataset_format import load_prepared, write_prepared
+from collm_bench.data.format import load_prepared, write_prepared
 from collm_bench.errors import DataError
-from collm_bench.plugins import load_registry
-from collm_bench.predictions import read_predictions
+from collm_bench.api.registry import load_registry
+from collm_bench.records.predictions import read_predictions
 from collm_bench.runner import RunRequest, run
 from collm_bench.testing import tiny_frames
 

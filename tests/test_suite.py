@@ -6,10 +6,10 @@ import pytest
 
 import collm_bench_plugins.methods.ensemble as ensemble
 from collm_bench import UserError
-from collm_bench.plugins import load_registry, set_registry
-from collm_bench.records import read_record
-from collm_bench.suite import Runner, expand, select
-from collm_bench.suite_file import read_suite
+from collm_bench.api.registry import load_registry, set_registry
+from collm_bench.records.store import read_record
+from collm_bench.suites.plan import Runner, expand, select
+from collm_bench.suites.file import read_suite
 from collm_bench.testing import tiny_dataset
 from collm_bench.testing.fakes import FakePlugin
 
@@ -91,7 +91,7 @@ def test_an_ensemble_is_rerun_when_a_member_scores_otherwise(suite_dir, registry
     import json
     import shutil
 
-    from collm_bench.predictions import predictions_sha256
+    from collm_bench.records.predictions import predictions_sha256
 
     path = _write(suite_dir, SUITE)
     first = _run(path, registry)
@@ -356,7 +356,7 @@ def test_committed_suite_files_are_valid(name, tmp_path):
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
         import tomli as tomllib
-    from collm_bench.suite import Overrides
+    from collm_bench.suites.plan import Overrides
 
     leaderboards = Path(__file__).resolve().parents[1] / "leaderboards"
     path = leaderboards / f"{name}.toml"
@@ -392,7 +392,7 @@ def test_stale_runs_are_named_when_skipped_and_rerun_with_stale(suite_dir, regis
     recorded = read_record(dot4).dependencies["definitions"]
     assert any(label.startswith("collm_bench.testing.fakes:") for label in recorded.values())
     assert read_record(dot4).stale_reasons(registry) == []
-    digest, label = next((d, label) for d, label in sorted(recorded.items()) if label.startswith("collm_bench.encoder:"))
+    digest, label = next((d, label) for d, label in sorted(recorded.items()) if label.startswith("collm_bench.encoders.training:"))
 
     def change_one(record):   # as if that definition's code had been another
         definitions = record["dependencies"]["definitions"]

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from collm_bench.tuning import adamw, cycle_batches, tune, warmup_cosine
+from collm_bench.llm.tuning import adamw, cycle_batches, tune, warmup_cosine
 
 
 def test_adamw_skips_decay_on_biases_and_vectors():

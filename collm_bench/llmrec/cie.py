@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from collm_bench.encoder import make_batch
+from collm_bench.encoders.training import make_batch
 
 
 class CIE(nn.Module):

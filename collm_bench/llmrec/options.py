@@ -8,7 +8,7 @@ from which TALLRec is no longer distinguishable from MF on the official ML-1M sp
 ``paper`` when CUDA is available, else ``cpu``.
 A field left at ``None`` takes its preset's value; any field can be set explicitly.
 
-Each option names its groups (``collm_bench.stage_options``), the parts of the pipeline that
+Each option names its groups (``collm_bench.cache.options``), the parts of the pipeline that
 read it: ``prompt`` (the prompt text), ``tuning`` (the loop every tuned stage shares), ``lora``,
 ``step1`` / ``step2`` (each step's own budget), ``cie``, ``scoring`` and ``scorer`` (how the
 answer is read: part of every stage of a run, since every stage uses the scorer). A stage's key
@@ -20,7 +20,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from collm_bench.components import option
+from collm_bench.api.components import option
+from collm_bench.llm.readout import POOLINGS, READOUTS  # noqa: F401 - re-exported: the toolkit's option values
 
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": dict(history_titles=10, batch_size=32, lr=1e-3, step2_lr=1e-3, max_steps=20_000,
@@ -53,8 +54,6 @@ STRATEGIES = ("default", "t1", "t2", "t3")
 # Option groups: what reads an option (see the module docstring).
 PROMPT, TUNING, LORA, STEP1, STEP2, CIE_GROUP, SCORING = "prompt", "tuning", "lora", "step1", "step2", "cie", "scoring"
 SCORER = "scorer"  # how the scorer reads its answer: every stage of a run uses the scorer
-READOUTS = ("yes", "yes-no")   # collm_bench.llm.LLMScorer's readout and pooling
-POOLINGS = ("cls", "mean")
 STEP1_READS = (PROMPT, TUNING, LORA, STEP1)
 CIE_INPUTS = ("raw", "layernorm")
 

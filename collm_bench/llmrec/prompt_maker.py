@@ -1,6 +1,6 @@
 """Prompts of dataset rows, built and tokenized only for the rows a batch needs.
 
-``PromptMaker`` renders the paper's two templates (``collm_bench.prompts``): the text one
+``PromptMaker`` renders the paper's two templates (``collm_bench.llm.prompts``): the text one
 (``with_ids=False``) and the ID one with two slots, user then item. A method with prompts of its
 own subclasses it and overrides ``prompts`` (any number of slots, ``Prompts.from_parts``); length
 bucketing, tokenization and padding follow.
@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from collm_bench.prompts import Prompts, TokenizedPrompts, collate, row_prompts, titles_by_index, tokenize_for
+from collm_bench.llm.prompts import Prompts, TokenizedPrompts, collate, row_prompts, titles_by_index, tokenize_for
 
 
 class PromptMaker:
@@ -37,7 +37,7 @@ class PromptMaker:
         return tokenize_for(self.backbone, self.prompts(rows, with_ids))
 
     def batch(self, rows: np.ndarray, with_ids: bool) -> dict[str, np.ndarray]:
-        """One padded batch of ``rows`` (``collm_bench.prompts.collate``) with ``data_rows``."""
+        """One padded batch of ``rows`` (``collm_bench.llm.prompts.collate``) with ``data_rows``."""
         out = collate(self.tokenized(rows, with_ids), np.arange(len(rows)), pad_id=self.backbone.pad_token_id,
                       padding_side=self.backbone.padding_side)
         out["data_rows"] = np.asarray(rows)

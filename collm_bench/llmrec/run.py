@@ -2,7 +2,7 @@
 missing one). It loads the backbone, makes the scorer and the prompts, runs TALLRec's step 1
 (LoRA on text prompts: shared by every method that starts from it), scores evaluation rows, and
 assembles the method's output. A method adds stages of its own with ``stage``: each reads named
-option groups, and its key is those options (``collm_bench.stage_options``), the inputs it names,
+option groups, and its key is those options (``collm_bench.cache.options``), the inputs it names,
 what every stage shares (dataset, seed, backbone as loaded, the scorer's readout) and its code
 (the toolkit's and the backbone's, and the method's own for the method's stages).
 """
@@ -16,16 +16,16 @@ from typing import Any, Callable
 
 import numpy as np
 
-from collm_bench.components import options_dict
-from collm_bench.encoder import seed_everything
-from collm_bench.encoder_stage import plugin_source_module
-from collm_bench.llm import LLMScorer, add_lora, load_trainable, save_trainable
+from collm_bench.api.components import options_dict
+from collm_bench.encoders.training import seed_everything
+from collm_bench.encoders.stage import plugin_source_module
+from collm_bench.llm.scorer import LLMScorer, add_lora, load_trainable, save_trainable
 from collm_bench.llmrec.options import PROMPT, SCORER, SCORING, STEP1_READS, resolved
 from collm_bench.llmrec.prompt_maker import PromptMaker
 from collm_bench.llmrec.training import inference_scorer, score_rows, train_prompts, tune_meta
-from collm_bench.methods import MethodContext, MethodOutput
-from collm_bench.stage_options import StageOptions, option_groups
-from collm_bench.stages import StageResult, checkpoint_dir, code_identity
+from collm_bench.api.methods import MethodContext, MethodOutput
+from collm_bench.cache.options import StageOptions, option_groups
+from collm_bench.cache.stages import StageResult, checkpoint_dir, code_identity
 
 STEP1_FILE, SCORES_FILE = "step1.safetensors", "scores.npy"
 

@@ -10,13 +10,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from collm_bench import distributed
-from collm_bench.llm import bce_loss, quantize_int8, score_batches, to_device
+from collm_bench._util import distributed
+from collm_bench.llm.scorer import bce_loss, quantize_int8, score_batches, to_device
 from collm_bench.llmrec.prompt_maker import PromptMaker
-from collm_bench.metrics import auc
+from collm_bench.records.metrics import auc
 from collm_bench.progress import bar as progress_bar
-from collm_bench.prompts import bucket_batches, collate_shared, pack_groups, prefix_groups
-from collm_bench.tuning import TuneResult, cycle_batches, tune
+from collm_bench.llm.prompts import bucket_batches, collate_shared, pack_groups, prefix_groups
+from collm_bench.llm.tuning import TuneResult, cycle_batches, tune
 
 
 def score_rows(scorer: nn.Module, maker: PromptMaker, rows: np.ndarray, *, with_ids: bool, batch_size: int,

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from collm_bench.components import EncoderSpec
-from collm_bench.dataset_format import PreparedDataset, load_prepared, write_prepared
-from collm_bench.history import derive_histories
+from collm_bench.api.components import EncoderSpec
+from collm_bench.data.format import PreparedDataset, load_prepared, write_prepared
+from collm_bench.data.history import derive_histories
 
 TRAIN_OPTIONS = ("lr", "weight_decay", "batch_size", "max_epochs", "patience")
 
@@ -50,7 +50,7 @@ def tiny_dataset(target: str | Path, **kwargs: Any) -> PreparedDataset:
 
 
 def check_encoder(spec: EncoderSpec, *, steps: int = 30, seed: int = 0) -> None:
-    """Assert that an encoder follows the contract of ``collm_bench.encoder``.
+    """Assert that an encoder follows the contract of ``collm_bench.encoders.training``.
 
     Builds it on tiny data with its default options and checks option fields, output shapes,
     representation shapes, that training lowers the loss, and determinism under a seed.
@@ -59,8 +59,8 @@ def check_encoder(spec: EncoderSpec, *, steps: int = 30, seed: int = 0) -> None:
 
     import torch
 
-    from collm_bench.encoder import build_encoder, make_batch, seed_everything
-    from collm_bench.interactions import build_interactions
+    from collm_bench.encoders.training import build_encoder, make_batch, seed_everything
+    from collm_bench.data.interactions import build_interactions
 
     assert dataclasses.is_dataclass(spec.options), "EncoderSpec.options must be a dataclass"
     opts = spec.options()
@@ -118,7 +118,8 @@ def shared_dataset_dir(name: str = "ml-1m-collm") -> Path:
     return base / name
 
 
+from collm_bench.api.registry import load_registry  # noqa: E402  (re-exported: a registry with your plugin)
 from collm_bench.testing.checks import check_dataset, check_method  # noqa: E402  (re-exported)
 
-__all__ = ["check_dataset", "check_encoder", "check_method", "shared_dataset_dir", "tiny_dataset",
+__all__ = ["check_dataset", "check_encoder", "check_method", "load_registry", "shared_dataset_dir", "tiny_dataset",
            "tiny_frames"]

@@ -21,8 +21,8 @@ def check_dataset(registry: Any, name: str, *, source: str | None = None) -> Non
     validates, that every split has rows with both labels, that ``valid_small`` lies inside
     valid, and that preparing is deterministic (the same manifest digest twice).
     """
-    from collm_bench.dataset_format import load_prepared
-    from collm_bench.datasets import prepare_dataset
+    from collm_bench.data.format import load_prepared
+    from collm_bench.data.datasets import prepare_dataset
 
     digests = []
     for attempt in range(2):
@@ -52,8 +52,8 @@ def check_method(registry: Any, name: str, *, options: Mapping[str, str] | None 
     options (``collm-bench suite`` relies on it to skip finished runs); and the same scores
     from a second run with the same seed and an empty stage cache.
     """
-    from collm_bench.records import metrics_match
-    from collm_bench.predictions import metrics_from_predictions, read_predictions
+    from collm_bench.records.store import metrics_match
+    from collm_bench.records.predictions import metrics_from_predictions, read_predictions
     from collm_bench.runner import RunRequest, plan, run
     from collm_bench.testing import tiny_dataset
 

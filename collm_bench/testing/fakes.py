@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from collm_bench.components import EncoderSpec
-from collm_bench.plugins import hookimpl
+from collm_bench.api.components import EncoderSpec
+from collm_bench.api.registry import hookimpl
 
 
 @dataclass(frozen=True)

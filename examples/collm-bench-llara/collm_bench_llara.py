@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from collm_bench import MethodSpec, hookimpl
-from collm_bench.components import option
+from collm_bench.api.components import option
 from collm_bench.llmrec import LLMOptions, default_eval_sample, resolved
 
 HYBRID = "hybrid"  # option group: what the joint tuning stage reads beyond step 1's groups

@@ -11,13 +11,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from collm_bench.encoder import make_batch, seed_everything
-from collm_bench.encoder_stage import pretrained_encoder
-from collm_bench.llm import add_lora, load_trainable, save_trainable
+from collm_bench.encoders.training import make_batch, seed_everything
+from collm_bench.encoders.stage import pretrained_encoder
+from collm_bench.llm.scorer import add_lora, load_trainable, save_trainable
 from collm_bench.llmrec import STEP1_READS, LLMRun, PromptMaker, batch_rows, train_prompts, tune_meta
-from collm_bench.methods import MethodContext, MethodOutput
-from collm_bench.prompts import EMPTY_HISTORY, Prompts, plural, quote, recent_history
-from collm_bench.stage_options import StageOptions
+from collm_bench.api.methods import MethodContext, MethodOutput
+from collm_bench.llm.prompts import EMPTY_HISTORY, Prompts, plural, quote, recent_history
+from collm_bench.cache.options import StageOptions
 
 from collm_bench_llara import HYBRID
 

@@ -2,16 +2,16 @@
 
 The CLI turns ``hf:<id-or-path>`` into this backbone with ``path=<id-or-path>``. Models with an
 LM head (``*ForCausalLM`` architectures) are scored by the logit of "Yes", others (BERT-style
-encoders) by a learned head on the first token (``collm_bench.backbone.detect_kind``).
+encoders) by a learned head on the first token (``collm_bench.llm.backbone.detect_kind``).
 """
 from __future__ import annotations
 
 from collm_bench import BackboneSpec, UserError, hookimpl
-from collm_bench.backbone import BackboneOptions
+from collm_bench.llm.backbone import BackboneOptions
 
 
 def load(options: BackboneOptions | None = None, **overrides):
-    from collm_bench.backbone import load_hf_backbone
+    from collm_bench.llm.backbone import load_hf_backbone
 
     options = options or BackboneOptions(**overrides)
     if not options.path:

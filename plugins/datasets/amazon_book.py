@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Iterator
 import numpy as np
 
 from collm_bench import DatasetSpec, DataError, UserError, hookimpl
-from collm_bench.dataset_format import write_prepared
+from collm_bench.data.format import write_prepared
 
 from collm_bench_plugins.datasets.common import canonical_layout, first_appearance_ids, raw_dir
 

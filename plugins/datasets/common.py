@@ -2,7 +2,7 @@
 
 The layout every built-in dataset writes (the CoLLM release's): the train rows, then the
 valid rows, then the test rows, each block sorted by (user, timestamp), stable over the
-order the rows came in; histories by ``collm_bench.history``; ``valid_small`` a seeded
+order the rows came in; histories by ``collm_bench.data.history``; ``valid_small`` a seeded
 sample of the valid block drawn as ``DataFrame.sample(frac=..., random_state=seed)``.
 """
 from __future__ import annotations
@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from collm_bench.datasets import data_dir
+from collm_bench.data.datasets import data_dir
 from collm_bench.errors import UserError
-from collm_bench.history import derive_histories
+from collm_bench.data.history import derive_histories
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -84,7 +84,7 @@ def first_appearance_ids(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def source_options(text: str | None, *, owner: str) -> dict[str, str]:
     """``"rows=5000,seed=1"`` -> ``{"rows": "5000", "seed": "1"}``, for
-    ``collm_bench.components.parse_options`` to check and convert."""
+    ``collm_bench.api.components.parse_options`` to check and convert."""
     options: dict[str, str] = {}
     for part in (text or "").split(","):
         part = part.strip()

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from collm_bench import DatasetSpec, UserError, hookimpl
-from collm_bench.dataset_format import sha256_file, write_prepared
-from collm_bench.downloads import download, fetch_wheel_member
+from collm_bench.data.format import sha256_file, write_prepared
+from collm_bench.data.downloads import download, fetch_wheel_member
 
 from collm_bench_plugins.datasets.common import (
     canonical_layout, month_index, month_number, raw_dir,

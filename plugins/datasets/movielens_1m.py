@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from collm_bench import DatasetSpec, UserError, hookimpl
-from collm_bench.dataset_format import write_prepared
-from collm_bench.downloads import download
+from collm_bench.data.format import write_prepared
+from collm_bench.data.downloads import download
 
 from collm_bench_plugins.datasets.common import (
     SPLIT_ORDER, canonical_layout, first_appearance_ids, month_index, month_number, raw_dir,

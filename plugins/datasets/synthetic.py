@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from collm_bench import DatasetSpec, UserError, hookimpl
-from collm_bench.components import option, parse_options
-from collm_bench.dataset_format import write_prepared
+from collm_bench.api.components import option, parse_options
+from collm_bench.data.format import write_prepared
 
 from collm_bench_plugins.datasets.common import canonical_layout, source_options
 

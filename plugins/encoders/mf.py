@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from collm_bench import EncoderSpec, hookimpl
-from collm_bench.components import option
+from collm_bench.api.components import option
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ fine-tuned alone; the collaborative model predicts.
    temperature) that pulls each row's collaborative representation (the encoder's
    ``representations``: user and item, concatenated) towards its own prompt's.
 3. Fine-tuning: the aligned encoder is trained with BCE on the labels by the encoders' own
-   loop (``collm_bench.encoder.fit``, the encoder's options); the heads are dropped.
+   loop (``collm_bench.encoders.training.fit``, the encoder's options); the heads are dropped.
 """
 from __future__ import annotations
 
@@ -18,12 +18,12 @@ import dataclasses
 from dataclasses import dataclass
 
 from collm_bench import MethodSpec, hookimpl
-from collm_bench.components import option
+from collm_bench.api.components import option
 
 from collm_bench.llmrec import preset_name
 
 # ``cpu``: a sample of train rows for the text stage keeps MiniLM's forward passes to ~1 min.
-# Option groups: what the text stage and the alignment stage read (collm_bench.stage_options).
+# Option groups: what the text stage and the alignment stage read (collm_bench.cache.options).
 TEXT, ALIGN = "text", "align"
 CTRL_PRESETS = {"paper": {"history_titles": 10, "align_rows": None},
                 "cpu": {"history_titles": 5, "align_rows": 4000}}

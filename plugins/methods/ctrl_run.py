@@ -2,7 +2,7 @@
 
 ``ctrl-text`` (frozen backbone: one representation per alignment row's prompt) ->
 ``ctrl-align`` (fresh encoder + projection heads, symmetric InfoNCE) -> ``ctrl-finetune``
-(the aligned encoder trained with BCE by ``collm_bench.encoder.fit``) -> scoring by the
+(the aligned encoder trained with BCE by ``collm_bench.encoders.training.fit``) -> scoring by the
 encoder (not cached: milliseconds). The backbone is loaded only when ``ctrl-text`` is
 computed, so a rerun or another seed of a ``paper``-preset run never loads it.
 """
@@ -19,16 +19,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from collm_bench.backbone import resolve_device, resolve_dtype
-from collm_bench.components import options_dict
-from collm_bench.encoder import build_encoder, fit, make_batch, predict, seed_everything, training_options
-from collm_bench.encoder_stage import encoder_stage_inputs, plugin_source_module
-from collm_bench.llm import to_device
+from collm_bench.llm.backbone import resolve_device, resolve_dtype
+from collm_bench.api.components import options_dict
+from collm_bench.encoders.training import build_encoder, fit, make_batch, predict, seed_everything, training_options
+from collm_bench.encoders.stage import encoder_stage_inputs, plugin_source_module
+from collm_bench.llm.scorer import to_device
 from collm_bench.llmrec import PromptMaker
-from collm_bench.methods import MethodContext, MethodOutput
-from collm_bench.prompts import bucket_batches
-from collm_bench.stage_options import StageOptions
-from collm_bench.stages import StageResult, code_identity
+from collm_bench.api.methods import MethodContext, MethodOutput
+from collm_bench.llm.prompts import bucket_batches
+from collm_bench.cache.options import StageOptions
+from collm_bench.cache.stages import StageResult, code_identity
 
 from collm_bench_plugins.methods.ctrl import ALIGN, TEXT, resolved
 

@@ -31,11 +31,11 @@ from typing import Any
 import numpy as np
 
 from collm_bench import MethodSpec, UserError, hookimpl
-from collm_bench.components import option
-from collm_bench.methods import MethodContext, MethodOutput
-from collm_bench.predictions import predictions_sha256, verified_predictions
-from collm_bench.records import read_record
-from collm_bench.run_record import RunRecord, evaluated_rows
+from collm_bench.api.components import option
+from collm_bench.api.methods import MethodContext, MethodOutput
+from collm_bench.records.predictions import predictions_sha256, verified_predictions
+from collm_bench.records.store import read_record
+from collm_bench.records.record import RunRecord, evaluated_rows
 
 NORMALIZATIONS = ("sigmoid", "none", "rank", "zscore")
 

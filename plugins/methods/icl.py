@@ -16,7 +16,7 @@ import typing
 from typing import Any
 
 from collm_bench import MethodSpec, hookimpl
-from collm_bench.components import option
+from collm_bench.api.components import option
 from collm_bench.llmrec import SCORING, LLMOptions, default_eval_sample, resolved
 
 READOUTS = ("yes-no", "yes")

@@ -13,14 +13,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from collm_bench.encoder import seed_everything
+from collm_bench.encoders.training import seed_everything
 from collm_bench.errors import UserError
-from collm_bench.llm import LLMScorer, add_lora, load_trainable, save_trainable, set_lora_trainable
+from collm_bench.llm.scorer import LLMScorer, add_lora, load_trainable, save_trainable, set_lora_trainable
 from collm_bench.llmrec import (PROMPT, STEP1_READS, STEP2, TUNING, LLMRun, PromptMaker, batch_rows, train_prompts,
                                 tune_meta)
-from collm_bench.methods import MethodContext, MethodOutput
-from collm_bench.prompts import TokenizedPrompts, special_tokens, tokenize_for
-from collm_bench.stage_options import StageOptions
+from collm_bench.api.methods import MethodContext, MethodOutput
+from collm_bench.llm.prompts import TokenizedPrompts, special_tokens, tokenize_for
+from collm_bench.cache.options import StageOptions
 
 from collm_bench_plugins.methods.prompt4nr import SOFT_PROMPT
 

@@ -10,14 +10,14 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from collm_bench.encoder import build_encoder, seed_everything
-from collm_bench.encoder_stage import encoder_stage_inputs, pretrained_encoder, run_encoder_method
-from collm_bench.llm import add_lora, load_trainable, save_trainable, set_lora_trainable
+from collm_bench.encoders.training import build_encoder, seed_everything
+from collm_bench.encoders.stage import encoder_stage_inputs, pretrained_encoder, run_encoder_method
+from collm_bench.llm.scorer import add_lora, load_trainable, save_trainable, set_lora_trainable
 from collm_bench.llmrec import (CIE, CIE_GROUP, LLMOptions, LLMRun, LORA, PROMPT, STEP2, TUNING, id_embedder,
                                 train_prompts, tune_meta)
-from collm_bench.methods import MethodContext, MethodOutput
-from collm_bench.stage_options import StageOptions
-from collm_bench.stages import StageResult
+from collm_bench.api.methods import MethodContext, MethodOutput
+from collm_bench.cache.options import StageOptions
+from collm_bench.cache.stages import StageResult
 
 STEP2_FILE = "step2.safetensors"
 

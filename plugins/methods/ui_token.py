@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from collm_bench import MethodSpec, hookimpl
-from collm_bench.components import option
+from collm_bench.api.components import option
 
 from collm_bench.llmrec import STEP2, LLMOptions, default_eval_sample, resolved
 

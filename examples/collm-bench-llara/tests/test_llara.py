@@ -3,8 +3,7 @@ conformance kit, then what is LLaRA's own (hybrid prompts, the curriculum, the e
 import numpy as np
 import pytest
 
-from collm_bench.plugins import load_registry
-from collm_bench.testing import check_method
+from collm_bench.testing import check_method, load_registry
 
 import collm_bench_llara
 
@@ -28,8 +27,8 @@ def test_runs_as_a_leaderboard_row_on_llama_and_qwen2_architectures(registry):
 
 @pytest.fixture
 def maker(registry, collm_tiny_dataset):
-    from collm_bench.interactions import build_interactions
-    from collm_bench.backbone import BackboneOptions
+    from collm_bench.data.interactions import build_interactions
+    from collm_bench.llm.backbone import BackboneOptions
 
     from collm_bench_llara_run import HybridPromptMaker
 
@@ -95,7 +94,7 @@ def test_embeddings_fill_each_slot_with_its_own_item(maker):
 
 def test_tuning_gives_the_answer_head_its_learning_rate(registry, monkeypatch):
     """``head_lr`` is in the tuning stage's key (step 1's options), so it must reach the optimizer."""
-    import collm_bench.tuning as tuning
+    import collm_bench.llm.tuning as tuning
 
     real, seen = tuning.adamw, []
 

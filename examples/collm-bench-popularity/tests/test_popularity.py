@@ -1,8 +1,7 @@
 """Tests a plugin author writes: the conformance kit does the heavy lifting."""
 import numpy as np
 
-from collm_bench.plugins import load_registry
-from collm_bench.testing import check_encoder, check_method
+from collm_bench.testing import check_encoder, check_method, load_registry
 
 import collm_bench_popularity
 
@@ -19,8 +18,8 @@ def test_runs_as_a_leaderboard_row():
 
 
 def test_popular_items_score_higher_for_a_default_user(collm_tiny_dataset):
-    from collm_bench.encoder import build_encoder
-    from collm_bench.interactions import build_interactions
+    from collm_bench.encoders.training import build_encoder
+    from collm_bench.data.interactions import build_interactions
 
     spec = load_registry([("popularity", collm_bench_popularity)], entry_points=False).get("encoder", "popularity")
     data = build_interactions(collm_tiny_dataset)

@@ -1,0 +1,1 @@
+"""Private utilities: paths, progress output, distributed helpers, lazy re-exports."""

@@ -1,0 +1,566 @@
+"""What a result's code is: the definitions that compute it, found by following names.
+
+A stage key or a run record names its code by the definitions it can reach from its roots (the
+function or module that computes the stage, the plugin modules of its components): every
+function, class and module-level value of collm-bench's namespace (``collm_bench*``) or of the
+roots' own top-level packages that a reached definition names, directly or through imports,
+attribute chains (``module.function``) and lazy-loader tables. Third-party libraries count by
+their versions instead.
+
+Each definition's identity is its content, not its place: the digest of its syntax tree without
+docstrings, without its own name, with its imports left out and every name it binds to another
+definition replaced by that definition's digest (a Merkle tree; definitions that name each other
+in a cycle are ordered by content). So moving or renaming a module, a function or a class,
+splitting or merging files, comments, docstrings, layout and import order leave every stage key
+and record as they were, while a change to anything a definition reaches (a constant, a loss,
+a prompt's words) changes the digests of everything that reaches it.
+
+Fail safe, when in doubt a definition is in:
+- a reached class counts whole (every method, and what they name);
+- a module used as a value (``getattr(module, name)``, passed as an argument, ``import *``) or
+  named by ``importlib.import_module("...")`` counts whole;
+- a module's statements that are not definitions (a registration, a global setting) count,
+  as one unit, with every module reached; a definition they name (``PRESETS["x"] = ...``)
+  carries them in its digest;
+- a name that cannot be resolved in a module of the namespace brings that whole module.
+
+Plumbing is the declared exception: a module that assigns ``__identity__ = "plumbing"`` moves
+results around without computing them (the run record's writer and reader, the CLI, reporting,
+the stage cache's bookkeeping, paths, progress output). Its definitions are never followed and
+stand in the code that names them as one placeholder, so editing, moving or renaming them stales
+nothing. ``tests/test_identity.py`` holds the boundary: plumbing imports no numerical library,
+and both directions are shown on a copy of the package.
+"""
+from __future__ import annotations
+
+import ast
+import copy
+import functools
+import hashlib
+import importlib.util
+import sys
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Iterable
+
+__identity__ = "plumbing"
+
+NAMESPACE = "collm_bench"
+LIBRARIES = ("torch", "transformers", "peft", "numpy", "scikit-learn", "pandas")
+SCHEME = 2          # the identity scheme a record's "dependencies" were written under
+PLUMBING = "@plumbing"
+
+
+# -- finding and reading modules ------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=None)
+def _origin(name: str, search_path: tuple[str, ...]) -> Path | None:
+    """The source file of module ``name``, found without importing anything (``find_spec`` of a
+    dotted name would import its parents, torch included)."""
+    top, _, rest = name.partition(".")
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return None
+    path = Path(spec.origin)
+    for part in rest.split(".") if rest else ():
+        if path.name != "__init__.py":  # a plain module has no submodules: a name inside it
+            return None
+        folder = path.parent / part
+        path = folder / "__init__.py" if (folder / "__init__.py").exists() else path.parent / f"{part}.py"
+        if not path.exists():
+            return None
+    return path
+
+
+def _tracked(name: str, tops: frozenset[str]) -> bool:
+    """collm-bench's namespace, and a plugin's own modules (``myplugin``, ``myplugin_model``)."""
+    top = name.split(".", 1)[0]
+    return top.startswith(NAMESPACE) or any(top == t or top.startswith(t + "_") for t in tops)
+
+
+@dataclass
+class _Module:
+    name: str
+    package: str
+    defs: dict[str, ast.AST] = field(default_factory=dict)      # top-level name -> its definition
+    binds: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # name -> (module, attr)
+    side: list[ast.stmt] = field(default_factory=list)           # other top-level statements
+    lazy: dict[str, str] = field(default_factory=dict)           # lazy loader: name -> module
+    side_names: set[str] = field(default_factory=set)            # names the other statements bind
+    plumbing: bool = False
+
+
+def _import_binds(node: ast.AST, package: str) -> dict[str, tuple[str, str | None]]:
+    """The names an import statement binds: ``import a.b`` binds ``a`` to module ``a``,
+    ``import a.b as c`` binds ``c`` to ``a.b``, ``from m import x`` binds ``x`` to ``(m, x)``."""
+    out: dict[str, tuple[str, str | None]] = {}
+    if isinstance(node, ast.Import):
+        for alias in node.names:
+            if alias.asname:
+                out[alias.asname] = (alias.name, None)
+            else:
+                out[alias.name.split(".")[0]] = (alias.name.split(".")[0], None)
+    elif isinstance(node, ast.ImportFrom):
+        base = node.module or ""
+        if node.level:
+            parts = package.split(".")
+            parent = ".".join(parts[:len(parts) - node.level + 1])
+            base = f"{parent}.{base}" if base else parent
+        for alias in node.names:
+            out[alias.asname or alias.name] = (base, alias.name)
+    return out
+
+
+def _top_statements(body: list[ast.stmt]) -> Iterable[ast.stmt]:
+    """Top-level statements, looking into module-level ``if`` / ``try`` blocks."""
+    for node in body:
+        if isinstance(node, (ast.If, ast.Try)):
+            yield node
+            for block in (node.body, node.orelse, getattr(node, "finalbody", []),
+                          *[h.body for h in getattr(node, "handlers", [])]):
+                yield from _top_statements(block)
+        else:
+            yield node
+
+
+_PARSED: dict[tuple[str, str], _Module] = {}   # (name, sha256 of its bytes) -> parsed module
+
+
+def _parse(name: str, path: Path) -> _Module:
+    source = path.read_bytes()
+    cache_key = (name, hashlib.sha256(source).hexdigest())
+    if cache_key in _PARSED:
+        return _PARSED[cache_key]
+    tree = ast.parse(source, filename=str(path))
+    module = _Module(name, name if path.name == "__init__.py" else name.rpartition(".")[0])
+    nested = {id(n) for top in tree.body if isinstance(top, (ast.If, ast.Try)) for n in ast.walk(top)}
+    for node in _top_statements(tree.body):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            module.binds.update(_import_binds(node, module.package))
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and id(node) not in nested:
+            module.defs[node.name] = node
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)) and id(node) not in nested and _assigned(node):
+            names = _assigned(node)
+            if names == ["__identity__"]:
+                module.plumbing = _constant(node.value) == "plumbing"
+                continue
+            if names == ["__all__"]:
+                continue
+            for target in names:
+                module.defs[target] = node
+            if path.name == "__init__.py" and isinstance(node.value, ast.Dict):   # a lazy loader's table
+                module.lazy.update({k.value: v.value for k, v in zip(node.value.keys, node.value.values)
+                                    if isinstance(k, ast.Constant) and isinstance(v, ast.Constant)
+                                    and isinstance(v.value, str) and v.value.startswith(name + ".")})
+        elif not isinstance(node, (ast.If, ast.Try)) and id(node) not in nested:
+            if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)):   # a docstring
+                module.side.append(node)
+        elif isinstance(node, (ast.If, ast.Try)):
+            module.side.append(node)
+    for node in module.side:   # what a conditional definition or a loop binds, and the definitions
+        for child in ast.walk(node):   # it may change (``PRESETS["x"] = ...``, ``TABLE.update(...)``)
+            if isinstance(child, ast.Name) and (isinstance(child.ctx, ast.Store) or child.id in module.defs):
+                module.side_names.add(child.id)
+            elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                module.side_names.add(child.name)
+    _PARSED[cache_key] = module
+    return module
+
+
+def _assigned(node: ast.AST) -> list[str]:
+    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+    return [t.id for t in targets if isinstance(t, ast.Name)] if all(isinstance(t, ast.Name) for t in targets) else []
+
+
+def _constant(node: ast.AST | None) -> Any:
+    return node.value if isinstance(node, ast.Constant) else None
+
+
+# -- the graph of definitions ---------------------------------------------------------------------
+
+Unit = tuple[str, str]     # (module, top-level name), or (module, "") for its other statements
+
+
+class _Graph:
+    """Parses modules on demand and resolves the names of a definition to the units they bind."""
+
+    def __init__(self, tops: frozenset[str], search_path: tuple[str, ...]) -> None:
+        self.tops, self.search_path = tops, search_path
+        self.modules: dict[str, _Module | None] = {}
+        self.files: dict[Path, tuple[int, int]] = {}   # what was read: (mtime_ns, size) of each file
+        self.shallow: dict[Unit, _Shallow] = {}
+
+    def module(self, name: str) -> _Module | None:
+        if name not in self.modules:
+            path = _origin(name, self.search_path) if _tracked(name, self.tops) else None
+            if path is not None:
+                self.files[path] = _stamp(path)
+            self.modules[name] = _parse(name, path) if path is not None else None
+        return self.modules[name]
+
+    def whole(self, name: str) -> list[Unit] | str:
+        """Every unit of module ``name`` (a plumbing module: the placeholder)."""
+        module = self.module(name)
+        if module is None:
+            return []
+        if module.plumbing:
+            return PLUMBING
+        return [(name, "")] * _has_statements(self, name) + [(name, d) for d in sorted(module.defs)]
+
+    def attribute(self, module_name: str, attr: str, seen: frozenset = frozenset()) -> tuple[str, Any]:
+        """What ``module.attr`` binds: ("unit", Unit) | ("module", name) | ("plumbing", None) |
+        ("outside", None) for a library's name | ("whole", name) when it cannot be told."""
+        module = self.module(module_name)
+        if module is None:
+            return ("outside", None)
+        if module.plumbing:   # its own definitions are placeholders; what it re-exports is followed
+            if attr in module.binds and attr not in module.defs and (module_name, attr) not in seen:
+                return self.binding(module.binds[attr], seen | {(module_name, attr)})
+            return ("plumbing", None)
+        if attr in module.side_names:
+            return ("units", [(module_name, attr), (module_name, "")] if attr in module.defs else [(module_name, "")])
+        if attr in module.defs:
+            return ("unit", (module_name, attr))
+        if attr in module.binds and (module_name, attr) not in seen:   # a re-export
+            return self.binding(module.binds[attr], seen | {(module_name, attr)})
+        if attr in module.lazy:
+            return self.attribute(module.lazy[attr], attr, seen)
+        if self.module(f"{module_name}.{attr}") is not None:
+            return ("module", f"{module_name}.{attr}")
+        return ("whole", module_name)
+
+    def binding(self, bound: tuple[str, str | None], seen: frozenset = frozenset()) -> tuple[str, Any]:
+        target, attr = bound
+        if not _tracked(target, self.tops):
+            return ("outside", None)
+        if attr is None:
+            return ("module", target) if self.module(target) is not None else ("outside", None)
+        if attr == "*":
+            return ("whole", target)
+        return self.attribute(target, attr, seen)
+
+
+@dataclass
+class _Shallow:
+    tree: str                       # ast.dump of the normalized definition, references as "@<i>"
+    edges: list[list[Unit] | str]   # each reference: the units it binds (a whole module: several)
+
+
+class _Normalizer(ast.NodeTransformer):
+    """One definition's tree without docstrings, imports or its own name, each reference to a
+    tracked definition replaced by ``@<i>`` (its i-th edge)."""
+
+    def __init__(self, graph: _Graph, module: _Module, local: dict[str, tuple[str, str | None]]) -> None:
+        self.graph, self.module, self.local = graph, module, local
+        self.edges: list[list[Unit] | str] = []
+
+    def _ref(self, resolved: tuple[str, Any], node: ast.AST) -> ast.AST:
+        kind, what = resolved
+        if kind == "outside":
+            return node
+        if kind == "plumbing":
+            edge: list[Unit] | str = PLUMBING
+        elif kind == "unit":
+            edge = [what]
+        elif kind == "units":
+            edge = list(what)
+        else:   # a module used as a value, or a name that cannot be told: the whole module
+            edge = self.graph.whole(what)
+        self.edges.append(edge)
+        return ast.copy_location(ast.Name(id=f"@{len(self.edges) - 1}", ctx=ast.Load()), node)
+
+    def _name(self, name: str) -> tuple[str, Any] | None:
+        if name in self.local:
+            return self.graph.binding(self.local[name])
+        if name in self.module.defs or name in self.module.side_names:
+            return self.graph.attribute(self.module.name, name)
+        if name in self.module.binds:
+            return self.graph.binding(self.module.binds[name])
+        return None   # a local variable, an argument or a builtin
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        resolved = self._name(node.id) if isinstance(node.ctx, ast.Load) else None
+        return self._ref(resolved, node) if resolved else node
+
+    def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
+        chain, base = [], node
+        while isinstance(base, ast.Attribute):
+            chain.append(base.attr)
+            base = base.value
+        resolved = self._name(base.id) if isinstance(base, ast.Name) else None
+        if resolved is None or resolved[0] != "module":
+            return self.generic_visit(node)
+        # walk the chain through modules: ``collm_bench.records.metrics.auc``, ``pkg.sub.f``
+        consumed = 0
+        for attr in reversed(chain):
+            if resolved[0] != "module":
+                break
+            resolved = self.graph.attribute(resolved[1], attr)
+            consumed += 1
+        if resolved[0] == "outside":
+            return self.generic_visit(node)
+        replaced = self._ref(resolved, node)
+        for attr in reversed(chain[:len(chain) - consumed]):   # the rest: attributes of what it binds
+            replaced = ast.Attribute(value=replaced, attr=attr, ctx=ast.Load())
+        return replaced
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        func = node.func
+        dotted = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+        if dotted == "import_module" and node.args and isinstance(_constant(node.args[0]), str):
+            name = node.args[0].value
+            if _tracked(name, self.graph.tops) and self.graph.module(name) is not None:
+                self.edges.append(self.graph.whole(name))
+        return self.generic_visit(node)
+
+    def visit_Import(self, node: ast.AST) -> None:   # what it binds is in the edges
+        return None
+
+    visit_ImportFrom = visit_Import
+
+
+def _local_imports(node: ast.AST, package: str) -> dict[str, tuple[str, str | None]]:
+    out: dict[str, tuple[str, str | None]] = {}
+    for child in ast.walk(node):
+        if isinstance(child, (ast.Import, ast.ImportFrom)):
+            out.update(_import_binds(child, package))
+    return out
+
+
+_EMPTY = ast.dump(ast.Module(body=[], type_ignores=[]), annotate_fields=False)
+
+
+def _shallow(graph: _Graph, unit: Unit) -> _Shallow:
+    """``unit``'s normalized tree and edges."""
+    if unit not in graph.shallow:
+        graph.shallow[unit] = _normalized(graph, unit)
+    return graph.shallow[unit]
+
+
+def _has_statements(graph: _Graph, module: str) -> bool:
+    return _shallow(graph, (module, "")).tree != _EMPTY
+
+
+def _normalized(graph: _Graph, unit: Unit) -> _Shallow:
+    module = graph.module(unit[0])
+    if unit[1]:
+        node = copy.deepcopy(module.defs[unit[1]])
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            node.name = ""
+        else:   # an assignment: its value, not the names it binds
+            node = node.value if node.value is not None else ast.Constant(None)
+        body = [node]
+    else:
+        body = copy.deepcopy(module.side)
+    for node in body:
+        _strip_docstrings(node)
+    normalizer = _Normalizer(graph, module, _local_imports(ast.Module(body=body, type_ignores=[]), module.package))
+    kept = [n for n in (normalizer.visit(n) for n in body) if n is not None and not _empty(n)]
+    return _Shallow(ast.dump(ast.Module(body=kept, type_ignores=[]), annotate_fields=False), normalizer.edges)
+
+
+def _empty(node: ast.AST) -> bool:
+    """A statement left with nothing to do once its imports are gone (``if TYPE_CHECKING:``)."""
+    if isinstance(node, ast.Pass):
+        return True
+    if isinstance(node, (ast.If, ast.Try)):
+        blocks = [node.body, node.orelse, getattr(node, "finalbody", [])]
+        blocks += [h.body for h in getattr(node, "handlers", [])]
+        return all(all(_empty(n) for n in block) for block in blocks)
+    return False
+
+
+def _strip_docstrings(tree: ast.AST) -> None:
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:]
+
+
+def _sha(*parts: str) -> str:
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:16]
+
+
+def _digests(graph: _Graph, roots: list[Unit]) -> dict[Unit, str]:
+    """The Merkle digest of every unit reached from ``roots`` (Tarjan's strongly connected
+    components, so that definitions naming each other get digests ordered by content)."""
+    shallow = graph.shallow
+    index: dict[Unit, int] = {}
+    low: dict[Unit, int] = {}
+    stack: list[Unit] = []
+    on_stack: set[Unit] = set()
+    out: dict[Unit, str] = {}
+
+    def successors(unit: Unit) -> list[Unit]:
+        return [u for edge in _shallow(graph, unit).edges if edge != PLUMBING for u in edge]
+
+    def finish(component: list[Unit]) -> None:
+        members = set(component)
+        # within a cycle, a reference to a member reads as the member's rank by shallow content
+        ranked = sorted(component, key=lambda u: _sha(shallow[u].tree))
+        rank = {u: str(i) for i, u in enumerate(ranked)}
+        for unit in component:
+            refs = []
+            for edge in shallow[unit].edges:
+                if edge == PLUMBING:
+                    refs.append(PLUMBING)
+                else:
+                    refs.append(",".join(sorted(f"cycle:{rank[u]}" if u in members else out[u] for u in edge)))
+            out[unit] = _sha(shallow[unit].tree, *refs)
+        if len(component) > 1:   # one digest per member that also says the cycle it belongs to
+            whole = _sha(*sorted(out[u] for u in component))
+            for unit in component:
+                out[unit] = _sha(out[unit], whole)
+
+    # iterative Tarjan: deep call chains must not hit the recursion limit
+    for root in roots:
+        if root in index:
+            continue
+        work = [(root, iter(successors(root)))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            unit, children = work[-1]
+            advanced = False
+            for child in children:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(successors(child))))
+                    advanced = True
+                    break
+                if child in on_stack:
+                    low[unit] = min(low[unit], index[child])
+            if advanced:
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[unit])
+            if low[unit] == index[unit]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == unit:
+                        break
+                finish(component)
+    return out
+
+
+# -- what callers use ----------------------------------------------------------------------------
+
+Root = Any   # a module name ("pkg.mod"), a definition ("pkg.mod:name"), or the object itself
+
+
+def _root_name(root: Root) -> str:
+    if isinstance(root, str):
+        return root
+    if isinstance(root, ModuleType):
+        return root.__name__
+    qualname = getattr(root, "__qualname__", "")
+    return f"{root.__module__}:{qualname.split('.')[0]}"   # a method or nested function: its top-level definition
+
+
+def code_units(*roots: Root) -> dict[str, str]:
+    """``digest -> label`` of every definition reached from ``roots`` (each a module, counted
+    whole, or one top-level definition). The labels (``module:name``) are for people: where a
+    definition lives is no part of its digest."""
+    names = sorted({_root_name(r) for r in roots})
+    return dict(_code_units(tuple(names), tuple(sys.path)))
+
+
+_UNITS: dict[tuple, tuple[dict[Path, tuple[int, int]], tuple[tuple[str, str], ...]]] = {}
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_mtime_ns, stat.st_size
+
+
+def _code_units(names: tuple[str, ...], search_path: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """Cached while none of the files it read has changed (a leaderboard checks many records)."""
+    cached = _UNITS.get((names, search_path))
+    if cached is not None:
+        try:
+            if all(_stamp(path) == stamp for path, stamp in cached[0].items()):
+                return cached[1]
+        except OSError:
+            pass
+    tops = frozenset(n.split(":")[0].split(".")[0] for n in names)
+    graph = _Graph(tops, search_path)
+    start: list[Unit] = []
+    for name in names:
+        module, _, definition = name.partition(":")
+        if definition and graph.module(module) is not None and definition in graph.module(module).defs:
+            start.append((module, definition))
+        else:   # a module, or a definition not at its top level (a lambda): the whole module
+            whole = graph.whole(module)
+            start += whole if isinstance(whole, list) else []
+    # A module's other statements (a registration, a global setting) count with any of its
+    # definitions: a unit of their own, so that a definition moved between modules keeps its digest.
+    while True:
+        digests = _digests(graph, start)
+        more = sorted({(m, "") for m, _ in digests if (m, "") not in digests and _has_statements(graph, m)})
+        if not more:
+            break
+        start += more
+    units = tuple(sorted((d, f"{m}:{n}" if n else f"{m}:<module statements>") for (m, n), d in digests.items()))
+    _UNITS[(names, search_path)] = (dict(graph.files), units)
+    return units
+
+
+def digest(units: dict[str, str]) -> str:
+    """One digest of a set of definitions (their labels do not count)."""
+    return hashlib.sha256(repr(sorted(units)).encode()).hexdigest()[:16]
+
+
+def dependencies(*roots: Root) -> dict[str, Any]:
+    """What a run record keeps of its code: the digest of every definition it reached, and the
+    numerical libraries' versions."""
+    return {"scheme": SCHEME, "definitions": code_units(*roots), "libraries": library_versions()}
+
+
+def stale_reasons(recorded: dict | None, *roots: Root) -> list[str]:
+    """Why a result made with ``recorded`` dependencies may differ if made now from ``roots``
+    (empty: it would not)."""
+    if not recorded or not isinstance(recorded.get("definitions"), dict):
+        return ["its code is not recorded in the current scheme (records kept module fingerprints before): rerun it"]
+    return changes(recorded, {"definitions": code_units(*roots), "libraries": library_versions()})
+
+
+def library_versions() -> dict[str, str | None]:
+    """The numerical libraries a result depends on (results move with them), and the Python
+    version (the syntax trees are of its grammar)."""
+    out: dict[str, str | None] = {"python": "%d.%d" % sys.version_info[:2]}
+    for dist in LIBRARIES:
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = None
+    return out
+
+
+def changes(recorded: dict, current: dict) -> list[str]:
+    """What differs between two ``{"definitions": ..., "libraries": ...}`` descriptions, one
+    short phrase each (``collm_bench.llm.scorer:LLMScorer changed``, ``torch 2.12.0 -> 2.13.0``). A
+    definition that only moved or was renamed has the same digest: no change."""
+    old, new = recorded.get("definitions") or {}, current.get("definitions") or {}
+    gone = {old[d] for d in set(old) - set(new)}
+    came = {new[d] for d in set(new) - set(old)}
+    out = [f"{label} changed" for label in sorted(gone & came)]
+    out += [f"{label} added" for label in sorted(came - gone)]
+    out += [f"{label} removed" for label in sorted(gone - came)]
+    old_libs, new_libs = recorded.get("libraries") or {}, current.get("libraries") or {}
+    out += [f"{lib} {old_libs.get(lib)} -> {new_libs.get(lib)}" for lib in sorted(set(old_libs) | set(new_libs))
+            if old_libs.get(lib) != new_libs.get(lib)]
+    return out

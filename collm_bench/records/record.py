@@ -1,0 +1,232 @@
+"""The run record (``record.json``) as every reader sees it: checked once when parsed, then read
+through typed properties, so that no reader repeats ``.get(...) or {}`` or its own copy of the
+row label, the configuration digest or the "evaluated rows" text. The runner writes the JSON
+(``docs/protocol.md``, "Run records"); leaderboards, paper tables, figures, ensembles, suites and
+``collm-bench score`` read ``RunRecord``."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+from collm_bench._util.paths import NAME_RULE, is_safe_name
+
+# Plumbing: moves results around, computes none of their numbers (collm_bench.cache.identity).
+__identity__ = "plumbing"
+
+# What every reader relies on: key -> accepted types.
+_SHAPE: dict[str, tuple[type, ...]] = {
+    "run_id": (str,), "method": (str,), "seed": (int,), "dataset": (dict,), "evaluation": (dict,),
+    "metrics": (dict,), "timings": (dict,),
+}
+
+
+class RecordProblem(ValueError):
+    """A record that breaks the shape readers rely on (the message says where)."""
+
+
+def record_problem(data: Any) -> str | None:
+    """What is wrong with a parsed ``record.json``, or None."""
+    if not isinstance(data, dict):
+        return "not a JSON object"
+    for key, types in _SHAPE.items():
+        value = data.get(key)
+        if not isinstance(value, types) or isinstance(value, bool):
+            return f"{key!r} is {type(value).__name__ if key in data else 'missing'}, expected {types[0].__name__}"
+    if not isinstance(data["dataset"].get("name"), str):
+        return "'dataset.name' is missing or not a string"
+    if not is_safe_name(data["run_id"]):  # it names folders and files (a board's config links)
+        return f"'run_id' {data['run_id']!r} cannot name a folder: it must be {NAME_RULE}"
+    for key in ("config", "intervals", "training"):
+        if data.get(key) is not None and not isinstance(data[key], dict):
+            return f"{key!r} is {type(data[key]).__name__}, expected an object"
+    for key in ("label", "encoder", "backbone", "date"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            return f"{key!r} is {type(data[key]).__name__}, expected a string or null"
+    for subset, values in data["metrics"].items():
+        if not isinstance(values, dict):
+            return f"'metrics.{subset}' is {type(values).__name__}, expected an object"
+        for name, value in values.items():
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                return f"'metrics.{subset}.{name}' is {type(value).__name__}, expected a number or null"
+    if not isinstance(data["metrics"].get("overall"), dict):
+        return "'metrics.overall' is missing"
+    for name in ("train_seconds", "inference_seconds"):
+        value = data["timings"].get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            return f"'timings.{name}' is {type(value).__name__}, expected a number"
+    return None
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run's record; ``data`` is the JSON as written (for writers and rare fields)."""
+
+    data: Mapping[str, Any]
+
+    @classmethod
+    def parse(cls, data: Any) -> "RunRecord":
+        problem = record_problem(data)
+        if problem:
+            raise RecordProblem(problem)
+        return cls(data)
+
+    @classmethod
+    def of(cls, record: "RunRecord | Mapping[str, Any]") -> "RunRecord":
+        """A ``RunRecord`` as it is, or a record dict parsed (tools and tests build dicts)."""
+        return record if isinstance(record, RunRecord) else cls.parse(record)
+
+    # -- identity ---------------------------------------------------------------------------
+    @property
+    def run_id(self) -> str:
+        return self.data["run_id"]
+
+    @property
+    def method(self) -> str:
+        return self.data["method"]
+
+    @property
+    def seed(self) -> int:
+        return self.data["seed"]
+
+    @property
+    def dataset(self) -> str:
+        """The dataset's name."""
+        return self.data["dataset"]["name"]
+
+    @property
+    def dataset_sha256(self) -> str | None:
+        return self.data["dataset"].get("manifest_sha256")
+
+    @property
+    def encoder(self) -> str | None:
+        return self.data.get("encoder")
+
+    @property
+    def backbone(self) -> str | None:
+        return self.data.get("backbone")
+
+    @property
+    def label(self) -> str | None:
+        return self.data.get("label")
+
+    @property
+    def meaningless(self) -> bool:
+        """Random-weight backbone (or an ensemble with such a member): numbers mean nothing."""
+        return bool(self.data.get("meaningless"))
+
+    @property
+    def date(self) -> str:
+        return self.data.get("date") or ""
+
+    @property
+    def device(self) -> str:
+        return str(self.data.get("device") or "?")
+
+    # -- configuration ----------------------------------------------------------------------
+    @property
+    def config(self) -> dict[str, Any]:
+        return dict(self.data.get("config") or {})
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The method's options as the run used them (presets resolved)."""
+        return dict(self.config.get("options") or {})
+
+    @property
+    def training(self) -> dict[str, Any]:
+        return dict(self.data.get("training") or {})
+
+    @property
+    def evaluation(self) -> dict[str, Any]:
+        return dict(self.data["evaluation"])
+
+    # -- results ----------------------------------------------------------------------------
+    @property
+    def metrics(self) -> dict[str, dict[str, float | None]]:
+        return self.data["metrics"]
+
+    def metric(self, name: str, subset: str = "overall") -> float | None:
+        value = (self.data["metrics"].get(subset) or {}).get(name)
+        return None if value is None else float(value)
+
+    def timing(self, name: str) -> Any:
+        return self.data["timings"].get(name)
+
+    @property
+    def stage_keys(self) -> dict[str, str]:
+        return {name: s["key"] for name, s in (self.data["timings"].get("stages") or {}).items()
+                if isinstance(s, dict) and s.get("key")}
+
+    @property
+    def predictions_sha256(self) -> str | None:
+        """The checksum of the ``predictions.csv`` it was made from (None: an older record)."""
+        return self.data.get("predictions_sha256")
+
+    @property
+    def intervals(self) -> dict[str, Any]:
+        return dict(self.data.get("intervals") or {})
+
+    @property
+    def dependencies(self) -> dict[str, Any] | None:
+        """The code that made it: its definitions' digests, library versions and the components
+        its identity starts from (None: not recorded)."""
+        value = self.data.get("dependencies")
+        return value if isinstance(value, dict) else None
+
+    def stale_reasons(self, registry=None) -> list[str]:
+        """What changed in its code since it was made (empty: nothing; ``collm_bench.cache.identity``):
+        the definitions its components reach now against those it recorded."""
+        from collm_bench.cache.identity import SCHEME, stale_reasons
+
+        recorded = self.dependencies or {}
+        components = recorded.get("components")
+        if recorded.get("scheme") != SCHEME or not isinstance(components, list) or not all(
+                isinstance(c, list) and len(c) == 2 and all(isinstance(x, str) for x in c) for c in components):
+            return ["its code is not recorded in the current scheme (records kept module fingerprints before)"]
+        from collm_bench.api.registry import get_registry
+        from collm_bench.records.store import record_roots
+
+        registry = registry or get_registry()
+        absent = [f"{kind} {name!r}" for kind, name in components if name not in registry.components.get(kind, {})]
+        if absent:
+            return [f"{', '.join(absent)} not registered here, so its code cannot be compared (install its plugin)"]
+        return stale_reasons(recorded, *record_roots(registry, [tuple(c) for c in components]))
+
+    # -- how boards show it -----------------------------------------------------------------
+    @property
+    def row_label(self) -> str:
+        """Its label (set by methods whose name alone does not say the row, such as ensembles),
+        else ``method`` or ``method-encoder``."""
+        if self.label:
+            return self.label
+        return self.method if not self.encoder or self.encoder == self.method else f"{self.method}-{self.encoder}"
+
+    @property
+    def config_digest(self) -> str:
+        """A short digest of the configuration without its seed: runs that differ only by seed
+        are one row."""
+        config = {k: v for k, v in self.config.items() if k != "seed"}
+        return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:6]
+
+    @property
+    def evaluated_rows(self) -> str:
+        return evaluated_rows(self.data["evaluation"])
+
+
+def evaluated_rows(evaluation: Mapping[str, Any] | None) -> str:
+    """Which test rows a run scored, as boards state it (a sample is never mistaken for all)."""
+    ev = evaluation or {}
+    if ev.get("sampled"):
+        return f"a sample of {ev.get('rows')} of {ev.get('total_rows')} test rows (not the whole test split)"
+    return f"all {ev.get('rows')} test rows"
+
+
+def unique_runs(records: Iterable["RunRecord | Mapping[str, Any]"]) -> list[RunRecord]:
+    """Each run once, however many folders hold a copy of its record (the newest copy kept)."""
+    kept: dict[str, RunRecord] = {}
+    for record in map(RunRecord.of, records):
+        if record.run_id not in kept or record.date > kept[record.run_id].date:
+            kept[record.run_id] = record
+    return list(kept.values())

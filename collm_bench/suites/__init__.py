@@ -1,0 +1,32 @@
+"""Suites: a TOML file of runs (``file``), expanded, planned and run (``plan``).
+
+Every public name of its modules is importable from here; importing the package loads nothing
+until a name is used."""
+from __future__ import annotations
+
+from collm_bench._util.lazy import exports
+
+_LAZY = {
+    "AXES": "collm_bench.suites.file",
+    "COMMAND_LINE_ONLY": "collm_bench.suites.file",
+    "Cell": "collm_bench.suites.plan",
+    "DISTRIBUTION": "collm_bench.suites.file",
+    "ENTRY_KEYS": "collm_bench.suites.file",
+    "Entry": "collm_bench.suites.file",
+    "OPTION_TABLES": "collm_bench.suites.file",
+    "Outcome": "collm_bench.suites.plan",
+    "Overrides": "collm_bench.suites.plan",
+    "Runner": "collm_bench.suites.plan",
+    "SUITE_KEYS": "collm_bench.suites.file",
+    "SuiteFile": "collm_bench.suites.file",
+    "TABLES": "collm_bench.suites.file",
+    "TOP_KEYS": "collm_bench.suites.file",
+    "expand": "collm_bench.suites.plan",
+    "order": "collm_bench.suites.plan",
+    "read_suite": "collm_bench.suites.file",
+    "report": "collm_bench.suites.plan",
+    "select": "collm_bench.suites.plan",
+    "stale_code": "collm_bench.suites.plan",
+}
+__all__ = sorted(_LAZY)
+__getattr__, __dir__ = exports(__name__, _LAZY)
