@@ -5,7 +5,7 @@ The rows without a step 1, which no budget moves, are the references the LLM row
 the collaborative records a CoLLM-MF run writes on the way (MF), and the untuned LLM (ICL) where
 the suite has it.
 
-    python scripts/budget_study.py leaderboards/runs/budget-ml-1m [...] --output leaderboards/budget.md
+    python scripts/budget_study.py leaderboards/runs/budget-ml-1m [...] --output leaderboards/studies/budget.md
 
 The figure of each records folder is written beside the page as ``<folder name>.png``.
 """

@@ -3,7 +3,7 @@
 backbone and step-1 budget.
 
     python scripts/paper_claims.py leaderboards/runs/paper leaderboards/runs/paper-ml-1m-collm \
-        leaderboards/runs/budget-ml-1m leaderboards/runs/smollm2-ml-100k [--output leaderboards/claims.md]
+        leaderboards/runs/budget-ml-1m leaderboards/runs/smollm2-ml-100k [--output leaderboards/studies/claims.md]
 """
 from __future__ import annotations
 

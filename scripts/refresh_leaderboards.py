@@ -131,6 +131,8 @@ def plan(spec: dict) -> list[dict]:
             sys.exit(f"leaderboards/boards.toml lists {suite['file']}, which does not exist: restore it or "
                      "remove its [[suite]] entry")
         out = tomllib.loads(path.read_text())["suite"].get("out")
+        if out is not None:   # relative to the suite file; the boards name folders relative to leaderboards/
+            out = os.path.relpath(os.path.normpath(path.parent / out), BOARDS)
         dataset, reason = input_dataset(suite.get("dataset_input"), out)
         jobs.append({"suite": suite["file"], "runs": out, "dataset": dataset,
                      "skip": f"needs {suite['needs']}" + (f"; {reason}" if reason else ""), "plannable": reason is None})

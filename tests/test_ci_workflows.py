@@ -55,20 +55,20 @@ def test_the_refresh_steps_run_here(tmp_path):
     proc, text = _refresh(tmp_path, "--dry-run", "--artifacts", str(tmp_path / "predictions"),
                           "--site", str(tmp_path / "site"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "| table7.toml | runs/paper | skipped | needs Qwen2-1.5B weights" in text
-    assert "| table2.toml | runs/paper-ml-1m-collm | skipped | needs the dataset folder in $COLLM_BENCH_ML1M_COLLM |" in text
-    assert "| ml-100k.toml | runs/ml-100k | dry run | 6 runs:" in text
+    assert "| suites/table7.toml | runs/paper | skipped | needs Qwen2-1.5B weights" in text
+    assert "| suites/table2.toml | runs/paper-ml-1m-collm | skipped | needs the dataset folder in $COLLM_BENCH_ML1M_COLLM |" in text
+    assert "| suites/ml-100k.toml | runs/ml-100k | dry run | 6 runs:" in text
     assert "without predictions here (not verifiable)" in text
     # a suite skipped for want of its dataset plans nothing, so its committed records are no orphans
-    assert ("Records in runs/paper-ml-1m-collm: which of them no suite produces any more is unknown (table2.toml: "
+    assert ("Records in runs/paper-ml-1m-collm: which of them no suite produces any more is unknown (suites/table2.toml: "
             "needs the dataset folder in $COLLM_BENCH_ML1M_COLLM), so none is deleted.") in text
     assert "Records in runs/paper-ml-1m-collm that no suite produces" not in text
     # no prepared ml-100k here either: its suites cannot name their runs, so nothing is called an orphan
-    assert ("Records in runs/paper: which of them no suite produces any more is unknown (table2.toml: some runs "
+    assert ("Records in runs/paper: which of them no suite produces any more is unknown (suites/table2.toml: some runs "
             "have no run id here (a dataset not prepared, or an optional plugin not installed)), so none is "
             "deleted.") in text
     # a recipe study is the evidence of the cpu preset's choices: never rerun, never pruned
-    assert "| recipe-ml-100k.toml | runs/recipe-ml-100k | skipped | a study, rerun by hand: its records" in text
+    assert "| suites/recipe-ml-100k.toml | runs/recipe-ml-100k | skipped | a study, rerun by hand: its records" in text
     assert "Records in runs/recipe-ml-100k that no suite produces" not in text
     assert (tmp_path / "site" / "paper" / "index.html").exists() and (tmp_path / "site" / "ml-100k" / "configs").is_dir()
     for board in (ROOT / "leaderboards").glob("*.md"):  # re-rendered from the same records: unchanged

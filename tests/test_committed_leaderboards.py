@@ -64,9 +64,9 @@ def test_stale_committed_records_are_counted_in_one_line():
                     stale.append(run_dir.relative_to(ROOT).as_posix())
     if stale:
         suites = sorted({b["suite"] for b in SPEC["board"] if any(r.startswith(b["runs"] + "/") for r in stale)})
-        how = "; ".join(f"collm-bench suite leaderboards/{suite} --stale --dry-run" for suite in suites)
-        warnings.warn(f"{len(stale)} committed board records are stale (and {studies} study records, by design); "
-                      f"{how} lists them with the reasons", stacklevel=1)
+        warnings.warn(f"{len(stale)} committed board records are stale (and {studies} study records, by design): "
+                      f"collm-bench suite leaderboards/FILE --stale --dry-run lists them with the reasons, FILE one "
+                      f"of {', '.join(suites)}", stacklevel=1)
 
 
 PAGES = {p["file"]: p for p in tomllib.loads((ROOT / "boards.toml").read_text()).get("page", [])}

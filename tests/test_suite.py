@@ -343,7 +343,7 @@ def test_a_tiny_llm_suite_reuses_companion_rows_and_skips_on_rerun(suite_dir, cl
     assert code == 0 and "4 runs: 4 skipped" in out
 
 
-SUITE_FILES = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "leaderboards").glob("*.toml")
+SUITE_FILES = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "leaderboards" / "suites").glob("*.toml")
                      if p.name != "boards.toml")
 
 
@@ -359,19 +359,19 @@ def test_committed_suite_files_are_valid(name, tmp_path):
     from collm_bench.suites.plan import Overrides
 
     leaderboards = Path(__file__).resolve().parents[1] / "leaderboards"
-    path = leaderboards / f"{name}.toml"
+    path = leaderboards / "suites" / f"{name}.toml"
     suite = read_suite(path)
     overrides = Overrides()
     if "ml-1m-collm" in suite.axes["datasets"]:
         tiny_dataset(tmp_path / "ml-1m-collm")
         overrides = Overrides(datasets=(str(tmp_path / "ml-1m-collm"),))
     cells = expand(suite, load_registry(), overrides)
-    assert cells and suite.out.parent == path.parent / "runs"
+    assert cells and suite.out.resolve().parent == leaderboards / "runs"
     if name.startswith("table"):
         assert suite.full_test and suite.table == int(name[-1])
     spec = tomllib.loads((leaderboards / "boards.toml").read_text())
     listed = {b["suite"] for b in spec["board"]} | {s["file"] for s in spec.get("suite", [])}
-    assert path.name in listed
+    assert f"suites/{path.name}" in listed
 
 
 def _forget(run_dir, change):

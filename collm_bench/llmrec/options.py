@@ -4,7 +4,7 @@
 that keeps the embedded default (MF + TALLRec + CoLLM-MF on ml-100k with MiniLM) within
 minutes on a 2-core CPU. ``cpu-long``: ``cpu`` with 10,000 step-1 rows, the budget-study point
 from which TALLRec is no longer distinguishable from MF on the official ML-1M split with MiniLM
-(leaderboards/budget.md). ``auto`` picks
+(leaderboards/studies/budget.md). ``auto`` picks
 ``paper`` when CUDA is available, else ``cpu``.
 A field left at ``None`` takes its preset's value; any field can be set explicitly.
 
@@ -28,13 +28,13 @@ PRESETS: dict[str, dict[str, Any]] = {
                   step2_max_steps=20_000, eval_every=50, patience=20, warmup_steps=50,
                   valid_rows=None, eval_sample=None, int8_inference=False, head_lr=None, readout="yes"),
     # 32 = 16 per GPU x 2 GPUs of the authors' runs.
-    # head_lr: the step-1 recipe study (leaderboards/recipe-ml-100k.md, recipe-ml-1m.md). A new
+    # head_lr: the step-1 recipe study (leaderboards/studies/recipe-ml-100k.md, recipe-ml-1m.md). A new
     # answer head learning at the LoRA rate barely moves in 150 steps; at 1e-2 best validation
     # AUC gains on every seed of both datasets: ml-100k +0.0169 +- 0.0069 (3 seeds, 2,000 rows),
     # official ML-1M +0.0190 +- 0.0129 (2 seeds, 5,200 rows). Not adopted: mean pooling (ML-1M
     # +0.0273 +- 0.0044 over 2 seeds, ml-100k +0.0021 +- 0.0119 over 3: no gain there).
     # readout (causal backbones; a departure from the paper, docs/protocol.md): Yes minus No
-    # instead of the Yes logit (leaderboards/recipe-smollm2-ml-100k.md, SmolLM2-135M-Instruct,
+    # instead of the Yes logit (leaderboards/studies/recipe-smollm2-ml-100k.md, SmolLM2-135M-Instruct,
     # 1,000 validation rows): the difference cancels what raises both answers alike, which the
     # Yes logit of a barely tuned LM mostly ranks by. Best validation AUC 0.5354 vs 0.5168
     # (seed 0) and 0.5609 vs 0.4901 (seed 1), +0.0447 +- 0.0369, much of it already at step 0.
@@ -44,7 +44,7 @@ PRESETS: dict[str, dict[str, Any]] = {
                 step2_max_steps=100, eval_every=50, patience=20, warmup_steps=10,
                 valid_rows=400, eval_sample=3000, int8_inference=False, head_lr=1e-2, readout="yes-no"),
 }
-# The budget at which the ordering changes on the official ML-1M split (leaderboards/budget.md,
+# The budget at which the ordering changes on the official ML-1M split (leaderboards/studies/budget.md,
 # MiniLM, records of 2026-12-06): at 10,000 step-1 rows TALLRec is no longer distinguishable
 # from MF (-0.0383, paired 95% interval -0.0824 to +0.0039; at 2,400 rows -0.0736, below it),
 # while CoLLM-MF stays above MF (+0.0469, +0.0179 to +0.0740). About 18 min of step 1 on ML-1M
