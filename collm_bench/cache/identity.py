@@ -482,6 +482,22 @@ def code_units(*roots: Root) -> dict[str, str]:
 _UNITS: dict[tuple, tuple[dict[Path, tuple[int, int]], tuple[tuple[str, str], ...]]] = {}
 
 
+_GRAPHS: dict[tuple, _Graph] = {}
+
+
+def _graph(tops: frozenset[str], search_path: tuple[str, ...]) -> _Graph:
+    """One graph per plugin set and import path, reused while none of the files it read has
+    changed: the records of a board share most of their definitions."""
+    graph = _GRAPHS.get((tops, search_path))
+    try:
+        if graph is not None and all(_stamp(path) == stamp for path, stamp in graph.files.items()):
+            return graph
+    except OSError:
+        pass
+    graph = _GRAPHS[(tops, search_path)] = _Graph(tops, search_path)
+    return graph
+
+
 def _stamp(path: Path) -> tuple[int, int]:
     stat = path.stat()
     return stat.st_mtime_ns, stat.st_size
@@ -497,7 +513,7 @@ def _code_units(names: tuple[str, ...], search_path: tuple[str, ...]) -> tuple[t
         except OSError:
             pass
     tops = frozenset(n.split(":")[0].split(".")[0] for n in names)
-    graph = _Graph(tops, search_path)
+    graph = _graph(tops, search_path)
     start: list[Unit] = []
     for name in names:
         module, _, definition = name.partition(":")
