@@ -84,3 +84,38 @@ def test_committed_page_matches_its_records(page):
     assert (ROOT / page).read_text() == expected, (
         f"leaderboards/{page} is stale: regenerate it with python {entry['script']} "
         + " ".join(f"leaderboards/{runs}" for runs in entry["runs"]) + f" --output leaderboards/{page}")
+
+
+NUMBER = __import__("re").compile(r"(?<![\d.\w])([+-]?(?:0)?\.\d{4})(?![\d])")
+PROSE = [Path(__file__).resolve().parents[1] / "README.md", *sorted(ROOT.rglob("README.md"))]
+
+
+def _supported_texts() -> str:
+    pages = [p for p in ROOT.rglob("*.md") if p.name != "README.md"]
+    return "\n".join(p.read_text() for p in pages) + "\n".join(p.read_text() for p in ROOT.glob("runs/*/*/record.json"))
+
+
+@pytest.mark.parametrize("prose", PROSE, ids=lambda p: p.relative_to(ROOT.parent).as_posix())
+def test_every_number_in_the_prose_comes_from_a_board_or_a_record(prose):
+    """A four-decimal number written in a README (an AUC, a difference) must appear in a committed
+    board, study page or record (records keep six decimals: the number is their prefix), or be
+    the difference of two numbers of its own paragraph that do. A number no record supports
+    fails: prose cannot drift from the records unseen."""
+    support = _supported_texts()
+
+    def found(number: str) -> bool:
+        core = number.lstrip("+-")
+        core = "0" + core if core.startswith(".") else core
+        return core in support or core[1:] in support
+
+    unsupported = []
+    for paragraph in prose.read_text().split("\n\n"):
+        numbers = NUMBER.findall(paragraph)
+        known = [float(n.lstrip("+")) for n in numbers if found(n)]
+        for number in numbers:
+            if found(number):
+                continue
+            value = abs(float(number))
+            if not any(abs(abs(a - b) - value) < 1.5e-4 for a in known for b in known):
+                unsupported.append(number)
+    assert not unsupported, f"{prose.name}: numbers no board or record supports: {', '.join(unsupported)}"
