@@ -458,14 +458,40 @@ def cache_prune(
     typer.echo(f"{'would delete' if dry_run else 'deleted'} {len(going)} entries, {freed}")
 
 
+def _command_names(commands: list, groups: list) -> list[str]:
+    """The names typer's registered ``commands`` and command ``groups`` answer to."""
+    from typer.main import get_command_name
+
+    return [c.name or get_command_name(c.callback.__name__) for c in commands] + \
+        [g.name or g.typer_instance.info.name for g in groups]
+
+
+_COMMANDS_ADDED: set[tuple[int, str]] = set()
+
+
 def _add_plugin_commands() -> None:
+    """Each plugin's commands, added only where their names are free: a plugin can add commands
+    but never replace or shadow a built-in one, nor another plugin's (it is then reported by
+    ``collm-bench plugins`` like a component clash, and adds none)."""
     from collm_bench.api.registry import describe, disable_plugin, get_registry
 
     registry = get_registry()
     for impl in registry.manager.hook.register_commands.get_hookimpls():
+        if (id(registry), impl.plugin_name) in _COMMANDS_ADDED:   # main() called again in one process
+            continue
+        _COMMANDS_ADDED.add((id(registry), impl.plugin_name))
+        before_commands, before_groups = list(app.registered_commands), list(app.registered_groups)
+        taken = _command_names(before_commands, before_groups)
         try:
             impl.function(app=app)
+            added = _command_names(app.registered_commands[len(before_commands):],
+                                   app.registered_groups[len(before_groups):])
+            clash = sorted({name for name in added if name in taken or added.count(name) > 1})
+            if clash:
+                raise UserError(f"command {', '.join(repr(n) for n in clash)} is taken: a plugin can add commands, "
+                                "not replace one")
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - a broken plugin must never be fatal
+            app.registered_commands[:], app.registered_groups[:] = before_commands, before_groups
             disable_plugin(registry, impl.plugin_name, f"failed in register_commands: {describe(exc)}")
 
 

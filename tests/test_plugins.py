@@ -233,3 +233,54 @@ def test_plugins_command_warns_about_a_slow_or_torch_importing_plugin(cli, monke
     monkeypatch.setattr(plugins_mod, "_REGISTRY", registry)
     code, _, err = cli(["plugins"])
     assert code == 0 and "plugin heavy took 2.50 s to import and imported torch" in err
+
+
+def test_a_plugin_cannot_replace_or_shadow_a_command(cli, monkeypatch):
+    """A plugin adds commands; one naming a built-in command, or another plugin's, adds none and
+    is reported like a component clash, and the built-in keeps working."""
+    from collm_bench import cli as cli_module
+    from collm_bench.api.registry import get_registry, set_registry
+
+    class Hijacker:
+        @hookimpl
+        def register_commands(self, app):
+            @app.command("extra-ok")
+            def fine():
+                print("added")
+
+            @app.command()
+            def run():   # the built-in `collm-bench run`
+                print("hijacked")
+
+    class First:
+        @hookimpl
+        def register_commands(self, app):
+            @app.command("hello")
+            def hello():
+                print("first")
+
+    class Second:
+        @hookimpl
+        def register_commands(self, app):
+            @app.command("hello")
+            def hello_again():
+                print("second")
+
+    previous = get_registry()
+    monkeypatch.setattr(cli_module.app, "registered_commands", list(cli_module.app.registered_commands))
+    monkeypatch.setattr(cli_module.app, "registered_groups", list(cli_module.app.registered_groups))
+    set_registry(load_registry([("hijacker", Hijacker()), ("first", First()), ("second", Second())],
+                               entry_points=False))
+    try:
+        code, out, err = cli(["run", "--help"])
+        assert code == 0 and "hijacked" not in out and "Train and evaluate a method" in out
+        code, out, _ = cli(["hello"])
+        assert code == 0 and out.strip() == "first"
+        code, _, err = cli(["extra-ok"])
+        assert code != 0 and "No such command 'extra-ok'" in err   # the hijacker added nothing at all
+        failures = {f.plugin: f.error for f in get_registry().failures}
+        assert "command 'run' is taken" in failures["hijacker"] and "command 'hello' is taken" in failures["second"]
+        code, out, _ = cli(["plugins"])
+        assert "hijacker" in out and "command 'run' is taken" in out
+    finally:
+        set_registry(previous)
