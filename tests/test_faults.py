@@ -202,6 +202,36 @@ def test_malformed_records_are_named_and_skipped_by_leaderboards(two_runs, cli):
         assert f"{out / name / 'record.json'}: skipped" in err
 
 
+IMPOSSIBLE = {
+    "auc-above-one": (lambda r: r["metrics"]["overall"].update(auc=1.7), "'metrics.overall.auc' is 1.7, outside [0, 1]"),
+    "uauc-negative": (lambda r: r["metrics"]["warm"].update(uauc=-3.2), "'metrics.warm.uauc' is -3.2, outside [0, 1]"),
+    "nan": (lambda r: r["metrics"]["overall"].update(ndcg=float("nan")), "'metrics.overall.ndcg' is nan, not a finite"),
+    "huge": (lambda r: r["metrics"]["overall"].update(auc=1e308), "'metrics.overall.auc' is 1e+308, outside [0, 1]"),
+    "negative-time": (lambda r: r["timings"].update(train_seconds=-5), "'timings.train_seconds' is -5, outside"),
+    "stage-time": (lambda r: r["timings"]["stages"].update(x={"seconds": float("inf")}), "'timings.stages.x.seconds' is inf"),
+    "interval": (lambda r: r["intervals"].update(auc=[0.7, 0.6]), "'intervals.auc' has low above high"),
+    "interval-strings": (lambda r: r["intervals"].update(auc=["a", "b"]), "'intervals.auc' is str, expected a number"),
+    "negative-count": (lambda r: r["metrics"]["overall"].update(users=-1), "'metrics.overall.users' is -1, outside"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(IMPOSSIBLE))
+def test_a_record_with_an_impossible_number_is_named_and_skipped(two_runs, cli, case):
+    """Every metric, interval, count and time is checked against its domain before anything is
+    shown or ranked: an AUC of 1.7 or 1e308, NaN, a negative time never become a row."""
+    out, (mf, lightgcn) = two_runs
+    change, says = IMPOSSIBLE[case]
+    broken = out / f"broken-{case}"
+    shutil.copytree(lightgcn, broken)
+    (broken / "predictions.csv").unlink()   # as a committed record: nothing to check the numbers against
+    record = json.loads((broken / "record.json").read_text())
+    change(record)
+    (broken / "record.json").write_text(json.dumps(record))
+    code, md, err = cli(["leaderboard", "--runs", str(out)])
+    assert code == 0 and md.count("| lightgcn ") == 1 and "| mf " in md
+    assert f"{broken / 'record.json'}: skipped ({says}" in err
+
+
 def test_a_run_in_two_folders_counts_once(two_runs, cli):
     out, (mf, _) = two_runs
     shutil.copytree(mf, out / "copy" / mf.name)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
@@ -48,14 +49,51 @@ def record_problem(data: Any) -> str | None:
         if not isinstance(values, dict):
             return f"'metrics.{subset}' is {type(values).__name__}, expected an object"
         for name, value in values.items():
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-                return f"'metrics.{subset}.{name}' is {type(value).__name__}, expected a number or null"
+            problem = _out_of_domain(value, UNIT_METRICS.get(name, (0.0, math.inf)), null=True)
+            if problem:
+                return f"'metrics.{subset}.{name}' {problem}"
     if not isinstance(data["metrics"].get("overall"), dict):
         return "'metrics.overall' is missing"
-    for name in ("train_seconds", "inference_seconds"):
-        value = data["timings"].get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            return f"'timings.{name}' is {type(value).__name__}, expected a number"
+    for name, bounds in (data.get("intervals") or {}).items():
+        if name in UNIT_METRICS and bounds is not None:
+            if not (isinstance(bounds, list) and len(bounds) == 2):
+                return f"'intervals.{name}' is not a [low, high] pair"
+            problem = next(filter(None, (_out_of_domain(b, (0.0, 1.0)) for b in bounds)), None) \
+                or ("has low above high" if bounds[0] > bounds[1] else None)
+            if problem:
+                return f"'intervals.{name}' {problem}"
+    for name in ("train_seconds", "inference_seconds", "rows_per_second", "prompts_per_second"):
+        problem = _out_of_domain(data["timings"].get(name), (0.0, math.inf), null=True)
+        if problem:
+            return f"'timings.{name}' {problem}"
+    stages = data["timings"].get("stages")
+    if stages is not None and not isinstance(stages, dict):
+        return f"'timings.stages' is {type(stages).__name__}, expected an object"
+    for stage, values in (stages or {}).items():
+        if not isinstance(values, dict):
+            return f"'timings.stages.{stage}' is {type(values).__name__}, expected an object"
+        problem = _out_of_domain(values.get("seconds"), (0.0, math.inf), null=True)
+        if problem:
+            return f"'timings.stages.{stage}.seconds' {problem}"
+    return None
+
+
+# Metrics that are probabilities of a ranking, or means of them: their domain is [0, 1]. Any
+# other number a record holds (log loss, counts, times) is non-negative; all are finite.
+UNIT_METRICS = {name: (0.0, 1.0) for name in ("auc", "uauc", "gauc", "ndcg")}
+
+
+def _out_of_domain(value: Any, bounds: tuple[float, float], null: bool = False) -> str | None:
+    """Why ``value`` cannot be a number of that kind (None: it can)."""
+    if value is None:
+        return None if null else "is null, expected a number"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"is {type(value).__name__}, expected a number" + (" or null" if null else "")
+    if not math.isfinite(value):
+        return f"is {value}, not a finite number"
+    low, high = bounds
+    if not low <= value <= high:
+        return f"is {value:.6g}, outside [{low:g}, {high:g}]"
     return None
 
 
