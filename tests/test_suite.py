@@ -413,3 +413,15 @@ def test_stale_runs_are_named_when_skipped_and_rerun_with_stale(suite_dir, regis
     # the members score exactly as before, so the ensemble of their predictions stands
     assert [rerun[n].status for n in ("dot4", "dot8", "both")] == ["ran", "ran", "skipped"]
     assert read_record(dot4).stale_reasons(registry) == [] and read_record(dot8).stale_reasons(registry) == []
+
+
+def test_a_suite_too_large_is_refused_before_it_is_expanded(suite_dir, registry):
+    """12,000 cells: refused with its size, before expansion (which would first refuse 'dot'
+    taking no strategies)."""
+    seeds = ", ".join(str(i) for i in range(1000))
+    text = SUITE.replace("seeds = [0, 1]", f"seeds = [{seeds}]").replace(
+        'name = "dot8"\nmethod = "dot"', 'name = "dot8"\nmethods = ["dot"]\nstrategies = [' +
+        ", ".join(f'"s{i}"' for i in range(10)) + "]")
+    with pytest.raises(UserError, match=r"its matrix has 12,000 runs, over the limit of 10,000: split it") as err:
+        _run(_write(suite_dir, text), registry, dry_run=True)
+    assert "\n" not in str(err.value)

@@ -85,6 +85,10 @@ def expand(suite: SuiteFile, registry, overrides: Overrides = Overrides()) -> li
     """Every cell of the matrix, each validated (names, options) as ``collm-bench run`` would."""
     from collm_bench.runner import RunRequest, resolve
 
+    size = matrix_size(suite, overrides)
+    if size > MAX_CELLS:
+        raise UserError(f"{suite.path}: its matrix has {size:,} runs, over the limit of {MAX_CELLS:,}: split it into "
+                        "several suite files (or narrow an axis)")
     cells: list[Cell] = []
     for entry in suite.entries:
         for method in entry.methods:
@@ -102,6 +106,24 @@ def expand(suite: SuiteFile, registry, overrides: Overrides = Overrides()) -> li
         _located(suite, cell.entry, lambda: resolve(request, registry))
     _link_members(suite, cells)
     return order(cells)
+
+
+# The most runs one suite file may plan. Each run takes seconds (an encoder) to days (an LLM on a
+# GPU), and planning holds every cell in memory and checks each one's options: a matrix beyond this
+# is a mistake in an axis, refused before anything is expanded. Table II over three seeds is 60.
+MAX_CELLS = 10_000
+
+
+def matrix_size(suite: SuiteFile, overrides: Overrides = Overrides()) -> int:
+    """How many runs the file's matrix expands to at most, counted from its axes without
+    expanding it (an axis a method does not take counts once)."""
+    total = 0
+    for entry in suite.entries:
+        count = len(entry.methods)
+        for name in ("datasets", "seeds", "encoders", "backbones", "strategies"):
+            count *= len(_axis(name, suite, entry, overrides, (None,)))
+        total += count
+    return total
 
 
 def _expand_entry(suite: SuiteFile, entry: Entry, method: str, registry, overrides: Overrides) -> list[Cell]:
