@@ -495,9 +495,31 @@ def _add_plugin_commands() -> None:
             disable_plugin(registry, impl.plugin_name, f"failed in register_commands: {describe(exc)}")
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised where the process is, so that unfinished stages clean up as on Ctrl-C."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated()
+
+
+def _stopped(argv: Optional[List[str]], signal_name: str, code: int) -> None:
+    """One line on SIGINT or SIGTERM: what is kept, and the command that goes on from there."""
+    import shlex
+
+    command = shlex.join(["collm-bench", *(sys.argv[1:] if argv is None else argv)])
+    print(f"stopped by {signal_name}: finished stages and written records are kept, the unfinished stage is not "
+          f"used; to resume: {command}", file=sys.stderr)
+    sys.exit(code)
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     import click
+    import signal
+    import threading
 
+    if threading.current_thread() is threading.main_thread():   # signal handlers: main thread only
+        signal.signal(signal.SIGTERM, _terminate)
     _add_plugin_commands()
     try:
         # Without standalone mode click returns (not raises) the code of typer.Exit.
@@ -512,9 +534,10 @@ def main(argv: Optional[List[str]] = None) -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        print("aborted", file=sys.stderr)
-        sys.exit(130)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        _stopped(argv, "Ctrl-C (SIGINT)", 130)
+    except Terminated:
+        _stopped(argv, "SIGTERM", 143)
     except Exception as exc:  # noqa: BLE001 - one line for the user; --debug shows the traceback
         if _DEBUG["on"]:
             raise
@@ -522,8 +545,7 @@ def main(argv: Optional[List[str]] = None) -> None:
 
         print(f"error: {describe(exc)} (run with --debug for the traceback)", file=sys.stderr)
         sys.exit(1)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
+    if code == 130:   # typer turns Ctrl-C into a returned 130 (no exception reaches here)
+        _stopped(argv, "Ctrl-C (SIGINT)", 130)
     if isinstance(code, int) and code:
         sys.exit(code)

@@ -174,3 +174,37 @@ def test_scoring_resumes_only_from_batches_that_match(tmp_path, capsys, monkeypa
     fresh = score_batches(scorer, batches([[0, 1], [2, 3], [4]]), resume=tmp_path)
     assert fresh.tolist() == first.tolist() and scorer.calls == 3
     assert "not a checkpoint of scores" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("signal_name, code", [("SIGTERM", 143), ("SIGINT", 130)])
+def test_a_signal_ends_a_run_with_one_line_that_says_how_to_resume(tmp_path, signal_name, code):
+    """SIGTERM or Ctrl-C in the middle of a stage: exit 143 / 130, one last line saying what is
+    kept and the command that resumes, and no unfinished stage left to be used later."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    tiny_dataset(tmp_path / "tiny")
+    cache = tmp_path / "cache"
+    args = ["run", "--method", "tallrec", "--backbone", "tiny-llama", "--dataset", str(tmp_path / "tiny"),
+            "--out", str(tmp_path / "runs"), "--cache-dir", str(cache), "--set", "max_steps=100000",
+            "--set", "eval_every=100000", "--set", "batch_size=8", "--set", "history_titles=2"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLLM_BENCH_CHECKPOINT_SECONDS": "3600"}
+    proc = subprocess.Popen([sys.executable, "-m", "collm_bench", "--verbose", *args], stderr=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, text=True, env=env, cwd=tmp_path)
+    lines = []
+    for line in proc.stderr:   # wait until step 1 is training
+        lines.append(line)
+        if "stage llm-step1: computing" in line:
+            break
+    time.sleep(2)
+    proc.send_signal(getattr(signal, signal_name))
+    rest = proc.stderr.read().strip().splitlines()
+    assert proc.wait(timeout=60) == code, "".join(lines) + "\n".join(rest)
+    assert rest[-1].startswith(f"stopped by {'SIGTERM' if code == 143 else 'Ctrl-C (SIGINT)'}: finished stages")
+    assert rest[-1].endswith("to resume: collm-bench --verbose " + " ".join(args))
+    step1 = cache / "llm-step1"
+    assert not [p for p in step1.iterdir() if not p.name.startswith(".")]       # no stage that looks complete
+    assert not [p for p in step1.iterdir() if ".partial-" in p.name]             # and no half-written one
