@@ -445,10 +445,11 @@ def cache_prune(
     from tabulate import tabulate
 
     from collm_bench.cache.admin import doomed, human, kept_keys, remove, scan
-    from collm_bench.cache.stages import cache_root
+    from collm_bench.cache.stages import cache_root, live_leases
 
     keep = kept_keys(keep_for) if keep_for else None
-    going = doomed(scan(cache_root(cache_dir)), keep, checkpoints)
+    root = cache_root(cache_dir)
+    going = doomed(scan(root), keep, checkpoints, live_leases(root))
     if going:
         typer.echo(tabulate([(e.stage, e.kind, e.key, human(e.size)) for e in going],
                             headers=("stage", "kind", "key", "size"), tablefmt="simple"))

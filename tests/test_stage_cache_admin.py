@@ -82,7 +82,7 @@ def test_prune_keeps_what_is_not_a_stage_and_what_a_live_run_trains_into(cli, ca
 def test_prune_for_records_waits_for_live_runs(cli, cache):
     root, runs = cache   # a live run's finished stages are named by no record yet
     code, _, err = cli(["cache", "prune", "--keep-for", str(runs), "--cache-dir", str(root)])
-    assert code == 2 and "a run is computing stages now" in err
+    assert code == 2 and "a run is using the cache now" in err
 
 
 def test_list_says_how_far_each_unfinished_training_got(cli, cache):
@@ -94,3 +94,32 @@ def test_list_says_how_far_each_unfinished_training_got(cli, cache):
     lines = out.split("unfinished training (a rerun resumes there):\n")[1].splitlines()
     assert re.fullmatch(r"  llm-step1 cccc: step 236, best validation AUC 0\.5814 at step 200, saved \S+ \S+", lines[0])
     assert len(lines) == 1   # a spent checkpoint (aaaa) or one without training state says nothing
+
+
+def test_prune_never_removes_a_stage_a_live_run_holds_between_stages(cli, tmp_path):
+    """A run frozen between two stages writes no .partial folder; its lease still keeps prune
+    from deleting the stage it just used (or, with --keep-for, anything it may use next). Once
+    the run is gone, its lease counts for nothing."""
+    root = tmp_path / "stages"
+    runs = tmp_path / "runs" / "r1"
+    runs.mkdir(parents=True)
+    (runs / "record.json").write_text(json.dumps({"timings": {"stages": {}}}))   # names no stage
+    frozen = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time\n"
+        "from collm_bench.cache.stages import StageCache\n"
+        f"cache = StageCache({str(root)!r})\n"
+        "cache.run('encoder-mf', {'a': 1}, lambda path: (path / 'w.bin').write_bytes(b'x') and {})\n"
+        "print('between stages', flush=True)\n"
+        "time.sleep(600)\n")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert frozen.stdout.readline().strip() == "between stages"
+        (stage,) = [p for p in (root / "encoder-mf").iterdir() if not p.name.startswith(".")]
+        code, _, err = cli(["cache", "prune", "--keep-for", str(tmp_path / "runs"), "--cache-dir", str(root)])
+        assert code == 2 and f"a run is using the cache now (pid {frozen.pid}" in err and stage.exists()
+        code, out, _ = cli(["cache", "prune", "--checkpoints", "--cache-dir", str(root)])
+        assert code == 0 and stage.exists()
+    finally:
+        frozen.kill()
+        frozen.wait()
+    code, out, _ = cli(["cache", "prune", "--keep-for", str(tmp_path / "runs"), "--cache-dir", str(root)])
+    assert code == 0 and "deleted 1 entries" in out and not stage.exists()

@@ -111,14 +111,22 @@ def kept_keys(folders: list[Path]) -> set[str]:
     return keys
 
 
-def doomed(entries: list[Entry], keep: set[str] | None, checkpoints: bool) -> list[Entry]:
+def doomed(entries: list[Entry], keep: set[str] | None, checkpoints: bool,
+           leases: list[dict] | None = None) -> list[Entry]:
     """What a prune removes: leftovers always; stages no kept record names (when ``keep`` is
-    given); checkpoints of unfinished stages only when asked; never what a live process writes."""
-    if keep is not None and any(e.kind == IN_PROGRESS for e in entries):
-        raise UserError("a run is computing stages now (see collm-bench cache list), and stages it has "
-                        "finished are named by no record yet: prune with --keep-for once it is done")
+    given); checkpoints of unfinished stages only when asked; never what a live process writes,
+    has used or may use (``leases``: the live runs' leases, ``collm_bench.cache.stages``)."""
+    live = list(leases or [])
+    if keep is not None and (live or any(e.kind == IN_PROGRESS for e in entries)):
+        who = "; ".join(f"pid {lease['pid']}: {' '.join(map(str, lease.get('command') or []))[:80]}" for lease in live)
+        raise UserError("a run is using the cache now" + (f" ({who})" if who else " (see collm-bench cache list)")
+                        + ", and the stages it has used or will use are named by no record yet: prune with "
+                        "--keep-for once it is done")
+    held = {str(key) for lease in live for _, key in lease.get("stages") or []}
     out = []
     for entry in entries:
+        if entry.key in held:
+            continue
         if (entry.kind == LEFTOVER or (entry.kind == STAGE and keep is not None and entry.key not in keep)
                 or (entry.kind == CHECKPOINT and checkpoints)):
             out.append(entry)

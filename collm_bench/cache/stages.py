@@ -77,6 +77,7 @@ class StageCache:
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
+        _hold_lease(self.root)
 
     @staticmethod
     def key(stage: str, inputs: dict[str, Any]) -> str:
@@ -109,6 +110,7 @@ class StageCache:
         rank 0's output is the one kept and returned to all.
         """
         key = self.key(stage, inputs)
+        _lease_key(self.root, stage, key)
         hit = distributed.agree(self.lookup(stage, key, progress) if distributed.is_main() else None)
         if hit is not None:  # one branch for all ranks
             if progress:
@@ -167,6 +169,56 @@ class StageCache:
             return distributed.agree(kept)
         shutil.rmtree(resume, ignore_errors=True)  # the stage is complete: its checkpoint is spent
         return distributed.agree(StageResult(stage, key, final, meta, False))
+
+
+# Leases: a process that uses the cache holds ``.leases/<pid>.json`` for its whole life, naming
+# the stages it has used, so that ``cache prune`` leaves alone what a live run has used or will
+# use (``collm_bench.cache.admin``); a killed run's lease names a dead pid and counts for nothing.
+LEASES = ".leases"
+_LEASES: dict[Path, Path] = {}   # cache root -> this process's lease file
+
+
+def _hold_lease(root: Path) -> None:
+    if root in _LEASES:
+        return
+    try:
+        (root / LEASES).mkdir(parents=True, exist_ok=True)
+        path = root / LEASES / f"{os.getpid()}.json"
+        write_json(path, {"pid": os.getpid(), "started": time.time(), "command": sys.argv, "stages": []})
+    except OSError:   # a read-only cache: nothing to protect from a prune of ours
+        return
+    _LEASES[root] = path
+    import atexit
+
+    atexit.register(lambda: path.unlink(missing_ok=True))
+
+
+def _lease_key(root: Path, stage: str, key: str) -> None:
+    path = _LEASES.get(root)
+    if path is None:
+        return
+    try:
+        lease = json.loads(path.read_text())
+        if [stage, key] not in lease["stages"]:
+            lease["stages"].append([stage, key])
+            write_json(path, lease)
+    except (OSError, ValueError, KeyError):
+        pass
+
+
+def live_leases(root: Path) -> list[dict[str, Any]]:
+    """The leases of processes still alive (a lease of a dead one is left over)."""
+    from collm_bench._util.paths import _alive
+
+    out = []
+    for path in sorted((Path(root) / LEASES).glob("*.json")):
+        try:
+            lease = json.loads(path.read_text())
+            if lease.get("pid") != os.getpid() and _alive(int(lease["pid"])):
+                out.append(lease)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return out
 
 
 PROCESS_PREFIX = "process-"   # one file per process that worked on an unfinished stage

@@ -56,7 +56,7 @@ def record_problem(data: Any) -> str | None:
         return "'metrics.overall' is missing"
     for name, bounds in (data.get("intervals") or {}).items():
         if name in UNIT_METRICS and bounds is not None:
-            if not (isinstance(bounds, list) and len(bounds) == 2):
+            if not (isinstance(bounds, (list, tuple)) and len(bounds) == 2):
                 return f"'intervals.{name}' is not a [low, high] pair"
             problem = next(filter(None, (_out_of_domain(b, (0.0, 1.0)) for b in bounds)), None) \
                 or ("has low above high" if bounds[0] > bounds[1] else None)
