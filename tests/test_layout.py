@@ -85,3 +85,16 @@ def test_each_public_package_reexports_the_public_names_of_its_modules():
             names = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
             missing = {n for n in names if not n.startswith("_")} - set(module.__all__)
             assert not missing, f"collm_bench.{package} does not re-export {sorted(missing)} of {path.name}"
+
+
+def test_pydoc_and_dir_list_the_lazy_public_names():
+    """Lazy loading keeps imports light; dir() and pydoc still show a plugin author every name."""
+    import importlib
+    import pydoc
+
+    for package in ("llmrec", "api", "records"):
+        module = importlib.import_module(f"collm_bench.{package}")
+        assert set(module.__all__) <= set(dir(module))
+        text = pydoc.render_doc(module, renderer=pydoc.plaintext)
+        missing = [name for name in module.__all__ if name not in text]
+        assert not missing, f"pydoc collm_bench.{package} does not show {missing}"

@@ -17,9 +17,7 @@ Importing this package stays light (options only); the rest loads torch when fir
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from collm_bench._util.lazy import exports
 from collm_bench.llmrec.options import (CIE_GROUP, CIE_INPUTS, LORA, POOLINGS, PRESETS, PROMPT, READOUTS, SCORER,
                                         SCORING, STEP1, STEP1_READS, STEP2, STRATEGIES, TUNING, CoLLMOptions,
                                         LLMOptions, default_eval_sample, preset_name, resolved)
@@ -41,7 +39,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'collm_bench.llmrec' has no attribute {name!r}")
+__getattr__, __dir__ = exports(__name__, _LAZY)   # dir() and pydoc list the lazy names too
