@@ -17,6 +17,7 @@ _LAZY = {
     "SCHEMA_VERSION": "collm_bench.records.store",
     "SUBSETS": "collm_bench.records.metrics",
     "Scored": "collm_bench.records.store",
+    "UNIT_METRICS": "collm_bench.records.record",
     "USER_ORDER": "collm_bench.records.bootstrap",
     "auc": "collm_bench.records.metrics",
     "auc_samples": "collm_bench.records.bootstrap",
