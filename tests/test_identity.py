@@ -169,6 +169,15 @@ def test_a_module_used_as_a_value_counts_whole(tmp_path, monkeypatch):
     assert digest(after) != digest(before)
 
 
+def test_a_star_import_brings_the_whole_module(tmp_path, monkeypatch):
+    star = {"myplug_model.py": BASE["myplug_model.py"].replace("from myplug_util import helper",
+                                                               "from myplug_util import *")}
+    before = _units(tmp_path, monkeypatch, star, "before")
+    assert "myplug_util:helper" in before.values()
+    after = _units(tmp_path, monkeypatch, {**star, **NUMERIC["a function two modules away"]}, "after")
+    assert digest(after) != digest(before)
+
+
 def test_nothing_is_imported_to_find_the_definitions():
     sys.modules.pop("collm_bench.llm.scorer", None)
     labels = set(code_units("collm_bench.llmrec.run").values())

@@ -92,6 +92,7 @@ class _Module:
     side: list[ast.stmt] = field(default_factory=list)           # other top-level statements
     lazy: dict[str, str] = field(default_factory=dict)           # lazy loader: name -> module
     side_names: set[str] = field(default_factory=set)            # names the other statements bind
+    stars: list[str] = field(default_factory=list)               # modules it imports * from
     plumbing: bool = False
 
 
@@ -141,7 +142,10 @@ def _parse(name: str, path: Path) -> _Module:
     nested = {id(n) for top in tree.body if isinstance(top, (ast.If, ast.Try)) for n in ast.walk(top)}
     for node in _top_statements(tree.body):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
-            module.binds.update(_import_binds(node, module.package))
+            binds = _import_binds(node, module.package)
+            if "*" in binds:   # names it binds cannot be told: the whole module counts (_shallow)
+                module.stars.append(binds.pop("*")[0])
+            module.binds.update(binds)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and id(node) not in nested:
             module.defs[node.name] = node
         elif isinstance(node, (ast.Assign, ast.AnnAssign)) and id(node) not in nested and _assigned(node):
@@ -338,7 +342,10 @@ _EMPTY = ast.dump(ast.Module(body=[], type_ignores=[]), annotate_fields=False)
 def _shallow(graph: _Graph, unit: Unit) -> _Shallow:
     """``unit``'s normalized tree and edges."""
     if unit not in graph.shallow:
-        graph.shallow[unit] = _normalized(graph, unit)
+        graph.shallow[unit] = shallow = _normalized(graph, unit)
+        for star in graph.module(unit[0]).stars:   # ``from x import *``: every definition of x may be named
+            if _tracked(star, graph.tops):
+                shallow.edges.append(graph.whole(star))
     return graph.shallow[unit]
 
 
