@@ -54,6 +54,9 @@ def record_problem(data: Any) -> str | None:
                 return f"'metrics.{subset}.{name}' {problem}"
     if not isinstance(data["metrics"].get("overall"), dict):
         return "'metrics.overall' is missing"
+    problem = _blocks_problem(data)
+    if problem:
+        return problem
     for name, bounds in (data.get("intervals") or {}).items():
         if name in UNIT_METRICS and bounds is not None:
             if not (isinstance(bounds, (list, tuple)) and len(bounds) == 2):
@@ -75,6 +78,43 @@ def record_problem(data: Any) -> str | None:
         problem = _out_of_domain(values.get("seconds"), (0.0, math.inf), null=True)
         if problem:
             return f"'timings.stages.{stage}.seconds' {problem}"
+    return None
+
+
+def _blocks_problem(data: dict) -> str | None:
+    """The blocks renderers and the stale check read beyond the metrics: their shapes."""
+    options = (data.get("config") or {}).get("options")
+    if options is not None and not isinstance(options, dict):
+        return f"'config.options' is {type(options).__name__}, expected an object"
+    training = data.get("training") or {}
+    if training.get("backbone") is not None and not isinstance(training["backbone"], dict):
+        return f"'training.backbone' is {type(training['backbone']).__name__}, expected an object"
+    members = training.get("members")
+    if members is not None and not (isinstance(members, list) and all(isinstance(m, dict) for m in members)):
+        return "'training.members' is not a list of objects"
+    intervals = data.get("intervals") or {}
+    for key, domain in (("level", (0.0, 1.0)), ("resamples", (1.0, math.inf))):
+        problem = _out_of_domain(intervals.get(key), domain, null=True)
+        if problem:
+            return f"'intervals.{key}' {problem}"
+    samples = intervals.get("samples")
+    if samples is not None:
+        if not isinstance(samples, dict):
+            return f"'intervals.samples' is {type(samples).__name__}, expected an object"
+        for name, values in samples.items():
+            if not isinstance(values, list):
+                return f"'intervals.samples.{name}' is {type(values).__name__}, expected a list"
+            problem = next(filter(None, (_out_of_domain(v, UNIT_METRICS.get(name, (-math.inf, math.inf)))
+                                         for v in values)), None)
+            if problem:
+                return f"'intervals.samples.{name}' holds a value that {problem}"
+    dependencies = data.get("dependencies")
+    if dependencies is not None:
+        if not isinstance(dependencies, dict):
+            return f"'dependencies' is {type(dependencies).__name__}, expected an object"
+        for key in ("libraries", "definitions", "modules"):
+            if dependencies.get(key) is not None and not isinstance(dependencies[key], dict):
+                return f"'dependencies.{key}' is {type(dependencies[key]).__name__}, expected an object"
     return None
 
 

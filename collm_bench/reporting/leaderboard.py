@@ -217,8 +217,8 @@ def _method_defaults(spec, options: dict[str, Any]) -> dict[str, Any]:
     try:
         instance = spec.options(**({"preset": preset} if "preset" in fields and preset not in (None, "auto") else {}))
         return options_dict(spec.resolve_options(instance) if spec.resolve_options else instance)
-    except (TypeError, ValueError):  # options that need a value (an ensemble's runs)
-        return fields
+    except Exception:  # noqa: BLE001 - options that need a value (an ensemble's runs), or a record's
+        return fields  # value the plugin's resolve_options does not know (a preset of another version)
 
 
 def escape_markdown(text: Any) -> str:
