@@ -39,9 +39,9 @@ def record_problem(data: Any) -> str | None:
         return "'dataset.name' is missing or not a string"
     if not is_safe_name(data["run_id"]):  # it names folders and files (a board's config links)
         return f"'run_id' {data['run_id']!r} cannot name a folder: it must be {NAME_RULE}"
-    for key in ("config", "intervals", "training"):
-        if data.get(key) is not None and not isinstance(data[key], dict):
-            return f"{key!r} is {type(data[key]).__name__}, expected an object"
+    problem = next(filter(None, (_not_object(data.get(key), key) for key in ("config", "intervals", "training"))), None)
+    if problem:
+        return problem
     for key in ("label", "encoder", "backbone", "date"):
         if data.get(key) is not None and not isinstance(data[key], str):
             return f"{key!r} is {type(data[key]).__name__}, expected a string or null"
@@ -83,12 +83,11 @@ def record_problem(data: Any) -> str | None:
 
 def _blocks_problem(data: dict) -> str | None:
     """The blocks renderers and the stale check read beyond the metrics: their shapes."""
-    options = (data.get("config") or {}).get("options")
-    if options is not None and not isinstance(options, dict):
-        return f"'config.options' is {type(options).__name__}, expected an object"
     training = data.get("training") or {}
-    if training.get("backbone") is not None and not isinstance(training["backbone"], dict):
-        return f"'training.backbone' is {type(training['backbone']).__name__}, expected an object"
+    problem = (_not_object((data.get("config") or {}).get("options"), "config.options")
+               or _not_object(training.get("backbone"), "training.backbone"))
+    if problem:
+        return problem
     members = training.get("members")
     if members is not None and not (isinstance(members, list) and all(isinstance(m, dict) for m in members)):
         return "'training.members' is not a list of objects"
@@ -98,24 +97,29 @@ def _blocks_problem(data: dict) -> str | None:
         if problem:
             return f"'intervals.{key}' {problem}"
     samples = intervals.get("samples")
-    if samples is not None:
-        if not isinstance(samples, dict):
-            return f"'intervals.samples' is {type(samples).__name__}, expected an object"
-        for name, values in samples.items():
-            if not isinstance(values, list):
-                return f"'intervals.samples.{name}' is {type(values).__name__}, expected a list"
-            problem = next(filter(None, (_out_of_domain(v, UNIT_METRICS.get(name, (-math.inf, math.inf)))
-                                         for v in values)), None)
-            if problem:
-                return f"'intervals.samples.{name}' holds a value that {problem}"
+    problem = _not_object(samples, "intervals.samples")
+    if problem:
+        return problem
+    for name, values in (samples or {}).items():
+        if not isinstance(values, list):
+            return f"'intervals.samples.{name}' is {type(values).__name__}, expected a list"
+        problem = next(filter(None, (_out_of_domain(v, UNIT_METRICS.get(name, (-math.inf, math.inf)))
+                                     for v in values)), None)
+        if problem:
+            return f"'intervals.samples.{name}' holds a value that {problem}"
     dependencies = data.get("dependencies")
-    if dependencies is not None:
-        if not isinstance(dependencies, dict):
-            return f"'dependencies' is {type(dependencies).__name__}, expected an object"
-        for key in ("libraries", "definitions", "modules"):
-            if dependencies.get(key) is not None and not isinstance(dependencies[key], dict):
-                return f"'dependencies.{key}' is {type(dependencies[key]).__name__}, expected an object"
-    return None
+    problem = _not_object(dependencies, "dependencies")
+    if problem:
+        return problem
+    return next(filter(None, (_not_object((dependencies or {}).get(key), f"dependencies.{key}")
+                              for key in ("libraries", "definitions", "modules"))), None)
+
+
+def _not_object(value: Any, where: str) -> str | None:
+    """Why ``value``, at ``where`` in a record, is not an object (None: it is one, or absent)."""
+    if value is None or isinstance(value, dict):
+        return None
+    return f"'{where}' is {type(value).__name__}, expected an object"
 
 
 # Metrics that are probabilities of a ranking, or means of them: their domain is [0, 1]. Any
