@@ -23,10 +23,10 @@ def test_markdown_table_matches_hand_written(tmp_path):
         "",
         "Evaluated on all 10 test rows. Ranked by AUC.",
         "",
-        "| Method   | Backbone   | AUC             | UAUC            | NDCG            | Warm AUC        | Cold AUC   | Train s    | Infer s   | Seeds   |",
-        "|----------|------------|-----------------|-----------------|-----------------|-----------------|------------|------------|-----------|---------|",
-        "| din      | -          | 0.7500          | 0.6000          | 0.8000          | 0.8500          | -          | 3.0        | 0.5       | 0       |",
-        "| mf       | -          | 0.6500 ± 0.0707 | 0.6000 ± 0.0000 | 0.8000 ± 0.0000 | 0.7500 ± 0.0707 | -          | 15.0 ± 7.1 | 0.5 ± 0.0 | 0,1     |",
+        "| Method   | Backbone   | AUC             | UAUC            | NDCG            | Warm AUC        | Cold AUC   | Train s    | Infer s   | Seeds     |",
+        "|----------|------------|-----------------|-----------------|-----------------|-----------------|------------|------------|-----------|-----------|",
+        "| din      | -          | 0.7500          | 0.6000          | 0.8000          | 0.8500          | -          | 3.0        | 0.5       | seed 0    |",
+        "| mf       | -          | 0.6500 ± 0.0707 | 0.6000 ± 0.0000 | 0.8000 ± 0.0000 | 0.7500 ± 0.0707 | -          | 15.0 ± 7.1 | 0.5 ± 0.0 | seeds 0,1 |",
         "",
     ])
     assert render(tmp_path, "md") == expected
@@ -94,7 +94,7 @@ def test_same_name_other_configuration_is_another_row(tmp_path):
     # configurations that differ in anything else are told apart by their digest
     write("c", {"options": {"strategy": "default"}, "dataset_sha256": "other"})
     rows = [line for line in render(tmp_path, "md").splitlines() if line.startswith("| collm [")]
-    assert len(rows) == 2 and all("| 0       |" in r for r in rows)
+    assert len(rows) == 2 and all("| seed 0  |" in r for r in rows)
 
 
 def test_rows_are_ranked_by_auc_and_a_single_seed_shows_its_interval(tmp_path):
@@ -177,4 +177,4 @@ def test_the_seeds_of_an_ensemble_are_one_row(tmp_path):
             path.write_text(json.dumps(record))
         _ensemble(tmp_path / f"ens{seed}", seed, [f"mf{seed}", f"din{seed}"], 0.70 + seed / 100)
     rows = [line for line in render(tmp_path, "md").splitlines() if line.startswith("| mf+din")]
-    assert len(rows) == 1 and "0.7050 ± 0.0071" in rows[0] and "| 0,1 " in rows[0]
+    assert len(rows) == 1 and "0.7050 ± 0.0071" in rows[0] and "| seeds 0,1 " in rows[0]

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterable
 
-from collm_bench.reporting.leaderboard import TAIL, collect, columns, head_note, interval_note
+from collm_bench.reporting.leaderboard import TAIL, collect, columns, head_note, interval_note, seeds_cell
 from collm_bench.records.store import mean_of, mean_std
 from collm_bench.records.record import RunRecord
 
@@ -77,7 +77,7 @@ def _cell(row: dict[str, Any], column: str) -> tuple[str, str]:
     """(sort value, shown HTML) of one metric or timing cell."""
     values = row[column]
     if column == "Seeds":
-        return str(len(values)), html.escape(",".join(str(s) for s in values))
+        return str(len(values)), html.escape(seeds_cell(values))
     digits = 1 if column in ("Train s", "Infer s") else 4
     mean = mean_of(values)
     shown = html.escape(mean_std(values, digits))

@@ -240,8 +240,13 @@ def _with_interval(row: dict[str, Any], column: str) -> str:
 def _cells(row: dict[str, Any], names: list[str]) -> list[str]:
     out = [row["Method"], row["Backbone"]]
     out += [_with_interval(row, c) for c in names[2:-len(TAIL)]]
-    out += [mean_std(row["Train s"], 1), mean_std(row["Infer s"], 1), ",".join(str(s) for s in row["Seeds"])]
+    out += [mean_std(row["Train s"], 1), mean_std(row["Infer s"], 1), seeds_cell(row["Seeds"])]
     return out
+
+
+def seeds_cell(seeds: list[int]) -> str:
+    """``seed 0`` for one run, ``seeds 0,1,2`` for several: a bare ``0`` read as "no seeds"."""
+    return ("seed " if len(seeds) == 1 else "seeds ") + ",".join(str(s) for s in seeds)
 
 
 def render(root: Path, fmt: str = "md") -> str:
