@@ -237,7 +237,7 @@ def test_a_run_in_two_folders_counts_once(two_runs, cli):
     shutil.copytree(mf, out / "copy" / mf.name)
     code, md, _ = cli(["leaderboard", "--runs", str(out)])
     (row,) = [line for line in md.splitlines() if line.startswith("| mf ")]
-    assert row.rstrip().endswith("| 0       |") and "±" not in row
+    assert row.rstrip().endswith("| seed 0  |") and "±" not in row
 
 
 def test_record_text_is_escaped_in_markdown(two_runs, cli):

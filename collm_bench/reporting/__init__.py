@@ -38,6 +38,7 @@ _LAZY = {
     "render_html": "collm_bench.reporting.html",
     "render_records": "collm_bench.reporting.leaderboard",
     "render_tables": "collm_bench.reporting.paper_tables",
+    "seeds_cell": "collm_bench.reporting.leaderboard",
     "row_digests": "collm_bench.reporting.leaderboard",
     "same_draws": "collm_bench.reporting.leaderboard",
     "shown_value": "collm_bench.reporting.leaderboard",
