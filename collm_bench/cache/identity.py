@@ -486,9 +486,6 @@ def code_units(*roots: Root) -> dict[str, str]:
     return dict(_code_units(tuple(names), tuple(sys.path)))
 
 
-_UNITS: dict[tuple, tuple[dict[Path, tuple[int, int]], tuple[tuple[str, str], ...]]] = {}
-
-
 _GRAPHS: dict[tuple, _Graph] = {}
 
 
@@ -511,14 +508,6 @@ def _stamp(path: Path) -> tuple[int, int]:
 
 
 def _code_units(names: tuple[str, ...], search_path: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
-    """Cached while none of the files it read has changed (a leaderboard checks many records)."""
-    cached = _UNITS.get((names, search_path))
-    if cached is not None:
-        try:
-            if all(_stamp(path) == stamp for path, stamp in cached[0].items()):
-                return cached[1]
-        except OSError:
-            pass
     tops = frozenset(n.split(":")[0].split(".")[0] for n in names)
     graph = _graph(tops, search_path)
     start: list[Unit] = []
@@ -537,9 +526,7 @@ def _code_units(names: tuple[str, ...], search_path: tuple[str, ...]) -> tuple[t
         if not more:
             break
         start += more
-    units = tuple(sorted((d, f"{m}:{n}" if n else f"{m}:<module statements>") for (m, n), d in digests.items()))
-    _UNITS[(names, search_path)] = (dict(graph.files), units)
-    return units
+    return tuple(sorted((d, f"{m}:{n}" if n else f"{m}:<module statements>") for (m, n), d in digests.items()))
 
 
 def digest(units: dict[str, str]) -> str:
