@@ -85,11 +85,13 @@ def dependencies_now(record: dict, registry) -> dict:
     return {**dependencies(*record_roots(registry, parts)), "components": [list(p) for p in parts]}
 
 
-def current_at_commit(commit: str, record: Path) -> list[str]:
-    """The stale reasons of ``record`` under the code of ``commit`` (a worktree of it, imported
-    first in a subprocess: its package and built-in plugins)."""
+def current_at_commit(commit: str, records: list[Path]) -> dict[str, list[str]]:
+    """The stale reasons of each of ``records`` under the code of ``commit``: one worktree of
+    it, imported first in one subprocess (its package and built-in plugins)."""
     import tempfile
 
+    if not records:
+        return {}
     with tempfile.TemporaryDirectory() as tmp:
         tree, path = Path(tmp) / "tree", Path(tmp) / "path"
         subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(tree), commit], check=True)
@@ -97,11 +99,12 @@ def current_at_commit(commit: str, record: Path) -> list[str]:
             path.mkdir()
             (path / "collm_bench").symlink_to(tree / "collm_bench")
             (path / "collm_bench_plugins").symlink_to(tree / "plugins")
-            probe = ("import sys; from collm_bench.records import read_record; "
-                     "print('\\n'.join(read_record(sys.argv[1]).stale_reasons()))")
-            proc = subprocess.run([sys.executable, "-c", probe, str(record.parent)], capture_output=True, text=True,
-                                  env={**os.environ, "PYTHONPATH": str(path)}, check=True)
-            return [line for line in proc.stdout.splitlines() if line]
+            probe = ("import json, sys; from collm_bench.records import read_record; "
+                     "print(json.dumps({p: read_record(p).stale_reasons() for p in sys.argv[1:]}))")
+            proc = subprocess.run([sys.executable, "-c", probe, *(str(r.parent) for r in records)],
+                                  capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(path)},
+                                  check=True)
+            return json.loads(proc.stdout)
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=True)
 
@@ -122,25 +125,30 @@ def main(argv: list[str] | None = None) -> int:
     registry = get_registry()
     cache: dict = {}
     migrated = kept = 0
-    for path in sorted(args.runs.rglob("record.json")):
-        record = json.loads(path.read_text())
+    paths = sorted(args.runs.rglob("record.json"))
+    records = {path: json.loads(path.read_text()) for path in paths}
+    now = {path: dependencies_now(record, registry) for path, record in records.items()
+           if (record.get("dependencies") or {}).get("scheme") == SCHEME}
+    stale_now = [path for path in now if args.made_at and now[path] != records[path]["dependencies"]]
+    at_commit = current_at_commit(args.made_at, stale_now) if stale_now else {}
+    for path, record in records.items():
         recorded = record.get("dependencies") or {}
-        if recorded.get("scheme") == SCHEME:
-            if not args.made_at or dependencies_now(record, registry) == recorded:
-                continue
-            reasons = current_at_commit(args.made_at, path)
+        if path in now and path not in stale_now:
+            continue
+        if path in now:
+            where, reasons = args.made_at, at_commit[str(path.parent)]
         else:
-            reasons = current_at_base(args.base, recorded, cache)
+            where, reasons = args.base, current_at_base(args.base, recorded, cache)
         if reasons:
             kept += 1
-            print(f"kept (stale at {args.base}): {path.parent.relative_to(args.runs)}: {reasons[0]}"
+            print(f"kept (stale at {where}): {path.parent.relative_to(args.runs)}: {reasons[0]}"
                   + (f" (+{len(reasons) - 1} more)" if len(reasons) > 1 else ""))
             continue
-        record["dependencies"] = dependencies_now(record, registry)
+        record["dependencies"] = now[path] if path in now else dependencies_now(record, registry)
         migrated += 1
         if not args.dry_run:
             path.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"{migrated} migrated, {kept} kept in scheme 1 (stale)")
+    print(f"{migrated} migrated, {kept} kept as they were (stale)")
     return 0
 
 
