@@ -188,6 +188,8 @@ def suite(
                                "changed since (a module they depend on, or a library); with --dry-run, list them."),
     entry: List[str] = typer.Option([], "--entry", help="Run only the entry with this name (repeatable), and "
                                     "the members its ensemble needs; the whole file is still checked."),
+    jobs: int = typer.Option(1, "--jobs", help="Run up to N runs at once, each in its own process with "
+                             "cores/N threads (one GPU each on a GPU machine); docs/suite-format.md."),
 ) -> None:
     """Run a matrix of runs from a TOML file, skipping those whose records exist and are not
     stale; print its table."""
@@ -199,10 +201,15 @@ def suite(
 
     if limit is not None and limit < 1:
         raise UserError("--limit must be a positive number of test rows")
+    if jobs < 1:
+        raise UserError("--jobs must be a positive number of processes")
     from collm_bench._util import distributed
     if keep_going and distributed.world_size() > 1:
         raise UserError("--keep-going does not work under torchrun: a run failing on one process would "
                         "leave the others waiting")
+    if jobs > 1 and distributed.world_size() > 1:
+        raise UserError("--jobs does not work under torchrun (which already spreads each run over processes): "
+                        "drop one of them")
     registry = get_registry()
     spec = read_suite(file)
     # a directory named on the command line is relative to the current one, not to the file
@@ -221,7 +228,12 @@ def suite(
         typer.echo(partial)
     started = time.perf_counter()
     runner = Runner(spec, registry, out=root, data_dir=data_dir, cache_dir=cache_dir, rerun_stale=stale)
-    outcomes = runner.run_all(cells, dry_run=dry_run, keep_going=keep_going)
+    if jobs > 1 and not dry_run:
+        from collm_bench.suites.jobs import run_parallel
+
+        outcomes = run_parallel(runner, cells, jobs=jobs, keep_going=keep_going)
+    else:
+        outcomes = runner.run_all(cells, dry_run=dry_run, keep_going=keep_going)
     distributed.finish()
     if not distributed.is_main():  # under torchrun, rank 0 reports
         return

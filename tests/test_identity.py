@@ -206,7 +206,7 @@ def test_library_versions_are_named_in_changes():
 PLUMBING = {"_util.lazy", "_util.paths", "api.registry", "progress", "cache._dirs", "cache.admin",
             "cache.identity", "cache.stages", "cli", "data.summary", "errors", "records.record", "records.store",
             "reporting.html", "reporting.leaderboard", "reporting.paper_figures", "reporting.paper_tables",
-            "suites.file", "suites.plan"}
+            "suites.file", "suites.jobs", "suites._worker", "suites.plan"}
 NUMERICAL = ("numpy", "torch", "pandas", "sklearn", "scipy", "transformers", "peft", "safetensors")
 
 

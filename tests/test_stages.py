@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from collm_bench.cache.stages import StageCache, code_identity
@@ -30,7 +32,7 @@ def test_interrupted_stage_leaves_nothing_that_looks_complete(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         cache.run("train", {"a": 1}, crash)
     assert cache.lookup("train", cache.key("train", {"a": 1})) is None
-    assert list((tmp_path / "train").iterdir()) == []
+    assert [p for p in (tmp_path / "train").iterdir() if not p.name.endswith(".lock")] == []   # a lock file holds nothing
 
 
 def test_partials_of_dead_processes_are_removed(tmp_path):
@@ -85,3 +87,58 @@ def test_an_interrupted_stage_notes_its_end_only_when_it_left_something_to_resum
         cache.run("train", {"a": 2}, lambda path: (_ for _ in ()).throw(KeyboardInterrupt))
     assert len(list((tmp_path / "train").glob(".*.resume"))) == 1   # nothing saved: nothing to resume
     assert cache.run("train", {"a": 3}, lambda path: {}).meta["seconds"] < 5
+
+
+def _compute_slowly(root, marker_dir, started):
+    """A process that computes stage "s": it notes that it computed, then takes its time."""
+    import os
+    import time
+
+    def compute(path):
+        (Path(marker_dir) / f"computed-{os.getpid()}").write_text("")
+        time.sleep(1.0)
+        (path / "out.txt").write_text("x")
+        return {}
+
+    started.set()
+    StageCache(root).run("s", {"a": 1}, compute)
+
+
+def test_two_processes_needing_one_stage_compute_it_once(tmp_path):
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    first_started, second_started = ctx.Event(), ctx.Event()
+    first = ctx.Process(target=_compute_slowly, args=(tmp_path / "cache", markers, first_started))
+    first.start()
+    first_started.wait(10)
+    second = ctx.Process(target=_compute_slowly, args=(tmp_path / "cache", markers, second_started))
+    second.start()
+    first.join(30)
+    second.join(30)
+    assert first.exitcode == 0 and second.exitcode == 0
+    assert len(list(markers.iterdir())) == 1          # the second waited, then reused the first's
+    assert StageCache(tmp_path / "cache").lookup("s", StageCache.key("s", {"a": 1})) is not None
+
+
+def test_a_killed_process_leaves_no_lock_behind(tmp_path):
+    import multiprocessing
+    import os
+    import signal
+
+    ctx = multiprocessing.get_context("fork")
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    started = ctx.Event()
+    victim = ctx.Process(target=_compute_slowly, args=(tmp_path / "cache", markers, started))
+    victim.start()
+    started.wait(10)
+    while not list(markers.iterdir()):   # inside compute, holding the lock
+        pass
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.join(10)
+    calls = []
+    result = StageCache(tmp_path / "cache").run("s", {"a": 1}, lambda path: calls.append(1) or {})
+    assert calls == [1] and not result.cached

@@ -111,7 +111,21 @@ class StageCache:
         """
         key = self.key(stage, inputs)
         _lease_key(self.root, stage, key)
-        hit = distributed.agree(self.lookup(stage, key, progress) if distributed.is_main() else None)
+        lock = None
+        found = None
+        if distributed.is_main():
+            found = self.lookup(stage, key, progress)
+            if found is None:  # one process computes it; another that needs it waits, then reuses it
+                lock = _StageLock(self.path(stage, key), stage, progress)
+                found = self.lookup(stage, key, progress)
+        try:
+            return self._run(stage, key, inputs, compute, progress, distributed.agree(found))
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _run(self, stage: str, key: str, inputs: dict[str, Any], compute: Callable[[Path], dict[str, Any]],
+             progress: Callable[[str], None] | None, hit: StageResult | None) -> StageResult:
         if hit is not None:  # one branch for all ranks
             if progress:
                 progress(f"stage {stage}: reusing {hit.path}")
@@ -169,6 +183,36 @@ class StageCache:
             return distributed.agree(kept)
         shutil.rmtree(resume, ignore_errors=True)  # the stage is complete: its checkpoint is spent
         return distributed.agree(StageResult(stage, key, final, meta, False))
+
+
+class _StageLock:
+    """An exclusive lock on one stage key (``flock`` on ``.<key>.lock`` beside it), held while the
+    stage is computed, so that two runs needing one stage (``suite --jobs``, two shells) compute
+    it once: the second waits, then finds it. The kernel releases it when its process dies, so a
+    killed run leaves nothing that blocks the next."""
+
+    def __init__(self, final: Path, stage: str, progress: Callable[[str], None] | None) -> None:
+        import fcntl
+
+        self.handle = None
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            self.handle = open(final.parent / f".{final.name}.lock", "a+")
+        except OSError:   # a read-only cache computes beside it (nothing shared to protect)
+            return
+        try:
+            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if progress:
+                progress(f"stage {stage}: another process is computing it (key {final.name}); waiting to reuse it")
+            fcntl.flock(self.handle, fcntl.LOCK_EX)
+        except OSError:   # a filesystem without locks: as before, the last complete copy wins
+            pass
+
+    def release(self) -> None:
+        if self.handle is not None:
+            self.handle.close()   # closing releases the lock; the empty file stays (removing it would race)
+            self.handle = None
 
 
 # Leases: a process that uses the cache holds ``.leases/<pid>.json`` for its whole life, naming

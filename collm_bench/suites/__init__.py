@@ -1,4 +1,5 @@
-"""Suites: a TOML file of runs (``file``), expanded, planned and run (``plan``).
+"""Suites: a TOML file of runs (``file``), expanded, planned and run (``plan``), one after
+another or up to N at once (``jobs``).
 
 Every public name of its modules is importable from here; importing the package loads nothing
 until a name is used."""
@@ -18,6 +19,10 @@ _LAZY = {
     "Outcome": "collm_bench.suites.plan",
     "Overrides": "collm_bench.suites.plan",
     "Runner": "collm_bench.suites.plan",
+    "Slots": "collm_bench.suites.jobs",
+    "cpu_count": "collm_bench.suites.jobs",
+    "run_parallel": "collm_bench.suites.jobs",
+    "visible_gpus": "collm_bench.suites.jobs",
     "SUITE_KEYS": "collm_bench.suites.file",
     "SuiteFile": "collm_bench.suites.file",
     "TABLES": "collm_bench.suites.file",

@@ -360,16 +360,37 @@ class Runner:
     def step(self, cell: Cell, *, dry_run: bool, prepare: bool = False) -> Outcome:
         """What ``cell`` does (or would do, ``dry_run``); ``prepare``: a dry run may prepare
         datasets to plan on them (a real run would prepare them anyway)."""
+        outcome, planned = self.decide(cell, dry_run=dry_run, prepare=prepare)
+        if planned is None:
+            return outcome
+        from collm_bench.runner import run
+
+        self.progress(f"running {cell.describe()} -> {planned.run_dir}")
+        result = run(planned.request, registry=self.registry, progress=self.progress, planned=planned)
+        return self.ran(outcome, result.run_dir)
+
+    def ran(self, outcome: Outcome, run_dir: Path) -> Outcome:
+        """``outcome`` of a cell whose run wrote ``run_dir``."""
+        outcome.status = "ran"
+        if run_dir != outcome.run_dir:  # a method recording other options than it planned
+            outcome.note = (f"wrote {run_dir.name}, not the planned {outcome.run_dir.name}: method "
+                            f"{outcome.cell.method!r} should give its MethodSpec resolve_options; it will rerun")
+            outcome.run_dir = run_dir
+        return outcome
+
+    def decide(self, cell: Cell, *, dry_run: bool, prepare: bool = False) -> tuple[Outcome, Any]:
+        """``(outcome, None)`` for a cell that is skipped, blocked or only listed (``dry_run``), or
+        ``(outcome, plan)`` for one to run now (``collm_bench.runner.plan``)."""
         if cell.missing:
-            return Outcome(cell, "would skip" if dry_run else "skipped", note=cell.missing)
+            return Outcome(cell, "would skip" if dry_run else "skipped", note=cell.missing), None
         blocked = [m for m in cell.members if self.outcomes[id(m)].status in ("failed", "blocked")
                    or m.missing]
         if blocked:
-            return Outcome(cell, "blocked", note=f"member {blocked[0].describe()} did not run")
+            return Outcome(cell, "blocked", note=f"member {blocked[0].describe()} did not run"), None
         if dry_run and not prepare and not all(self.available(c) for c in [cell, *cell.members]):
-            return Outcome(cell, "would run", note="dataset not prepared yet: run id known once it is")
+            return Outcome(cell, "would run", note="dataset not prepared yet: run id known once it is"), None
         if dry_run and any(self.outcomes[id(m)].run_dir is None for m in cell.members):
-            return Outcome(cell, "would run", note="after its members")
+            return Outcome(cell, "would run", note="after its members"), None
         planned = self.plan(cell)
         outcome = Outcome(cell, "", planned.run_dir, evaluation=planned.evaluation)
         fresh = _exists(planned.run_dir, predictions=id(cell) in self.needed) and not self._stale(cell, planned.run_dir)
@@ -382,20 +403,11 @@ class Runner:
         fresh = distributed.agree(fresh)  # under torchrun, rank 0 (who writes the records) decides
         if dry_run:
             outcome.status = "would skip" if fresh else "would run"
-            return outcome
+            return outcome, None
         if fresh:
             outcome.status = "skipped"
-            return outcome
-        from collm_bench.runner import run
-
-        self.progress(f"running {cell.describe()} -> {planned.run_dir}")
-        result = run(planned.request, registry=self.registry, progress=self.progress, planned=planned)
-        outcome.status = "ran"
-        if result.run_dir != planned.run_dir:  # a method recording other options than it planned
-            outcome.note = (f"wrote {result.run_dir.name}, not the planned {planned.run_id}: method "
-                            f"{cell.method!r} should give its MethodSpec resolve_options; it will rerun")
-            outcome.run_dir = result.run_dir
-        return outcome
+            return outcome, None
+        return outcome, planned
 
     def _stale(self, cell: Cell, run_dir: Path) -> bool:
         """An ensemble is stale when a member would run, or when the predictions a member has now
