@@ -85,16 +85,6 @@ class Slots:
         return env
 
 
-@dataclass
-class _Job:
-    slot: int
-    cell: Cell
-    outcome: Outcome
-    process: subprocess.Popen
-    result_file: Path
-    started: float = field(default_factory=time.perf_counter)
-
-
 class _Lines:
     """One line per job on a terminal (redrawn in place), or every line prefixed ``[job k]``."""
 
@@ -156,22 +146,85 @@ def _conflicts(cell: Cell, other: Cell) -> bool:
     return shared_encoder or shared_backbone
 
 
-def run_parallel(runner: Runner, cells: list[Cell], *, jobs: int, keep_going: bool, shown: bool = True
-                 ) -> list[Outcome]:
-    """Run ``cells`` (planned, in order) with up to ``jobs`` processes; the outcomes in the
-    cells' order, as ``Runner.run_all`` gives them."""
+class Processes:
+    """Cells as processes of this machine (``suites._worker``), one slot each."""
+
+    def __init__(self, slots: Slots, lines: _Lines) -> None:
+        self.slots, self.lines = slots, lines
+        self.capacity = slots.jobs
+        self.scratch = Path(tempfile.mkdtemp(prefix="collm-bench-jobs-"))
+        self.running: dict[int, tuple[subprocess.Popen, Path]] = {}
+        self.events: queue.Queue = queue.Queue()
+
+    def where(self, slot: int) -> str:
+        return f"GPU {self.slots.gpus[slot]}" if self.slots.gpus else f"{self.slots.threads} thread(s)"
+
+    def start(self, slot: int, cell: Cell, request: dict[str, Any], level: int) -> None:
+        request_file, result_file = self.scratch / f"{slot}.request.json", self.scratch / f"{slot}.result.json"
+        result_file.unlink(missing_ok=True)
+        request_file.write_text(json.dumps(request))
+        process = subprocess.Popen([sys.executable, "-m", "collm_bench.suites._worker", str(request_file),
+                                    str(result_file), str(level)],
+                                   env=self.slots.environment(slot), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   text=True, errors="replace", bufsize=1)
+        self.running[slot] = (process, result_file)
+        threading.Thread(target=_pump, args=(slot, process, self.lines, self.events), daemon=True).start()
+
+    def wait(self, timeout: float) -> list[tuple[int, dict[str, Any]]]:
+        """The slots whose job ended within ``timeout`` seconds, with what each wrote."""
+        try:
+            slot = self.events.get(timeout=timeout)
+        except queue.Empty:
+            return []
+        process, result_file = self.running.pop(slot)
+        process.wait()
+        try:
+            result: dict[str, Any] = json.loads(result_file.read_text())
+        except (OSError, ValueError):
+            result = {"error": f"its process ended with status {process.returncode} and said nothing"}
+        return [(slot, result)]
+
+    def stop(self) -> None:
+        """SIGTERM to every job (each keeps its finished stages and records, as a run stopped by
+        hand does), then wait; a job that does not end in 60 s is killed."""
+        for process, _ in self.running.values():
+            if process.poll() is None:
+                try:
+                    process.send_signal(signal.SIGTERM)
+                except OSError:
+                    pass
+        deadline = time.monotonic() + 60
+        for process, _ in self.running.values():
+            try:
+                process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+    def close(self) -> None:
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def run_parallel(runner: Runner, cells: list[Cell], *, jobs: int, keep_going: bool,
+                 launcher: Callable[[_Lines], Any] | None = None) -> list[Outcome]:
+    """Run ``cells`` (planned, in order) with up to ``jobs`` at once, on this machine's
+    processes or through ``launcher`` (``suites.cluster``); the outcomes in the cells' order, as
+    ``Runner.run_all`` gives them."""
     from collm_bench import progress
     from collm_bench.suites._worker import request_to_json
 
-    lines = _Lines(jobs, shown and progress.level() > progress.QUIET)
-    slots = Slots.for_machine(jobs, lines.say)
-    lines.latest = [""] * slots.jobs
+    level = progress.level()
+    lines = _Lines(jobs, level > progress.QUIET)
+    if launcher is None:
+        slots = Slots.for_machine(jobs, lines.say)
+        jobs_here: Any = Processes(slots, lines)
+    else:
+        jobs_here = launcher(lines)
+    capacity = min(jobs, jobs_here.capacity)
+    lines.latest = [""] * capacity
     runner.needed = runner._needed(cells, prepare=True)
     pending = list(cells)
-    running: dict[int, _Job] = {}
-    events: queue.Queue = queue.Queue()
+    running: dict[int, tuple[Cell, Outcome]] = {}
     failed_stop = False
-    scratch = Path(tempfile.mkdtemp(prefix="collm-bench-jobs-"))
     total = len(cells)
 
     def finished(outcome: Outcome) -> None:
@@ -179,12 +232,9 @@ def run_parallel(runner: Runner, cells: list[Cell], *, jobs: int, keep_going: bo
         lines.say(f"[{len(runner.outcomes)}/{total}] {outcome.status}: {outcome.cell.describe()}"
                   + (f" ({outcome.note})" if outcome.note else ""))
 
-    def ready(cell: Cell) -> bool:
-        return all(id(m) in runner.outcomes for m in cell.members)
-
     def next_cell() -> Cell | None:
-        candidates = [c for c in pending if ready(c)]
-        busy = [job.cell for job in running.values()]
+        candidates = [c for c in pending if all(id(m) in runner.outcomes for m in c.members)]
+        busy = [cell for cell, _ in running.values()]
         calm = [c for c in candidates if not any(_conflicts(c, b) for b in busy)]
         return (calm or candidates or [None])[0]
 
@@ -195,28 +245,20 @@ def run_parallel(runner: Runner, cells: list[Cell], *, jobs: int, keep_going: bo
         except Exception as exc:  # noqa: BLE001 - as the serial suite: named, and fatal without --keep-going
             from collm_bench.api.registry import describe
 
-            note = str(exc) if isinstance(exc, UserError) else describe(exc)
-            finished(Outcome(cell, "failed", note=note))
+            finished(Outcome(cell, "failed", note=str(exc) if isinstance(exc, UserError) else describe(exc)))
             failed_stop = failed_stop or not keep_going
             return
         if planned is None:
             finished(outcome)
             return
-        slot = min(set(range(slots.jobs)) - set(running))
-        request_file, result_file = scratch / f"{id(cell)}.request.json", scratch / f"{id(cell)}.result.json"
-        request_file.write_text(json.dumps(request_to_json(planned.request)))
-        process = subprocess.Popen([sys.executable, "-m", "collm_bench.suites._worker", str(request_file),
-                                    str(result_file), str(progress.level())],
-                                   env=slots.environment(slot), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   text=True, errors="replace", bufsize=1)
-        running[slot] = _Job(slot, cell, outcome, process, result_file)
-        lines.say(f"running {cell.describe()} -> {planned.run_dir} (job {slot + 1}"
-                  + (f", GPU {slots.gpus[slot]}" if slots.gpus else f", {slots.threads} thread(s)") + ")")
-        threading.Thread(target=_pump, args=(slot, process, lines, events), daemon=True).start()
+        slot = min(set(range(capacity)) - set(running))
+        jobs_here.start(slot, cell, request_to_json(planned.request), level)
+        running[slot] = (cell, outcome)
+        lines.say(f"running {cell.describe()} -> {planned.run_dir} (job {slot + 1}, {jobs_here.where(slot)})")
 
     try:
         while pending or running:
-            while not failed_stop and len(running) < slots.jobs:
+            while not failed_stop and len(running) < capacity:
                 cell = next_cell()
                 if cell is None:
                     break
@@ -228,22 +270,22 @@ def run_parallel(runner: Runner, cells: list[Cell], *, jobs: int, keep_going: bo
                 if next_cell() is None:   # cannot happen: order() runs members first, cycles refused
                     raise RuntimeError(f"no cell can start: {', '.join(c.describe() for c in pending)}")
                 continue
-            try:
-                slot = events.get(timeout=1.0)   # a timeout, so that Ctrl-C is seen at once
-            except queue.Empty:
-                continue
-            job = running.pop(slot)
-            job.process.wait()
-            outcome = _ended(runner, job)
-            finished(outcome)
-            if outcome.status == "failed" and not keep_going:
-                failed_stop = True
+            for slot, result in jobs_here.wait(timeout=1.0):   # a timeout, so that Ctrl-C is seen at once
+                cell, outcome = running.pop(slot)
+                outcome = _ended(runner, outcome, result)
+                finished(outcome)
+                if outcome.status == "failed" and not keep_going:
+                    failed_stop = True
     except BaseException:
-        _stop_all(running, lines)
+        jobs_here.stop()
+        lines.close()
+        stopped = [cell.describe() for cell, _ in running.values()]
+        if stopped:
+            print(f"stopped {len(stopped)} job(s): {', '.join(stopped)}", file=sys.stderr, flush=True)
         raise
     finally:
         lines.close()
-        shutil.rmtree(scratch, ignore_errors=True)
+        jobs_here.close()
     for cell in pending:   # not started after a failure
         runner.outcomes[id(cell)] = Outcome(cell, "not run", note="an earlier run failed (use --keep-going)")
     return [runner.outcomes[id(cell)] for cell in cells]
@@ -259,34 +301,9 @@ def _pump(slot: int, process: subprocess.Popen, lines: _Lines, events: queue.Que
     events.put(slot)
 
 
-def _ended(runner: Runner, job: _Job) -> Outcome:
-    try:
-        result: dict[str, Any] = json.loads(job.result_file.read_text())
-    except (OSError, ValueError):
-        result = {"error": f"its process ended with status {job.process.returncode} and said nothing"}
+def _ended(runner: Runner, outcome: Outcome, result: dict[str, Any]) -> Outcome:
     if "run_dir" in result:
-        return runner.ran(job.outcome, Path(result["run_dir"]))
-    job.outcome.status = "stopped" if "stopped" in result else "failed"
-    job.outcome.note = result.get("error") or f"stopped by {result.get('stopped')}"
-    return job.outcome
-
-
-def _stop_all(running: dict[int, _Job], lines: _Lines) -> None:
-    """Ctrl-C or SIGTERM: every job gets SIGTERM (it keeps its finished stages and records, as
-    a run stopped by hand does), then is waited for; one that does not end in 60 s is killed."""
-    for job in running.values():
-        if job.process.poll() is None:
-            try:
-                job.process.send_signal(signal.SIGTERM)
-            except OSError:
-                pass
-    deadline = time.monotonic() + 60
-    for job in running.values():
-        try:
-            job.process.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            job.process.kill()
-    lines.close()
-    stopped = ", ".join(job.cell.describe() for job in running.values())
-    if stopped:
-        print(f"stopped {len(running)} job(s): {stopped}", file=sys.stderr, flush=True)
+        return runner.ran(outcome, Path(result["run_dir"]))
+    outcome.status = "stopped" if "stopped" in result else "failed"
+    outcome.note = result.get("error") or f"stopped by {result.get('stopped')}"
+    return outcome
