@@ -170,7 +170,7 @@ def _emit(text: str, output: Optional[Path]) -> None:
 
 @app.command()
 def suite(
-    file: Path = typer.Argument(..., help="A suite file (TOML); see leaderboards/*.toml."),
+    file: Path = typer.Argument(..., help="A suite file (TOML): docs/suite-format.md; examples in leaderboards/suites/."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List what would run and what is skipped; run nothing."),
     limit: Optional[int] = typer.Option(None, help="Score only a seeded sample of whole test users with at least "
                                         "N rows, whatever the file says: quick, PARTIAL numbers (said so)."),

@@ -137,8 +137,9 @@ def read_suite(path: str | Path) -> SuiteFile:
         if names.count(entry.name) > 1:
             raise UserError(f"{where}: two entries are named {entry.name!r}: give each a unique name = \"...\"")
     table = suite.get("table")
-    if table is not None and table not in TABLES:
-        raise UserError(f"{where}: [suite] table must be one of 2..7 (the paper's tables), got {table!r}")
+    if table is not None and (not isinstance(table, int) or isinstance(table, bool) or table not in TABLES):
+        raise UserError(f"{where}: [suite] table must be one of {TABLES.start}..{TABLES.stop - 1} "
+                        f"(the paper's tables), got {table!r}")
     full_test, sample_test = _evaluation(suite, f"{where}: [suite]")
     out = Path(str(suite.get("out", "runs")))
     return SuiteFile(path=path, description=str(suite.get("description", "")),

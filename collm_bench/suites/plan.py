@@ -116,7 +116,8 @@ MAX_CELLS = 10_000
 
 def matrix_size(suite: SuiteFile, overrides: Overrides = Overrides()) -> int:
     """How many runs the file's matrix expands to at most, counted from its axes without
-    expanding it (an axis a method does not take counts once)."""
+    expanding it: an upper bound (an axis of ``[suite]`` counts for every entry, also one whose
+    method does not take it)."""
     total = 0
     for entry in suite.entries:
         count = len(entry.methods)
@@ -383,8 +384,11 @@ class Runner:
         ``(outcome, plan)`` for one to run now (``collm_bench.runner.plan``)."""
         if cell.missing:
             return Outcome(cell, "would skip" if dry_run else "skipped", note=cell.missing), None
-        blocked = [m for m in cell.members if self.outcomes[id(m)].status in ("failed", "blocked")
-                   or m.missing]
+        absent = [m for m in cell.members if m.missing]
+        if absent:   # skipped like its member, not blocked: nothing went wrong (the suite exits 0)
+            return Outcome(cell, "would skip" if dry_run else "skipped",
+                           note=f"member {absent[0].entry.name}: {absent[0].missing}"), None
+        blocked = [m for m in cell.members if self.outcomes[id(m)].status in ("failed", "blocked", "not run")]
         if blocked:
             return Outcome(cell, "blocked", note=f"member {blocked[0].describe()} did not run"), None
         if dry_run and not prepare and not all(self.available(c) for c in [cell, *cell.members]):
