@@ -25,7 +25,8 @@ $(VENV)/.installed: pyproject.toml constraints.txt examples/collm-bench-populari
 		"collm-bench needs Python 3.11 or newer; found " + sys.version.split()[0] + " (make PYTHON=python3.11)")'
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -c constraints.txt torch $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
-	$(PIP) install -c constraints.txt -e '.[test]' -e examples/collm-bench-popularity -e examples/collm-bench-llara
+	$(PIP) install -c constraints.txt -e '.[test,cluster,tracking]' -e examples/collm-bench-popularity \
+		-e examples/collm-bench-llara
 	@touch $@
 
 run: setup

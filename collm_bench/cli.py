@@ -82,10 +82,16 @@ def run(
                                    "alone, its options."),
     encoder_set: List[str] = typer.Option([], "--encoder-set", help="Encoder option KEY=VALUE (repeatable)."),
     backbone_set: List[str] = typer.Option([], "--backbone-set", help="Backbone option KEY=VALUE (repeatable)."),
+    log_to: List[str] = typer.Option([], "--log-to", help="Send each record written to this tracker "
+                                     "(repeatable): mlflow, or a plugin's; collm-bench plugins lists them."),
 ) -> None:
     """Train and evaluate a method; write record.json and predictions.csv; print the leaderboard rows."""
+    from collm_bench.api.registry import get_registry
+    from collm_bench.reporting.tracking import check_loggers, log_written
     from collm_bench.runner import RunRequest
     from collm_bench.runner import run as run_method
+
+    loggers = check_loggers(get_registry(), log_to)
 
     if full_test and sample_test is not None:
         raise UserError("--full-test and --sample-test exclude each other")
@@ -106,6 +112,7 @@ def run(
     typer.echo(render_records([result.record] + [record for _, record in result.companions], "md"))
     typer.echo(f"runs written under {out}/: " + ", ".join(
         p.name for p in [result.run_dir] + [path for path, _ in result.companions]))
+    log_written(loggers, [result.run_dir] + [path for path, _ in result.companions])
 
 
 @app.command()
@@ -188,8 +195,19 @@ def suite(
                                "changed since (a module they depend on, or a library); with --dry-run, list them."),
     entry: List[str] = typer.Option([], "--entry", help="Run only the entry with this name (repeatable), and "
                                     "the members its ensemble needs; the whole file is still checked."),
-    jobs: int = typer.Option(1, "--jobs", help="Run up to N runs at once, each in its own process with "
-                             "cores/N threads (one GPU each on a GPU machine); docs/suite-format.md."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", help="Run up to N runs at once, each in its own process "
+                                       "with cores/N threads (one GPU each on a GPU machine); with --cluster, at "
+                                       "most N jobs in flight (default: all that can start). docs/suite-format.md."),
+    cluster: Optional[str] = typer.Option(None, "--cluster", help="Submit each run as a job through submitit: "
+                                          "slurm, or local (submitit's local executor, this machine); needs "
+                                          "pip install 'collm-bench[cluster]'. docs/clusters.md."),
+    resource: List[str] = typer.Option([], "--resource", help="KEY=VALUE over the file's [resources] for "
+                                       "--cluster (gpus, cpus, mem_gb, time_min, partition, account, qos, "
+                                       "constraint; repeatable)."),
+    local_fs_ok: bool = typer.Option(False, "--local-fs-ok", help="With --cluster slurm: the cache and output "
+                                     "may be on a local filesystem (a one-machine cluster)."),
+    log_to: List[str] = typer.Option([], "--log-to", help="Send each record written to this tracker "
+                                     "(repeatable): mlflow, or a plugin's; collm-bench plugins lists them."),
 ) -> None:
     """Run a matrix of runs from a TOML file, skipping those whose records exist and are not
     stale; print its table."""
@@ -201,16 +219,24 @@ def suite(
 
     if limit is not None and limit < 1:
         raise UserError("--limit must be a positive number of test rows")
-    if jobs < 1:
+    if jobs is not None and jobs < 1:
         raise UserError("--jobs must be a positive number of processes")
+    from collm_bench.suites.cluster import launcher, resources_from_pairs
+
+    resources = resources_from_pairs(resource) if resource else {}
+    if (resource or local_fs_ok) and not cluster:
+        raise UserError("--resource and --local-fs-ok are for --cluster")
     from collm_bench._util import distributed
     if keep_going and distributed.world_size() > 1:
         raise UserError("--keep-going does not work under torchrun: a run failing on one process would "
                         "leave the others waiting")
-    if jobs > 1 and distributed.world_size() > 1:
+    if (cluster or (jobs or 1) > 1) and distributed.world_size() > 1:
         raise UserError("--jobs does not work under torchrun (which already spreads each run over processes): "
                         "drop one of them")
     registry = get_registry()
+    from collm_bench.reporting.tracking import check_loggers, log_written
+
+    loggers = check_loggers(registry, log_to)
     spec = read_suite(file)
     # a directory named on the command line is relative to the current one, not to the file
     datasets = tuple(str(Path(d).resolve()) if d not in registry.components["dataset"] and Path(d).exists()
@@ -228,7 +254,12 @@ def suite(
         typer.echo(partial)
     started = time.perf_counter()
     runner = Runner(spec, registry, out=root, data_dir=data_dir, cache_dir=cache_dir, rerun_stale=stale)
-    if jobs > 1 and not dry_run:
+    if cluster and not dry_run:
+        from collm_bench.suites.jobs import run_parallel
+
+        outcomes = run_parallel(runner, cells, jobs=jobs or 10_000, keep_going=keep_going,
+                                launcher=launcher(cluster, root, data_dir, cache_dir, resources, local_fs_ok))
+    elif (jobs or 1) > 1 and not dry_run:
         from collm_bench.suites.jobs import run_parallel
 
         outcomes = run_parallel(runner, cells, jobs=jobs, keep_going=keep_going)
@@ -263,6 +294,7 @@ def suite(
         _emit(text, output)
     if partial:
         typer.echo(partial)
+    log_written(loggers, [path for o in outcomes if o.status == "ran" for path in o.written])
     if any(o.status in ("failed", "blocked") for o in outcomes):
         raise typer.Exit(1)
 
@@ -275,39 +307,30 @@ def score(
 ) -> None:
     """Recompute a run's metrics from predictions.csv and compare them with its record (whose
     checksum of the predictions must match first)."""
-    from collm_bench.records import store as records
-    from collm_bench.records import predictions
-    if not (run_dir / "record.json").exists():
-        metrics = predictions.metrics_from_predictions(run_dir)
-        typer.echo(json.dumps(metrics, indent=2))
-        typer.echo(f"warning: {run_dir}: no record.json beside predictions.csv: nothing to verify against",
-                   err=True)
-        return
-    record = records.read_record(run_dir)
-    checked = predictions.check_predictions_checksum(run_dir, record)   # refuses changed predictions
-    frame = predictions.read_predictions(run_dir)
-    metrics = predictions.metrics_of(frame)
-    typer.echo(json.dumps(metrics, indent=2))
-    if not checked:
-        typer.echo("note: record.json carries no checksum of its predictions (written by an older "
-                   "collm-bench): only the metrics were compared", err=True)
-    if not records.metrics_match(metrics, record.metrics):
-        typer.echo("metrics DIFFER from record.json", err=True)
+    from collm_bench.records.rescore import rescore
+
+    code = rescore(run_dir, update, typer.echo)
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command("log")
+def log_records(
+    runs: List[Path] = typer.Argument(..., help="Run folders, or folders searched (recursively) for record.json."),
+    to: List[str] = typer.Option(..., "--to", help="Tracker (repeatable): mlflow, or a plugin's."),
+) -> None:
+    """Send records already written (a board's runs, say) to trackers; each is checked first."""
+    from collm_bench.api.registry import get_registry
+    from collm_bench.reporting.tracking import check_loggers, log_runs
+
+    registry = get_registry()
+    names = check_loggers(registry, to)
+    found = [path.parent for run in runs for path in sorted(Path(run).rglob("record.json"))]
+    if not found:
+        raise UserError(f"no record.json under {', '.join(map(str, runs))}")
+    failures = log_runs(registry, found, names, typer.echo)
+    if failures:
         raise typer.Exit(1)
-    typer.echo("metrics match record.json")
-    missing = records.missing_metrics(record.metrics, metrics)
-    if not record.intervals:
-        missing.append("intervals")
-    if missing and update:
-        merged = {subset: {**(metrics.get(subset) or {}), **values} for subset, values in record.metrics.items()}
-        added = {"metrics": merged}
-        if not record.intervals:
-            added["intervals"] = predictions.intervals_of(frame)
-        records.write_record(run_dir, {**record.data, **added})
-        typer.echo(f"added to record.json: {', '.join(missing)}")
-    elif missing:
-        typer.echo(f"record.json lacks {', '.join(missing)} (registered since it was written): "
-                   f"collm-bench score --update {run_dir} adds them", err=True)
 
 
 @app.command()

@@ -285,3 +285,15 @@ def test_suite_commands_on_the_page_exist():
             names = {e.name for e in read_suite(path).entries}
             entries = [args[i + 1] for i, word in enumerate(args) if word == "--entry"]
             assert set(entries) <= names, f"{line!r}: no such entry in {args[0]}"
+
+
+def test_resources_table_is_the_parsers_resources():
+    header, rows = _table("resources")
+    assert header[:2] == ["key", "type"]
+    documented = {_code(r[0])[0]: r[1] for r in rows}
+    assert set(documented) == set(suite_file.RESOURCES) and len(rows) == len(suite_file.RESOURCES)
+    for key, (kind, least) in suite_file.RESOURCES.items():
+        if least is not None:
+            assert f">= {least:g}" in documented[key], key
+        else:
+            assert documented[key] == "name", key

@@ -204,9 +204,10 @@ def test_library_versions_are_named_in_changes():
 # -- the declared boundary -----------------------------------------------------------------------
 
 PLUMBING = {"_util.lazy", "_util.paths", "api.registry", "progress", "cache._dirs", "cache.admin",
-            "cache.identity", "cache.stages", "cli", "data.summary", "errors", "records.record", "records.store",
+            "cache.identity", "cache.stages", "cli", "data.summary", "errors", "records.record", "records.rescore",
+            "records.store", "api.loggers", "reporting.tracking",
             "reporting.html", "reporting.leaderboard", "reporting.paper_figures", "reporting.paper_tables",
-            "suites.file", "suites.jobs", "suites._worker", "suites.plan"}
+            "suites.cluster", "suites.file", "suites.jobs", "suites._worker", "suites.plan"}
 NUMERICAL = ("numpy", "torch", "pandas", "sklearn", "scipy", "transformers", "peft", "safetensors")
 
 

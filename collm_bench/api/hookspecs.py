@@ -40,5 +40,11 @@ def register_methods(register: Callable[[Any], None]) -> None:
 
 
 @hookspec
+def register_loggers(register: Callable[[Any], None]) -> None:
+    """Register trackers: call ``register(LoggerSpec(...))`` (``collm_bench.api.loggers``) for each
+    one; ``--log-to NAME`` sends every record a run or suite writes to it."""
+
+
+@hookspec
 def register_commands(app: Any) -> None:
     """Add sub-commands to the ``collm-bench`` typer application ``app``."""

@@ -20,6 +20,7 @@ import pluggy
 
 from collm_bench.api import hookspecs
 from collm_bench.api.components import KINDS
+from collm_bench.api.loggers import LoggerSpec
 from collm_bench.errors import unknown_name
 from collm_bench._util.paths import check_name
 from collm_bench.api._spec_checks import check_spec
@@ -36,6 +37,7 @@ REGISTRATION_HOOKS = {
     "backbone": "register_backbones",
     "method": "register_methods",
     "metric": "register_metrics",
+    "logger": "register_loggers",
 }
 
 
@@ -184,14 +186,19 @@ def _register_components(registry: Registry, pm: pluggy.PluginManager, plugin_na
     added: list[Registered] = []
 
     def register(spec: Any) -> None:
-        kind = KINDS.get(type(spec))
+        kinds = {**KINDS, LoggerSpec: "logger"}
+        kind = kinds.get(type(spec))
         if kind is None:
             raise TypeError(f"register() got {type(spec).__name__}, expected one of "
-                            + ", ".join(t.__name__ for t in KINDS))
+                            + ", ".join(t.__name__ for t in kinds))
         if kind != expected_kind:
             raise TypeError(f"{hook_name} registered a {kind}")
         check_name(f"{kind} name", spec.name, fix="rename it in the plugin")  # it reaches paths
-        check_spec(kind, spec)
+        if kind == "logger":
+            if not callable(spec.log):
+                raise TypeError(f"logger {spec.name!r}: log must be callable")
+        else:
+            check_spec(kind, spec)
         table = registry.components[kind]
         if spec.name in table or any(a.kind == kind and a.name == spec.name for a in added):
             owner = table[spec.name].plugin if spec.name in table else plugin_name

@@ -116,7 +116,7 @@ class StageCache:
         if distributed.is_main():
             found = self.lookup(stage, key, progress)
             if found is None:  # one process computes it; another that needs it waits, then reuses it
-                lock = _StageLock(self.path(stage, key), stage, progress)
+                lock = _StageLock(self.root / LOCKS / f"{check_name('stage', stage)}--{key}.lock", stage, progress)
                 found = self.lookup(stage, key, progress)
         try:
             return self._run(stage, key, inputs, compute, progress, distributed.agree(found))
@@ -185,26 +185,29 @@ class StageCache:
         return distributed.agree(StageResult(stage, key, final, meta, False))
 
 
+LOCKS = ".locks"   # <root>/.locks/<stage>--<key>.lock, one empty file per stage ever computed
+
+
 class _StageLock:
-    """An exclusive lock on one stage key (``flock`` on ``.<key>.lock`` beside it), held while the
+    """An exclusive lock on one stage key (``flock`` on its file under ``.locks``), held while the
     stage is computed, so that two runs needing one stage (``suite --jobs``, two shells) compute
     it once: the second waits, then finds it. The kernel releases it when its process dies, so a
     killed run leaves nothing that blocks the next."""
 
-    def __init__(self, final: Path, stage: str, progress: Callable[[str], None] | None) -> None:
+    def __init__(self, path: Path, stage: str, progress: Callable[[str], None] | None) -> None:
         import fcntl
 
         self.handle = None
         try:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            self.handle = open(final.parent / f".{final.name}.lock", "a+")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.handle = open(path, "a+")
         except OSError:   # a read-only cache computes beside it (nothing shared to protect)
             return
         try:
             fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             if progress:
-                progress(f"stage {stage}: another process is computing it (key {final.name}); waiting to reuse it")
+                progress(f"stage {stage}: another process is computing it; waiting to reuse it")
             fcntl.flock(self.handle, fcntl.LOCK_EX)
         except OSError:   # a filesystem without locks: as before, the last complete copy wins
             pass

@@ -8,6 +8,9 @@ from __future__ import annotations
 from collm_bench._util.lazy import exports
 
 _LAZY = {
+    "check_loggers": "collm_bench.reporting.tracking",
+    "log_runs": "collm_bench.reporting.tracking",
+    "log_written": "collm_bench.reporting.tracking",
     "COLLM": "collm_bench.reporting.paper_tables",
     "Cells": "collm_bench.reporting.paper_tables",
     "FIGURES": "collm_bench.reporting.paper_figures",

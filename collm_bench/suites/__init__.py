@@ -1,5 +1,5 @@
 """Suites: a TOML file of runs (``file``), expanded, planned and run (``plan``), one after
-another or up to N at once (``jobs``).
+another, up to N at once (``jobs``), or as cluster jobs through submitit (``cluster``).
 
 Every public name of its modules is importable from here; importing the package loads nothing
 until a name is used."""
@@ -9,6 +9,17 @@ from collm_bench._util.lazy import exports
 
 _LAZY = {
     "AXES": "collm_bench.suites.file",
+    "CLUSTERS": "collm_bench.suites.cluster",
+    "CellJob": "collm_bench.suites.cluster",
+    "LOCAL_FILESYSTEMS": "collm_bench.suites.cluster",
+    "RESOURCES": "collm_bench.suites.file",
+    "Submitit": "collm_bench.suites.cluster",
+    "filesystem_type": "collm_bench.suites.cluster",
+    "launcher": "collm_bench.suites.cluster",
+    "local_filesystems": "collm_bench.suites.cluster",
+    "resources_from_pairs": "collm_bench.suites.cluster",
+    "read_resources": "collm_bench.suites.file",
+    "submitit_parameters": "collm_bench.suites.cluster",
     "COMMAND_LINE_ONLY": "collm_bench.suites.file",
     "Cell": "collm_bench.suites.plan",
     "DISTRIBUTION": "collm_bench.suites.file",
@@ -18,6 +29,7 @@ _LAZY = {
     "OPTION_TABLES": "collm_bench.suites.file",
     "Outcome": "collm_bench.suites.plan",
     "Overrides": "collm_bench.suites.plan",
+    "Processes": "collm_bench.suites.jobs",
     "Runner": "collm_bench.suites.plan",
     "Slots": "collm_bench.suites.jobs",
     "cpu_count": "collm_bench.suites.jobs",

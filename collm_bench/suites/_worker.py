@@ -31,35 +31,48 @@ def request_from_json(data: dict):
     return RunRequest(**{**data, "out": Path(data["out"])})
 
 
-def main(argv: list[str]) -> int:
-    import signal
-
+def run_request(request: dict, level: int) -> dict:
+    """Run one cell; ``{"run_dir", "companions"}``, or ``{"error"}`` for a run that failed by
+    itself (a bad option, a method's exception): said in one line, as the serial suite says it.
+    Under Slurm its threads follow the job's CPUs."""
+    cpus = os.environ.get("SLURM_CPUS_PER_TASK")
+    if cpus and "torch" not in sys.modules:
+        os.environ.setdefault("OMP_NUM_THREADS", cpus)
+        os.environ.setdefault("MKL_NUM_THREADS", cpus)
     from collm_bench import progress
-    from collm_bench.cli import Terminated, _terminate
     from collm_bench.errors import UserError
 
-    request_file, result_file, level = argv
     progress.set_level(int(level))
-    signal.signal(signal.SIGTERM, _terminate)
-    result: dict = {}
-    code = 0
     try:
         from collm_bench.api.registry import get_registry
         from collm_bench.runner import run
 
-        request = request_from_json(json.loads(Path(request_file).read_text()))
-        done = run(request, registry=get_registry(), progress=progress.say)
-        result = {"run_dir": str(done.run_dir), "companions": [str(path) for path, _ in done.companions]}
+        done = run(request_from_json(request), registry=get_registry(), progress=progress.say)
+        return {"run_dir": str(done.run_dir), "companions": [str(path) for path, _ in done.companions]}
     except UserError as exc:
-        result, code = {"error": str(exc)}, 2
+        return {"error": str(exc)}
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as exc:  # noqa: BLE001 - one line, as the serial suite gives it
+        from collm_bench.api.registry import describe
+
+        return {"error": describe(exc)}
+
+
+def main(argv: list[str]) -> int:
+    import signal
+
+    from collm_bench.cli import Terminated, _terminate
+
+    request_file, result_file, level = argv
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        result = run_request(json.loads(Path(request_file).read_text()), int(level))
+        code = 1 if "error" in result else 0
     except KeyboardInterrupt:
         result, code = {"stopped": "Ctrl-C (SIGINT)"}, 130
     except Terminated:
         result, code = {"stopped": "SIGTERM"}, 143
-    except Exception as exc:  # noqa: BLE001 - the parent reports it in one line, as the serial suite does
-        from collm_bench.api.registry import describe
-
-        result, code = {"error": describe(exc)}, 1
     Path(result_file).write_text(json.dumps(result))
     return code
 

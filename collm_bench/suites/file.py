@@ -56,11 +56,15 @@ __identity__ = "plumbing"
 
 AXES = {"datasets": "dataset", "methods": "method", "encoders": "encoder", "backbones": "backbone",
         "seeds": "seed", "strategies": "strategy"}
-TOP_KEYS = ("suite", "options", "encoder_options", "backbone_options", "entry")
+TOP_KEYS = ("suite", "options", "encoder_options", "backbone_options", "resources", "entry")
 SUITE_KEYS = ("description", "out", "full_test", "sample_test", "table") + tuple(
     k for plural, single in AXES.items() if plural != "methods" for k in (plural, single))
 ENTRY_KEYS = ("name", "options", "encoder_options", "backbone_options", "members", "full_test",
-              "sample_test", "plugin") + tuple(k for plural, single in AXES.items() for k in (plural, single))
+              "sample_test", "plugin", "resources") + tuple(k for plural, single in AXES.items() for k in (plural, single))
+# What a cell asks of a cluster (``suite --cluster``, ``collm_bench.suites.cluster``): the key, its
+# type, and the least value it may take (None: any string).
+RESOURCES = {"gpus": (int, 0), "cpus": (int, 1), "mem_gb": (float, 0.1), "time_min": (int, 1),
+             "partition": (str, None), "account": (str, None), "qos": (str, None), "constraint": (str, None)}
 OPTION_TABLES = ("options", "encoder_options", "backbone_options")
 # Options that run code from outside the project: only the command line may switch them on, so
 # that running someone's suite file never executes code shipped with a model folder.
@@ -84,6 +88,7 @@ class Entry:
     full_test: bool | None = None
     sample_test: int | None = None
     plugin: str | None = None                     # the distribution its components come from, if optional
+    resources: dict[str, Any] = field(default_factory=dict)   # over [resources], for --cluster
 
     @property
     def where(self) -> str:
@@ -101,6 +106,7 @@ class SuiteFile:
     table: int | None
     options: dict[str, dict[str, dict[str, str]]]  # "options" | "encoder_options" | ... -> name -> values
     entries: tuple[Entry, ...]
+    resources: dict[str, Any] = field(default_factory=dict)   # what each cell asks of a cluster
 
 
 def read_suite(path: str | Path) -> SuiteFile:
@@ -128,6 +134,7 @@ def read_suite(path: str | Path) -> SuiteFile:
             _check_table(values, f"{where}: [{table}.{name}]")
         options[table] = {name: _option_values(values, f"{where}: [{table}.{name}]")
                           for name, values in by_name.items()}
+    resources = read_resources(raw.get("resources", {}), f"{where}: [resources]")
     entries_raw = raw.get("entry", [])
     if not isinstance(entries_raw, list) or not entries_raw:
         raise UserError(f"{where}: no [[entry]] tables: a suite runs at least one entry")
@@ -145,7 +152,7 @@ def read_suite(path: str | Path) -> SuiteFile:
     return SuiteFile(path=path, description=str(suite.get("description", "")),
                      out=out if out.is_absolute() else path.parent / out, axes=axes,
                      full_test=bool(full_test), sample_test=sample_test, table=table, options=options,
-                     entries=entries)
+                     entries=entries, resources=resources)
 
 
 def _entry(index: int, raw: Any, where: str) -> Entry:
@@ -175,8 +182,30 @@ def _entry(index: int, raw: Any, where: str) -> Entry:
     for table in OPTION_TABLES:
         _check_table(raw.get(table, {}), f"{label}: {table}")
         values[table] = _option_values(raw.get(table, {}), f"{label}: {table}")
+    resources = read_resources(raw.get("resources", {}), f"{label}: resources")
     return Entry(index=index, name=name, methods=tuple(methods), axes=axes, members=tuple(members),
-                 full_test=full_test, sample_test=sample_test, plugin=plugin, **values)
+                 full_test=full_test, sample_test=sample_test, plugin=plugin, resources=resources, **values)
+
+
+def read_resources(raw: Any, where: str) -> dict[str, Any]:
+    """A ``[resources]`` table (or an entry's ``resources``, or ``--resource KEY=VALUE`` pairs),
+    checked against ``RESOURCES``."""
+    _check_table(raw, where)
+    _check_keys(raw, tuple(RESOURCES), where)
+    out = {}
+    for key, value in raw.items():
+        kind, least = RESOURCES[key]
+        if kind is str:
+            if not isinstance(value, str) or not value or any(c.isspace() for c in value):
+                raise UserError(f"{where}: {key} must be a name without spaces, got {value!r}")
+        else:
+            ok = isinstance(value, (int, float) if kind is float else int) and not isinstance(value, bool)
+            if not ok or value < least:
+                raise UserError(f"{where}: {key} must be {'a number' if kind is float else 'an integer'} "
+                                f">= {least}, got {value!r}")
+            value = kind(value)
+        out[key] = value
+    return out
 
 
 def _axes(raw: dict[str, Any], where: str) -> dict[str, tuple[Any, ...]]:

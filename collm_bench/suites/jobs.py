@@ -88,21 +88,27 @@ class Slots:
 class _Lines:
     """One line per job on a terminal (redrawn in place), or every line prefixed ``[job k]``."""
 
-    def __init__(self, jobs: int, shown: bool) -> None:
+    def __init__(self, shown: bool) -> None:
         self.shown = shown
         self.tty = shown and sys.stderr.isatty()
-        self.latest = [""] * jobs
+        self.latest: dict[int, str] = {}
         self.drawn = 0
         self.lock = threading.Lock()
 
     def job(self, slot: int, line: str) -> None:
         with self.lock:
-            if not self.shown:
-                return
-            if not self.tty:
-                print(f"[job {slot + 1}] {line}", file=sys.stderr, flush=True)
+            if not self.shown or self.latest.get(slot) == line:   # a poll that says nothing new
                 return
             self.latest[slot] = line
+            if self.tty:
+                self._draw()
+            else:
+                print(f"[job {slot + 1}] {line}", file=sys.stderr, flush=True)
+
+    def forget(self, slot: int) -> None:
+        """A slot whose job ended: its line goes."""
+        with self.lock:
+            self.latest.pop(slot, None)
             self._draw()
 
     def say(self, line: str) -> None:
@@ -129,8 +135,8 @@ class _Lines:
             return
         self._clear()
         width = max(20, shutil.get_terminal_size().columns - 1)
-        for slot, line in enumerate(self.latest):
-            sys.stderr.write(f"[job {slot + 1}] {line or 'idle'}"[:width] + "\n")
+        for slot, line in sorted(self.latest.items()):
+            sys.stderr.write(f"[job {slot + 1}] {line}"[:width] + "\n")
         self.drawn = len(self.latest)
         sys.stderr.flush()
 
@@ -213,14 +219,13 @@ def run_parallel(runner: Runner, cells: list[Cell], *, jobs: int, keep_going: bo
     from collm_bench.suites._worker import request_to_json
 
     level = progress.level()
-    lines = _Lines(jobs, level > progress.QUIET)
+    lines = _Lines(level > progress.QUIET)
     if launcher is None:
         slots = Slots.for_machine(jobs, lines.say)
         jobs_here: Any = Processes(slots, lines)
     else:
         jobs_here = launcher(lines)
-    capacity = min(jobs, jobs_here.capacity)
-    lines.latest = [""] * capacity
+    capacity = max(1, min(jobs, jobs_here.capacity, len(cells)))
     runner.needed = runner._needed(cells, prepare=True)
     pending = list(cells)
     running: dict[int, tuple[Cell, Outcome]] = {}
@@ -272,6 +277,7 @@ def run_parallel(runner: Runner, cells: list[Cell], *, jobs: int, keep_going: bo
                 continue
             for slot, result in jobs_here.wait(timeout=1.0):   # a timeout, so that Ctrl-C is seen at once
                 cell, outcome = running.pop(slot)
+                lines.forget(slot)
                 outcome = _ended(runner, outcome, result)
                 finished(outcome)
                 if outcome.status == "failed" and not keep_going:
@@ -303,7 +309,7 @@ def _pump(slot: int, process: subprocess.Popen, lines: _Lines, events: queue.Que
 
 def _ended(runner: Runner, outcome: Outcome, result: dict[str, Any]) -> Outcome:
     if "run_dir" in result:
-        return runner.ran(outcome, Path(result["run_dir"]))
+        return runner.ran(outcome, Path(result["run_dir"]), result.get("companions") or [])
     outcome.status = "stopped" if "stopped" in result else "failed"
     outcome.note = result.get("error") or f"stopped by {result.get('stopped')}"
     return outcome

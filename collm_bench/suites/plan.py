@@ -47,6 +47,7 @@ class Cell:
     full_test: bool
     members: list["Cell"] = field(default_factory=list)
     missing: str | None = None        # why it cannot run here (its optional plugin is not installed)
+    resources: dict[str, Any] = field(default_factory=dict)   # what it asks of a cluster (--cluster)
 
     @property
     def label(self) -> str:
@@ -68,6 +69,7 @@ class Outcome:
     run_dir: Path | None = None
     note: str = ""
     evaluation: dict[str, Any] | None = None   # the rows it is (or would be) evaluated on
+    written: list[Path] = field(default_factory=list)   # the records its run wrote (companions too)
 
 
 @dataclass(frozen=True)
@@ -216,7 +218,7 @@ def _cell(suite, entry, method, alone, dataset, seed, encoder, backbone, scope, 
     if backbone and overrides.trust_remote_code:
         backbone_options["trust_remote_code"] = "true"
     return Cell(entry, method, dataset, seed, encoder, backbone, scope, strategy, options, encoder_options,
-                backbone_options, *evaluation)
+                backbone_options, *evaluation, resources={**suite.resources, **entry.resources})
 
 
 def _evaluation(suite: SuiteFile, entry: Entry, overrides: Overrides) -> tuple[int | None, bool]:
@@ -368,11 +370,12 @@ class Runner:
 
         self.progress(f"running {cell.describe()} -> {planned.run_dir}")
         result = run(planned.request, registry=self.registry, progress=self.progress, planned=planned)
-        return self.ran(outcome, result.run_dir)
+        return self.ran(outcome, result.run_dir, [path for path, _ in result.companions])
 
-    def ran(self, outcome: Outcome, run_dir: Path) -> Outcome:
-        """``outcome`` of a cell whose run wrote ``run_dir``."""
+    def ran(self, outcome: Outcome, run_dir: Path, companions: list[Path] = ()) -> Outcome:
+        """``outcome`` of a cell whose run wrote ``run_dir`` (and ``companions``)."""
         outcome.status = "ran"
+        outcome.written = [Path(run_dir), *map(Path, companions)]
         if run_dir != outcome.run_dir:  # a method recording other options than it planned
             outcome.note = (f"wrote {run_dir.name}, not the planned {outcome.run_dir.name}: method "
                             f"{outcome.cell.method!r} should give its MethodSpec resolve_options; it will rerun")
