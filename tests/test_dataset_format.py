@@ -244,3 +244,74 @@ def test_manifest_must_list_both_files(tmp_path):
     (tmp_path / "d" / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(DataError, match="'files' lacks the sha256 of items.csv"):
         load_prepared(tmp_path / "d")
+
+
+# -- files named by a manifest never leave their folder, and are regular files --------------------
+
+def _list(path, name, digest="0" * 64):
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["files"][name] = digest
+    (path / "manifest.json").write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize("name", ["../../../../etc/hostname", "/etc/hostname", "sub/../../x.csv", "a\\b.csv", ""])
+def test_a_listed_file_outside_the_folder_is_refused_before_it_is_opened(tmp_path, name):
+    write(tmp_path / "d")
+    _list(tmp_path / "d", name, digest=sha256_file("/etc/hostname") if os.path.exists("/etc/hostname") else "0" * 64)
+    with pytest.raises(DataError) as err:
+        load_prepared(tmp_path / "d")
+    assert f"'files' lists {name!r}: a file is named by a relative path inside the dataset folder" in str(err.value)
+    assert "sha256" not in str(err.value)   # nothing hashed, nothing echoed
+
+
+@pytest.mark.parametrize("kind", ["directory", "fifo"])
+@pytest.mark.parametrize("name", ["extra.csv", "items.csv", "manifest.json"])
+def test_a_listed_or_fixed_file_that_is_no_regular_file_is_refused(tmp_path, kind, name):
+    write(tmp_path)
+    target = tmp_path / name
+    if target.exists():
+        manifest_text = (tmp_path / "manifest.json").read_text()
+        target.unlink()
+    if name == "extra.csv":
+        _list(tmp_path, name)
+    if kind == "directory":
+        target.mkdir()
+    else:
+        os.mkfifo(target)   # reading it would hang
+    if name == "manifest.json":
+        pass
+    elif not (tmp_path / "manifest.json").exists():
+        (tmp_path / "manifest.json").write_text(manifest_text)
+    with pytest.raises(DataError) as err:
+        load_prepared(tmp_path)
+    assert str(err.value).startswith(f"{target}: ")
+    assert f"is {'a directory' if kind == 'directory' else 'a FIFO'}, not a regular file" in str(err.value)
+
+
+def test_a_symlink_to_a_regular_file_elsewhere_is_followed(tmp_path):
+    write(tmp_path / "d")
+    elsewhere = tmp_path / "big" / "items.csv"
+    elsewhere.parent.mkdir()
+    (tmp_path / "d" / "items.csv").rename(elsewhere)
+    (tmp_path / "d" / "items.csv").symlink_to(elsewhere)
+    assert len(load_prepared(tmp_path / "d").items) == 3   # the checksum protects the content
+
+
+@pytest.mark.parametrize("field, value, problem", [
+    ("files", {"items.csv": 12}, "the digest '12', not a sha256"),
+    ("files", {"items.csv": "ABC"}, "the digest 'ABC', not a sha256"),
+    ("sequence_len", -3, "sequence_len must be an integer from 0 to 10000 (history items), got -3"),
+    ("sequence_len", 2.7, "got 2.7"),
+    ("sequence_len", True, "got True"),
+    ("sequence_len", "abc", "got 'abc'"),
+    ("item_noun", {"x": 1}, "item_noun must be a short word"),
+    ("item_noun", "", "item_noun must be a short word"),
+])
+def test_manifest_fields_that_reach_options_and_prompts_are_checked(tmp_path, field, value, problem):
+    write(tmp_path)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest[field] = {**manifest["files"], **value} if field == "files" else value
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(DataError) as err:
+        load_prepared(tmp_path)
+    assert str(err.value).startswith(f"{tmp_path / 'manifest.json'}: ") and problem in str(err.value)

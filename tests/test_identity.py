@@ -50,9 +50,14 @@ BASE = {
     ''',
     "myplug_report.py": '''
         __identity__ = "plumbing"
+        __guards__ = ("check",)
 
         def show(model):
             print("model", model)
+
+        def check(x):
+            if x is None:
+                raise ValueError("no x")
     ''',
 }
 
@@ -118,6 +123,8 @@ PURE = {
         "myplug_model.py": "SCALE = 2.0\n\ndef helper(x):\n    return x * 3\n\ndef unused(x):\n    return x - 1\n\n"
                            "class Model:\n    def forward(self, x):\n        return helper(x) + 1\n"},
     "an unreached function edited": {"myplug_util.py": BASE["myplug_util.py"].replace("x - 1", "x - 2")},
+    "a guard called": {"myplug.py": BASE["myplug.py"].replace(
+        "import show", "import check, show").replace("    model = Model()", "    check(x)\n            model = Model()")},
     "plumbing edited and renamed": {
         "myplug_report.py": '__identity__ = "plumbing"\n\ndef display(model):\n    print("the model:", model)\n',
         "myplug.py": BASE["myplug.py"].replace("show", "display")},
@@ -131,6 +138,10 @@ NUMERIC = {
         "helper(x) + 1", "unused(x) + 1").replace("import helper", "import unused")},
     "a library call": {"myplug.py": BASE["myplug.py"].replace("float32", "float64")},
     "a module-level statement": {"myplug_util.py": textwrap.dedent(BASE["myplug_util.py"]) + "\nprint('loaded')\n"},
+    "a guard's value used": {"myplug.py": BASE["myplug.py"].replace(
+        "import show", "import check, show").replace("    model = Model()", "    x = check(x) or x\n            model = Model()")},
+    "a plumbing call that is no guard": {"myplug.py": BASE["myplug.py"].replace(
+        "show(model)", "show(model)\n            show(x)")},
     "a string": {"myplug_report.py": None, "myplug.py": BASE["myplug.py"].replace(
         "from myplug_report import show", "show = print").replace("show(model)", "show('the model')")},
 }
@@ -149,6 +160,17 @@ def test_a_change_that_can_move_a_number_stales_it(tmp_path, monkeypatch, change
     after = _units(tmp_path, monkeypatch, NUMERIC[change], "after")
     assert digest(after) != digest(before)
     assert changes({"definitions": before}, {"definitions": after})   # and says what
+
+
+def test_a_guard_whose_refusal_could_be_caught_counts(tmp_path, monkeypatch):
+    """In a try (or with) block, a guard's refusal may become another result: its call counts."""
+    def build(body):
+        return BASE["myplug.py"].replace("import show", "import check, show").replace(
+            "    model = Model()", "    " + textwrap.indent(body, " " * 12).lstrip() + "\n            model = Model()")
+    caught = "try:\n    check(x)\nexcept ValueError:\n    x = 0"
+    with_call = _units(tmp_path, monkeypatch, {"myplug.py": build(caught)}, "with")
+    without = _units(tmp_path, monkeypatch, {"myplug.py": build(caught.replace("check(x)", "pass"))}, "without")
+    assert digest(with_call) != digest(without)
 
 
 def test_what_is_followed_and_what_is_not(tmp_path, monkeypatch):
@@ -203,8 +225,8 @@ def test_library_versions_are_named_in_changes():
 
 # -- the declared boundary -----------------------------------------------------------------------
 
-PLUMBING = {"_util.lazy", "_util.paths", "api.registry", "progress", "cache._dirs", "cache.admin",
-            "cache.identity", "cache.stages", "cli", "data.summary", "errors", "records.record", "records.rescore",
+PLUMBING = {"_util.lazy", "_util.paths", "api.registry", "progress", "cache._dirs", "cache._sources", "cache.admin",
+            "cache.identity", "cache.stages", "cli", "data._checks", "data.summary", "errors", "records.record", "records.rescore",
             "records.store", "api.loggers", "reporting.tracking",
             "reporting.html", "reporting.leaderboard", "reporting.paper_figures", "reporting.paper_tables",
             "suites.cluster", "suites.file", "suites.jobs", "suites._worker", "suites.plan"}
@@ -224,6 +246,54 @@ def _plumbing_modules() -> dict[str, Path]:
 def test_the_plumbing_modules_are_the_declared_ones():
     """Declaring a module plumbing takes it out of every result's identity: a reviewed choice."""
     assert set(_plumbing_modules()) == PLUMBING
+
+
+MUTATING = {"append", "extend", "insert", "update", "pop", "popitem", "remove", "clear", "setdefault", "sort",
+            "reverse", "add", "discard", "write", "write_text", "write_bytes", "unlink", "mkdir", "rename", "replace",
+            "__setitem__", "fill_", "zero_", "copy_"}
+
+
+def _guards() -> list[tuple[str, ast.FunctionDef]]:
+    found = []
+    for name, path in _plumbing_modules().items():
+        tree = ast.parse(path.read_text())
+        defs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["__guards__"]:
+                for element in node.value.elts:
+                    assert element.value in defs, f"{name}: guard {element.value!r} is no function of the module"
+                    found.append((f"{name}:{element.value}", defs[element.value]))
+    return found
+
+
+@pytest.mark.parametrize("label, function", _guards(), ids=[label for label, _ in _guards()])
+def test_a_guard_only_refuses(label, function):
+    """A guard's call is left out of a result's identity: it must return nothing and change none
+    of its arguments (no assignment into them, no mutating method called on them)."""
+    params = {a.arg for a in function.args.args + function.args.kwonlyargs}
+    for node in ast.walk(function):
+        if isinstance(node, ast.Return):
+            assert node.value is None or (isinstance(node.value, ast.Constant) and node.value.value is None), \
+                f"{label} returns a value"
+        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
+            targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
+            for target in targets:
+                base = target
+                while isinstance(base, (ast.Attribute, ast.Subscript)):
+                    base = base.value
+                assert not (isinstance(base, ast.Name) and base.id in params and base is not target), \
+                    f"{label} assigns into its argument {base.id!r}"
+                assert not (isinstance(target, ast.Name) and target.id in params), f"{label} rebinds {target.id!r}"
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in MUTATING:
+            base = node.func.value
+            while isinstance(base, (ast.Attribute, ast.Subscript)):
+                base = base.value
+            assert not (isinstance(base, ast.Name) and base.id in params), \
+                f"{label} calls {node.func.attr} on its argument {base.id!r}"
+
+
+def test_there_are_guards():
+    assert _guards(), "the guard tests would pass vacuously"
 
 
 @pytest.mark.parametrize("module", sorted(PLUMBING))

@@ -43,6 +43,7 @@ _LAZY = {
     "register_datasets": "collm_bench.api.hookspecs",
     "register_encoders": "collm_bench.api.hookspecs",
     "register_methods": "collm_bench.api.hookspecs",
+    "register_loggers": "collm_bench.api.hookspecs",
     "register_metrics": "collm_bench.api.hookspecs",
     "set_registry": "collm_bench.api.registry",
 }

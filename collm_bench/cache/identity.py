@@ -30,159 +30,33 @@ the stage cache's bookkeeping, paths, progress output). Its definitions are neve
 stand in the code that names them as one placeholder, so editing, moving or renaming them stales
 nothing. ``tests/test_identity.py`` holds the boundary: plumbing imports no numerical library,
 and both directions are shown on a copy of the package.
+
+Guards are plumbing functions that only refuse: a plumbing module names them in ``__guards__``,
+and each returns nothing and changes none of its arguments (tested). A statement of computing
+code that only calls a guard (``check_listed_files(folder, manifest)``) is left out of the
+digest, so that adding a check to the code that computes a number stales nothing; a guard whose
+value is used, or whose call sits in a ``try`` or ``with`` block (where its refusal could be
+caught and turned into another result), counts as any plumbing call does.
 """
 from __future__ import annotations
 
 import ast
 import copy
-import functools
 import hashlib
-import importlib.util
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Iterable
+from typing import Any
+
+from collm_bench.cache._sources import Module, constant, import_binds, origin, parse, tracked
 
 __identity__ = "plumbing"
 
-NAMESPACE = "collm_bench"
 LIBRARIES = ("torch", "transformers", "peft", "numpy", "scikit-learn", "pandas")
 SCHEME = 2          # the identity scheme a record's "dependencies" were written under
 PLUMBING = "@plumbing"
-
-
-# -- finding and reading modules ------------------------------------------------------------------
-
-@functools.lru_cache(maxsize=None)
-def _origin(name: str, search_path: tuple[str, ...]) -> Path | None:
-    """The source file of module ``name``, found without importing anything (``find_spec`` of a
-    dotted name would import its parents, torch included)."""
-    top, _, rest = name.partition(".")
-    try:
-        spec = importlib.util.find_spec(top)
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
-        return None
-    path = Path(spec.origin)
-    for part in rest.split(".") if rest else ():
-        if path.name != "__init__.py":  # a plain module has no submodules: a name inside it
-            return None
-        folder = path.parent / part
-        path = folder / "__init__.py" if (folder / "__init__.py").exists() else path.parent / f"{part}.py"
-        if not path.exists():
-            return None
-    return path
-
-
-def _tracked(name: str, tops: frozenset[str]) -> bool:
-    """collm-bench's namespace, and a plugin's own modules (``myplugin``, ``myplugin_model``)."""
-    top = name.split(".", 1)[0]
-    return top.startswith(NAMESPACE) or any(top == t or top.startswith(t + "_") for t in tops)
-
-
-@dataclass
-class _Module:
-    name: str
-    package: str
-    defs: dict[str, ast.AST] = field(default_factory=dict)      # top-level name -> its definition
-    binds: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # name -> (module, attr)
-    side: list[ast.stmt] = field(default_factory=list)           # other top-level statements
-    lazy: dict[str, str] = field(default_factory=dict)           # lazy loader: name -> module
-    side_names: set[str] = field(default_factory=set)            # names the other statements bind
-    stars: list[str] = field(default_factory=list)               # modules it imports * from
-    plumbing: bool = False
-
-
-def _import_binds(node: ast.AST, package: str) -> dict[str, tuple[str, str | None]]:
-    """The names an import statement binds: ``import a.b`` binds ``a`` to module ``a``,
-    ``import a.b as c`` binds ``c`` to ``a.b``, ``from m import x`` binds ``x`` to ``(m, x)``."""
-    out: dict[str, tuple[str, str | None]] = {}
-    if isinstance(node, ast.Import):
-        for alias in node.names:
-            if alias.asname:
-                out[alias.asname] = (alias.name, None)
-            else:
-                out[alias.name.split(".")[0]] = (alias.name.split(".")[0], None)
-    elif isinstance(node, ast.ImportFrom):
-        base = node.module or ""
-        if node.level:
-            parts = package.split(".")
-            parent = ".".join(parts[:len(parts) - node.level + 1])
-            base = f"{parent}.{base}" if base else parent
-        for alias in node.names:
-            out[alias.asname or alias.name] = (base, alias.name)
-    return out
-
-
-def _top_statements(body: list[ast.stmt]) -> Iterable[ast.stmt]:
-    """Top-level statements, looking into module-level ``if`` / ``try`` blocks."""
-    for node in body:
-        if isinstance(node, (ast.If, ast.Try)):
-            yield node
-            for block in (node.body, node.orelse, getattr(node, "finalbody", []),
-                          *[h.body for h in getattr(node, "handlers", [])]):
-                yield from _top_statements(block)
-        else:
-            yield node
-
-
-_PARSED: dict[tuple[str, str], _Module] = {}   # (name, sha256 of its bytes) -> parsed module
-
-
-def _parse(name: str, path: Path) -> _Module:
-    source = path.read_bytes()
-    cache_key = (name, hashlib.sha256(source).hexdigest())
-    if cache_key in _PARSED:
-        return _PARSED[cache_key]
-    tree = ast.parse(source, filename=str(path))
-    module = _Module(name, name if path.name == "__init__.py" else name.rpartition(".")[0])
-    nested = {id(n) for top in tree.body if isinstance(top, (ast.If, ast.Try)) for n in ast.walk(top)}
-    for node in _top_statements(tree.body):
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            binds = _import_binds(node, module.package)
-            if "*" in binds:   # names it binds cannot be told: the whole module counts (_shallow)
-                module.stars.append(binds.pop("*")[0])
-            module.binds.update(binds)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and id(node) not in nested:
-            module.defs[node.name] = node
-        elif isinstance(node, (ast.Assign, ast.AnnAssign)) and id(node) not in nested and _assigned(node):
-            names = _assigned(node)
-            if names == ["__identity__"]:
-                module.plumbing = _constant(node.value) == "plumbing"
-                continue
-            if names == ["__all__"]:
-                continue
-            for target in names:
-                module.defs[target] = node
-            if path.name == "__init__.py" and isinstance(node.value, ast.Dict):   # a lazy loader's table
-                module.lazy.update({k.value: v.value for k, v in zip(node.value.keys, node.value.values)
-                                    if isinstance(k, ast.Constant) and isinstance(v, ast.Constant)
-                                    and isinstance(v.value, str) and v.value.startswith(name + ".")})
-        elif not isinstance(node, (ast.If, ast.Try)) and id(node) not in nested:
-            if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)):   # a docstring
-                module.side.append(node)
-        elif isinstance(node, (ast.If, ast.Try)):
-            module.side.append(node)
-    for node in module.side:   # what a conditional definition or a loop binds, and the definitions
-        for child in ast.walk(node):   # it may change (``PRESETS["x"] = ...``, ``TABLE.update(...)``)
-            if isinstance(child, ast.Name) and (isinstance(child.ctx, ast.Store) or child.id in module.defs):
-                module.side_names.add(child.id)
-            elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                module.side_names.add(child.name)
-    _PARSED[cache_key] = module
-    return module
-
-
-def _assigned(node: ast.AST) -> list[str]:
-    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-    return [t.id for t in targets if isinstance(t, ast.Name)] if all(isinstance(t, ast.Name) for t in targets) else []
-
-
-def _constant(node: ast.AST | None) -> Any:
-    return node.value if isinstance(node, ast.Constant) else None
 
 
 # -- the graph of definitions ---------------------------------------------------------------------
@@ -195,16 +69,16 @@ class _Graph:
 
     def __init__(self, tops: frozenset[str], search_path: tuple[str, ...]) -> None:
         self.tops, self.search_path = tops, search_path
-        self.modules: dict[str, _Module | None] = {}
+        self.modules: dict[str, Module | None] = {}
         self.files: dict[Path, tuple[int, int]] = {}   # what was read: (mtime_ns, size) of each file
         self.shallow: dict[Unit, _Shallow] = {}
 
-    def module(self, name: str) -> _Module | None:
+    def module(self, name: str) -> Module | None:
         if name not in self.modules:
-            path = _origin(name, self.search_path) if _tracked(name, self.tops) else None
+            path = origin(name, self.search_path) if tracked(name, self.tops) else None
             if path is not None:
                 self.files[path] = _stamp(path)
-            self.modules[name] = _parse(name, path) if path is not None else None
+            self.modules[name] = parse(name, path) if path is not None else None
         return self.modules[name]
 
     def whole(self, name: str) -> list[Unit] | str:
@@ -217,7 +91,7 @@ class _Graph:
         return [(name, "")] * _has_statements(self, name) + [(name, d) for d in sorted(module.defs)]
 
     def attribute(self, module_name: str, attr: str, seen: frozenset = frozenset()) -> tuple[str, Any]:
-        """What ``module.attr`` binds: ("unit", Unit) | ("module", name) | ("plumbing", None) |
+        """What ``module.attr`` binds: ("unit", Unit) | ("module", name) | ("plumbing", (module, attr)) |
         ("outside", None) for a library's name | ("whole", name) when it cannot be told."""
         module = self.module(module_name)
         if module is None:
@@ -225,7 +99,7 @@ class _Graph:
         if module.plumbing:   # its own definitions are placeholders; what it re-exports is followed
             if attr in module.binds and attr not in module.defs and (module_name, attr) not in seen:
                 return self.binding(module.binds[attr], seen | {(module_name, attr)})
-            return ("plumbing", None)
+            return ("plumbing", (module_name, attr))
         if attr in module.side_names:
             return ("units", [(module_name, attr), (module_name, "")] if attr in module.defs else [(module_name, "")])
         if attr in module.defs:
@@ -240,7 +114,7 @@ class _Graph:
 
     def binding(self, bound: tuple[str, str | None], seen: frozenset = frozenset()) -> tuple[str, Any]:
         target, attr = bound
-        if not _tracked(target, self.tops):
+        if not tracked(target, self.tops):
             return ("outside", None)
         if attr is None:
             return ("module", target) if self.module(target) is not None else ("outside", None)
@@ -259,9 +133,10 @@ class _Normalizer(ast.NodeTransformer):
     """One definition's tree without docstrings, imports or its own name, each reference to a
     tracked definition replaced by ``@<i>`` (its i-th edge)."""
 
-    def __init__(self, graph: _Graph, module: _Module, local: dict[str, tuple[str, str | None]]) -> None:
+    def __init__(self, graph: _Graph, module: Module, local: dict[str, tuple[str, str | None]]) -> None:
         self.graph, self.module, self.local = graph, module, local
         self.edges: list[list[Unit] | str] = []
+        self.guarded = 0   # inside a try or with block: a guard's refusal could be caught there
 
     def _ref(self, resolved: tuple[str, Any], node: ast.AST) -> ast.AST:
         kind, what = resolved
@@ -313,12 +188,45 @@ class _Normalizer(ast.NodeTransformer):
             replaced = ast.Attribute(value=replaced, attr=attr, ctx=ast.Load())
         return replaced
 
+    def _resolve(self, node: ast.AST) -> tuple[str, Any] | None:
+        """What a name or an attribute chain binds (None: a local, a builtin, an attribute of one)."""
+        chain, base = [], node
+        while isinstance(base, ast.Attribute):
+            chain.append(base.attr)
+            base = base.value
+        resolved = self._name(base.id) if isinstance(base, ast.Name) else None
+        for attr in reversed(chain):
+            if resolved is None or resolved[0] != "module":
+                return None
+            resolved = self.graph.attribute(resolved[1], attr)
+        return resolved
+
+    def visit_Expr(self, node: ast.Expr) -> ast.AST | None:
+        """A statement that only calls a guard: left out (see the module's docstring)."""
+        if isinstance(node.value, ast.Call) and not self.guarded:
+            resolved = self._resolve(node.value.func)
+            if resolved is not None and resolved[0] == "plumbing" and resolved[1] is not None:
+                module = self.graph.module(resolved[1][0])
+                if module is not None and resolved[1][1] in module.guards:
+                    return None
+        return self.generic_visit(node)
+
+    def _inside(self, node: ast.AST) -> ast.AST:
+        self.guarded += 1
+        try:
+            return self.generic_visit(node)
+        finally:
+            self.guarded -= 1
+
+    visit_Try = visit_With = visit_AsyncWith = _inside
+    visit_TryStar = _inside
+
     def visit_Call(self, node: ast.Call) -> ast.AST:
         func = node.func
         dotted = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
-        if dotted == "import_module" and node.args and isinstance(_constant(node.args[0]), str):
+        if dotted == "import_module" and node.args and isinstance(constant(node.args[0]), str):
             name = node.args[0].value
-            if _tracked(name, self.graph.tops) and self.graph.module(name) is not None:
+            if tracked(name, self.graph.tops) and self.graph.module(name) is not None:
                 self.edges.append(self.graph.whole(name))
         return self.generic_visit(node)
 
@@ -332,7 +240,7 @@ def _local_imports(node: ast.AST, package: str) -> dict[str, tuple[str, str | No
     out: dict[str, tuple[str, str | None]] = {}
     for child in ast.walk(node):
         if isinstance(child, (ast.Import, ast.ImportFrom)):
-            out.update(_import_binds(child, package))
+            out.update(import_binds(child, package))
     return out
 
 
@@ -344,7 +252,7 @@ def _shallow(graph: _Graph, unit: Unit) -> _Shallow:
     if unit not in graph.shallow:
         graph.shallow[unit] = shallow = _normalized(graph, unit)
         for star in graph.module(unit[0]).stars:   # ``from x import *``: every definition of x may be named
-            if _tracked(star, graph.tops):
+            if tracked(star, graph.tops):
                 shallow.edges.append(graph.whole(star))
     return graph.shallow[unit]
 

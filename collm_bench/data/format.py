@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from collm_bench.data._checks import check_manifest, check_regular_file
 from collm_bench.errors import DataError, UserError
 from collm_bench._util.paths import WRITE_ERRNOS, check_name, write_error
 
@@ -79,6 +80,7 @@ def read_manifest(path: Path) -> dict[str, Any]:
     mpath = Path(path) / "manifest.json"
     if not mpath.exists():
         raise DataError(mpath, "missing file")
+    check_regular_file(mpath, "manifest.json")
     try:
         manifest = json.loads(mpath.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -98,6 +100,7 @@ def load_prepared(path: str | Path, *, verify: bool = True) -> PreparedDataset:
     if not path.is_dir():
         raise DataError(path, "not a directory in the prepared format")
     manifest = read_manifest(path)
+    check_manifest(path, manifest)
     inter_path = interactions_file(path)
     items_path = path / "items.csv"
     if not items_path.exists():
