@@ -140,6 +140,8 @@ NUMERIC = {
     "a module-level statement": {"myplug_util.py": textwrap.dedent(BASE["myplug_util.py"]) + "\nprint('loaded')\n"},
     "a guard's value used": {"myplug.py": BASE["myplug.py"].replace(
         "import show", "import check, show").replace("    model = Model()", "    x = check(x) or x\n            model = Model()")},
+    "a guard called on a call's value": {"myplug.py": BASE["myplug.py"].replace(
+        "import show", "import check, show").replace("    model = Model()", "    check(x.pop())\n            model = Model()")},
     "a plumbing call that is no guard": {"myplug.py": BASE["myplug.py"].replace(
         "show(model)", "show(model)\n            show(x)")},
     "a string": {"myplug_report.py": None, "myplug.py": BASE["myplug.py"].replace(
@@ -226,7 +228,7 @@ def test_library_versions_are_named_in_changes():
 # -- the declared boundary -----------------------------------------------------------------------
 
 PLUMBING = {"_util.lazy", "_util.paths", "api.registry", "progress", "cache._dirs", "cache._sources", "cache.admin",
-            "cache.identity", "cache.stages", "cli", "data._checks", "data.summary", "errors", "records.record", "records.rescore",
+            "cache.identity", "cache.stages", "cli", "data._checks", "data.summary", "errors", "llm._checks", "records.record", "records.rescore",
             "records.store", "api.loggers", "reporting.tracking",
             "reporting.html", "reporting.leaderboard", "reporting.paper_figures", "reporting.paper_tables",
             "suites.cluster", "suites.file", "suites.jobs", "suites._worker", "suites.plan"}

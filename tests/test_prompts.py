@@ -120,11 +120,23 @@ def test_placeholder_must_be_one_token(tiny_llama):
         tokenize_prompts(p, tiny_llama.tokenizer, kind="causal", placeholder_token_id=0)
 
 
-def test_too_long_for_encoder(minilm):
-    long = ["", "word " * 600]
-    p = build_prompts(long, np.array([[1]]), np.array([1]))
-    with pytest.raises(UserError, match="limit of 512"):
-        tokenize_for(minilm, p)
+@pytest.mark.parametrize("name", ["minilm", "tiny_llama"])
+def test_a_prompt_longer_than_the_context_is_refused_on_every_backbone_kind(name, request):
+    backbone = request.getfixturevalue(name)
+    limit = backbone.model.config.max_position_embeddings          # 512 (encoder), 2048 (causal)
+    titles = ["", "Toy Story (1995)", "word " * (limit + 10)]
+    p = build_prompts(titles, np.array([[1], [1]]), np.array([1, 2]))
+    with pytest.raises(UserError) as err:
+        tokenize_for(backbone, p)
+    message = str(err.value)
+    assert message.startswith("prompt 1 of 2 (") and f"over backbone {backbone.name}'s context of {limit:,}" in message
+    assert "tokens long" in message and "never truncated" in message
+
+
+def test_many_bytes_but_few_tokens_is_no_refusal(minilm):
+    titles = ["", "Toy Story (1995)", "x" * 700]                  # > 512 bytes, a handful of word pieces
+    p = build_prompts(titles, np.array([[1]]), np.array([2]))
+    assert tokenize_for(minilm, p).lengths.max() < 512
 
 
 def test_collate_left_and_right_padding(tiny_llama):

@@ -33,10 +33,11 @@ and both directions are shown on a copy of the package.
 
 Guards are plumbing functions that only refuse: a plumbing module names them in ``__guards__``,
 and each returns nothing and changes none of its arguments (tested). A statement of computing
-code that only calls a guard (``check_listed_files(folder, manifest)``) is left out of the
-digest, so that adding a check to the code that computes a number stales nothing; a guard whose
-value is used, or whose call sits in a ``try`` or ``with`` block (where its refusal could be
-caught and turned into another result), counts as any plumbing call does.
+code that only calls a guard on names and attributes (``check_manifest(path, manifest)``) is
+left out of the digest, so that adding a check to the code that computes a number stales
+nothing; a guard whose value is used, whose arguments call anything, or whose call sits in a
+``try`` or ``with`` block (where its refusal could be caught and turned into another result),
+counts as any plumbing call does.
 """
 from __future__ import annotations
 
@@ -203,7 +204,7 @@ class _Normalizer(ast.NodeTransformer):
 
     def visit_Expr(self, node: ast.Expr) -> ast.AST | None:
         """A statement that only calls a guard: left out (see the module's docstring)."""
-        if isinstance(node.value, ast.Call) and not self.guarded:
+        if isinstance(node.value, ast.Call) and not self.guarded and _pure(node.value):
             resolved = self._resolve(node.value.func)
             if resolved is not None and resolved[0] == "plumbing" and resolved[1] is not None:
                 module = self.graph.module(resolved[1][0])
@@ -234,6 +235,14 @@ class _Normalizer(ast.NodeTransformer):
         return None
 
     visit_ImportFrom = visit_Import
+
+
+def _pure(call: ast.Call) -> bool:
+    """Whether a call's arguments only read names, constants and attributes (a call or an
+    assignment among them could change a value that a result depends on)."""
+    allowed = (ast.Name, ast.Constant, ast.Attribute, ast.Load, ast.keyword, ast.Tuple, ast.JoinedStr,
+               ast.FormattedValue)
+    return all(isinstance(n, allowed) for arg in [*call.args, *call.keywords] for n in ast.walk(arg))
 
 
 def _local_imports(node: ast.AST, package: str) -> dict[str, tuple[str, str | None]]:

@@ -26,6 +26,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from collm_bench.llm._checks import check_context
 from collm_bench.errors import UserError
 
 TEXT_TEMPLATE = (
@@ -234,7 +235,9 @@ def tokenize_prompts(prompts: Prompts, tokenizer: Any, *, kind: str = "causal",
 
 
 def tokenize_for(backbone: Any, prompts: Prompts) -> TokenizedPrompts:
-    """``tokenize_prompts`` with a ``collm_bench.llm.backbone.Backbone``'s settings."""
+    """``tokenize_prompts`` with a ``collm_bench.llm.backbone.Backbone``'s settings, after
+    refusing a prompt longer than its context (``collm_bench.llm._checks``)."""
+    check_context(backbone, prompts)
     return tokenize_prompts(prompts, backbone.tokenizer, kind=backbone.kind,
                             placeholder_token_id=backbone.placeholder_token_id,
                             max_length=backbone.max_length)
