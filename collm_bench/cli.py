@@ -553,6 +553,11 @@ def main(argv: Optional[List[str]] = None) -> None:
     import click
     import signal
     import threading
+    import warnings
+
+    # An undefined metric (one label only) is said once, in the run's own line (records.store);
+    # numpy's warning from the bootstrap of its NaN resamples would say it again, raw.
+    warnings.filterwarnings("ignore", message="All-NaN slice encountered", category=RuntimeWarning)
 
     if threading.current_thread() is threading.main_thread():   # signal handlers: main thread only
         signal.signal(signal.SIGTERM, _terminate)

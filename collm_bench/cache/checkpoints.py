@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from collm_bench._util.strict_json import check_strict_json
 from collm_bench.data.format import atomic_path, sha256_file
 from collm_bench.errors import UserError
 
@@ -53,6 +54,7 @@ class Checkpointer:
         with atomic_path(self.folder / TENSORS) as tmp:
             save_file({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}, tmp)
         payload = {"format": FORMAT, "tensors_sha256": sha256_file(self.folder / TENSORS), "state": state}
+        check_strict_json(payload, STATE)
         with atomic_path(self.folder / STATE) as tmp:
             Path(tmp).write_text(json.dumps(payload))
         self.last = time.monotonic()

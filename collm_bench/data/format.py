@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from collm_bench._util.strict_json import check_strict_json
 from collm_bench.data._checks import check_manifest, check_regular_file
 from collm_bench.errors import DataError, UserError
 from collm_bench._util.paths import WRITE_ERRNOS, check_name, write_error
@@ -277,6 +278,7 @@ def write_prepared(
 
 
 def write_json(path: Path, payload: Any) -> None:
+    check_strict_json(payload, path)
     with atomic_path(path) as tmp:
         Path(tmp).write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")
 

@@ -45,6 +45,10 @@ def record_problem(data: Any) -> str | None:
     for key in ("label", "encoder", "backbone", "date"):
         if data.get(key) is not None and not isinstance(data[key], str):
             return f"{key!r} is {type(data[key]).__name__}, expected a string or null"
+    undefined = data.get("undefined")
+    if undefined is not None and not (isinstance(undefined, dict) and all(
+            isinstance(v, dict) and all(isinstance(w, str) for w in v.values()) for v in undefined.values())):
+        return "'undefined' is not an object of subsets mapping metrics to reasons"
     for subset, values in data["metrics"].items():
         if not isinstance(values, dict):
             return f"'metrics.{subset}' is {type(values).__name__}, expected an object"
@@ -52,6 +56,10 @@ def record_problem(data: Any) -> str | None:
             problem = _out_of_domain(value, UNIT_METRICS.get(name, (0.0, math.inf)), null=True)
             if problem:
                 return f"'metrics.{subset}.{name}' {problem}"
+            if value is None and "undefined" in data:   # records before it gave no reasons (their nulls: '-')
+                why = (data["undefined"].get(subset) or {}).get(name) if isinstance(data["undefined"], dict) else None
+                if not (isinstance(why, str) and why):
+                    return f"'metrics.{subset}.{name}' is null without its reason in 'undefined'"
     if not isinstance(data["metrics"].get("overall"), dict):
         return "'metrics.overall' is missing"
     problem = _blocks_problem(data)
@@ -103,8 +111,8 @@ def _blocks_problem(data: dict) -> str | None:
     for name, values in (samples or {}).items():
         if not isinstance(values, list):
             return f"'intervals.samples.{name}' is {type(values).__name__}, expected a list"
-        problem = next(filter(None, (_out_of_domain(v, UNIT_METRICS.get(name, (-math.inf, math.inf)))
-                                     for v in values)), None)
+        problem = next(filter(None, (_out_of_domain(v, UNIT_METRICS.get(name, (-math.inf, math.inf)), null=True)
+                                     for v in values)), None)   # null: a resample where it is undefined
         if problem:
             return f"'intervals.samples.{name}' holds a value that {problem}"
     dependencies = data.get("dependencies")
@@ -232,6 +240,10 @@ class RunRecord:
     def metric(self, name: str, subset: str = "overall") -> float | None:
         value = (self.data["metrics"].get(subset) or {}).get(name)
         return None if value is None else float(value)
+
+    def undefined(self, name: str, subset: str = "overall") -> str | None:
+        """Why metric ``name`` is undefined on this run's ``subset`` rows (it is then null), or None."""
+        return ((self.data.get("undefined") or {}).get(subset) or {}).get(name)
 
     def timing(self, name: str) -> Any:
         return self.data["timings"].get(name)

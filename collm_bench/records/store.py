@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import platform
 import resource
 import subprocess
@@ -72,6 +73,7 @@ def write_run(run_dir: Path, method: str, config: dict[str, Any], config_key: st
             plugins[entry.plugin] = entry.version
     inference = output.inference_seconds
     parts = record_components(registry, config["method"], output.encoder, output.backbone)
+    metrics, intervals, undefined = defined_numbers(scored.metrics, scored.intervals, registry)
     record = {
         "schema_version": SCHEMA_VERSION,
         "run_id": run_dir.name,
@@ -87,9 +89,10 @@ def write_run(run_dir: Path, method: str, config: dict[str, Any], config_key: st
         "produced_by": produced_by,
         "seed": config["seed"],
         "evaluation": evaluation,
-        "metrics": scored.metrics,
+        "metrics": metrics,
+        **({"undefined": undefined} if undefined else {}),
         "predictions_sha256": scored.predictions_sha256,
-        "intervals": scored.intervals,
+        "intervals": intervals,
         "training": output.details,
         "timings": {
             "stages": output.stages,
@@ -108,7 +111,48 @@ def write_run(run_dir: Path, method: str, config: dict[str, Any], config_key: st
         "date": now_iso(),
     }
     write_record(run_dir, record)
+    if undefined:
+        from collm_bench.progress import say
+
+        by_reason: dict[str, list[str]] = {}
+        for subset, names in undefined.items():
+            for name, why in names.items():
+                by_reason.setdefault(why, []).append(f"{subset} {name}")
+        say(f"{run_dir.name}: undefined on its rows, written as null: "
+            + "; ".join(f"{', '.join(where)} ({why})" for why, where in by_reason.items()))
     return record
+
+
+def defined_numbers(metrics: dict[str, Any], intervals: dict[str, Any], registry
+                    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, dict[str, str]]]:
+    """Metrics and intervals as a record holds them: a metric that is undefined on its rows (NaN
+    from its computation: one label only, or no user with both) becomes null, with its reason in
+    ``undefined[subset][name]``; an undefined interval bound makes the interval null, and an
+    undefined resample is null in the stored samples. JSON has no NaN."""
+    def bad(value: Any) -> bool:
+        return isinstance(value, float) and not math.isfinite(value)
+
+    specs = registry.components.get("metric", {}) if registry is not None else {}
+    clean: dict[str, Any] = {}
+    undefined: dict[str, dict[str, str]] = {}
+    for subset, values in metrics.items():
+        clean[subset] = {}
+        for name, value in values.items():
+            if value is None or bad(value):
+                per_user = getattr(getattr(specs.get(name), "spec", None), "per_user", name in ("uauc", "gauc", "ndcg"))
+                undefined.setdefault(subset, {})[name] = (
+                    "no user has both labels and 2+ rows" if per_user else
+                    "the rows hold one label only" if values.get("rows") else "no rows")
+                value = None
+            clean[subset][name] = value
+    kept = dict(intervals)
+    for name, bounds in intervals.items():
+        if isinstance(bounds, (list, tuple)) and any(b is None or bad(b) for b in bounds):
+            kept[name] = None
+    if isinstance(intervals.get("samples"), dict):
+        kept["samples"] = {name: [None if bad(v) else v for v in values] if isinstance(values, list) else values
+                           for name, values in intervals["samples"].items()}
+    return clean, kept, undefined
 
 
 def read_record(run_dir: Path) -> RunRecord:

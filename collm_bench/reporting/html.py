@@ -14,7 +14,8 @@ import json
 from pathlib import Path
 from typing import Any, Iterable
 
-from collm_bench.reporting.leaderboard import TAIL, collect, columns, head_note, interval_note, seeds_cell
+from collm_bench.reporting.leaderboard import (TAIL, collect, columns, head_note, interval_note, ranking_note,
+                                              seeds_cell)
 from collm_bench.records.store import mean_of, mean_std
 from collm_bench.records.record import RunRecord
 
@@ -78,6 +79,8 @@ def _cell(row: dict[str, Any], column: str) -> tuple[str, str]:
     values = row[column]
     if column == "Seeds":
         return str(len(values)), html.escape(seeds_cell(values))
+    if column in row.get("undefined", {}):
+        return "", f'<span title="{html.escape(row["undefined"][column])}">undefined</span>'   # said, not blank
     digits = 1 if column in ("Train s", "Infer s") else 4
     mean = mean_of(values)
     shown = html.escape(mean_std(values, digits))
@@ -117,7 +120,7 @@ def render_html(records: Iterable[RunRecord | dict[str, Any]], *, title: str = "
         evaluated = "; ".join(sorted({row["evaluated"] for row in rows}))
         note = interval_note(rows) + head_note(r for r in records if r.dataset == dataset)
         parts.append(f"<h2>{html.escape(dataset)}</h2><p class=note>Evaluated on {html.escape(evaluated)}. "
-                     f"Ranked by AUC.{html.escape(note)}</p>")
+                     f"{html.escape(ranking_note(rows))}{html.escape(note)}</p>")
         head = ["#", "Method", "Backbone", *metrics, "Warm / cold", *TAIL, "Config"]
         parts.append("<table class=board><thead><tr>" + "".join(
             f'<th data-column="{html.escape(h)}"{" class=name" if h in ("Method", "Backbone", "Config") else ""}>'

@@ -39,6 +39,14 @@ def interval_note(rows: list[dict[str, Any]]) -> str:
     return INTERVAL_NOTE + (NO_TIE_TEST if len(rows[0]["Seeds"]) > 1 else "")
 
 
+def ranking_note(rows: list[dict[str, Any]]) -> str:
+    """How the rows are ordered, and what an ``undefined`` cell means where one is shown."""
+    reasons = sorted({why for row in rows for why in row.get("undefined", {}).values()})
+    last = " (rows where it is undefined last)" if any("AUC" in row.get("undefined", {}) for row in rows) else ""
+    said = f" Undefined: the metric cannot be computed on the run's rows ({'; '.join(reasons)})." if reasons else ""
+    return f"Ranked by AUC{last}.{said}"
+
+
 def head_note(records: Iterable[RunRecord]) -> str:
     """The sentence saying which backbones score through a learned head instead of the paper's
     Yes token (encoders have no language-model head), or '' when none does."""
@@ -97,8 +105,12 @@ def collect(records: Iterable[RunRecord | dict[str, Any]], registry=None) -> dic
         runs = sorted(runs, key=lambda r: r.seed)
         row: dict[str, Any] = {"Method": label, "Backbone": backbone or "-", "evaluated": evaluated}
         cells = {spec.title: ("overall", spec.name) for spec in registered_metrics(registry)} | SUBSET_CELLS
+        row["undefined"] = {}
         for column, (subset, metric) in cells.items():
             row[column] = [r.metric(metric, subset) for r in runs]
+            why = [r.undefined(metric, subset) for r in runs]
+            if all(why):   # undefined on every seed's rows: said in the cell, not left blank
+                row["undefined"][column] = why[0]
         row["Train s"] = [r.timing("train_seconds") for r in runs]
         row["Infer s"] = [r.timing("inference_seconds") for r in runs]
         row["Seeds"] = [r.seed for r in runs]
@@ -148,9 +160,10 @@ def _mark_ties_with_the_best(rows: list[dict[str, Any]]) -> None:
 def columns(rows: list[dict[str, Any]]) -> list[str]:
     """A table's columns: each metric column some row has a value in, in registry order."""
     metric_columns = [c for c in rows[0] if c not in ("Method", "Backbone", "evaluated", "intervals", "runs",
-                                                     *SUBSET_CELLS, *TAIL)] \
+                                                     "undefined", *SUBSET_CELLS, *TAIL)] \
         if rows else []
-    shown = [c for c in metric_columns if any(v is not None for row in rows for v in row[c])]
+    shown = [c for c in metric_columns
+             if any(v is not None for row in rows for v in row[c]) or any(c in row["undefined"] for row in rows)]
     return ["Method", "Backbone", *shown, *SUBSET_CELLS, *TAIL]
 
 
@@ -233,6 +246,8 @@ def escape_markdown(text: Any) -> str:
 
 def _with_interval(row: dict[str, Any], column: str) -> str:
     """A metric cell: with one seed and a recorded interval, ``value (low-high)``."""
+    if column in row.get("undefined", {}):
+        return "undefined"
     bounds = (row.get("intervals") or {}).get(column.lower()) if column in ("AUC", "UAUC") else None
     return with_interval(mean_std(row[column], 4), bounds)
 
@@ -258,7 +273,7 @@ def render_records(records: Iterable[RunRecord | dict[str, Any]], fmt: str = "md
     records = unique_runs(records)
     tables = collect(records, registry)
     if fmt == "json":
-        return json.dumps(tables, indent=2, default=_json_default)
+        return json.dumps(_finite(tables), indent=2, default=_json_default, allow_nan=False)
     if fmt == "csv":
         import csv
         import io
@@ -279,13 +294,24 @@ def render_records(records: Iterable[RunRecord | dict[str, Any]], fmt: str = "md
     for dataset, rows in tables.items():
         evaluated = sorted({row["evaluated"] for row in rows})
         parts.append(f"## {escape_markdown(dataset)}\n\nEvaluated on {escape_markdown('; '.join(evaluated))}. "
-                     f"Ranked by AUC.{interval_note(rows)}"
+                     f"{ranking_note(rows)}{interval_note(rows)}"
                      f"{head_note(r for r in records if r.dataset == dataset)}\n")
         names = columns(rows)
         parts.append(tabulate([[escape_markdown(c) for c in _cells(r, names)] for r in rows], headers=names,
                               tablefmt="github", disable_numparse=True))
         parts.append("")
     return "\n".join(parts) if parts else "no run records found\n"
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with NaN and infinities as null: JSON has none."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _json_default(value: Any) -> Any:
