@@ -166,9 +166,10 @@ def leaderboard(
 
 def _emit(text: str, output: Optional[Path]) -> None:
     if output:
+        from collm_bench._util.paths import ensure_writable
         from collm_bench.data.format import atomic_path
 
-        output.parent.mkdir(parents=True, exist_ok=True)
+        ensure_writable(output.parent, "folder of --output", "--output")   # one line, not a traceback
         with atomic_path(output) as tmp:
             Path(tmp).write_text(text)
     else:
@@ -246,8 +247,12 @@ def suite(
     root = out or spec.out
     if not dry_run:  # before any work: a suite that cannot write its records never starts
         from collm_bench._util.paths import ensure_writable
+        from collm_bench.cache.checkpoints import interval_seconds
 
         ensure_writable(root, "output root", "--out")
+        interval_seconds()   # a bad $COLLM_BENCH_CHECKPOINT_SECONDS: now, not inside the first stage
+        if output:
+            ensure_writable(output.parent, "folder of --output", "--output")
     partial = (f"PARTIAL: --limit {limit} scores a sample of whole test users (at least {limit} rows) "
                "instead of the suite's evaluation; these numbers are not the full results") if limit else ""
     if partial:
@@ -561,8 +566,8 @@ def main(argv: Optional[List[str]] = None) -> None:
 
     if threading.current_thread() is threading.main_thread():   # signal handlers: main thread only
         signal.signal(signal.SIGTERM, _terminate)
-    _add_plugin_commands()
     try:
+        _add_plugin_commands()   # inside: a signal while plugins load is one line too
         # Without standalone mode click returns (not raises) the code of typer.Exit.
         code = app(args=argv, prog_name="collm-bench", standalone_mode=False)
     except UserError as exc:

@@ -23,12 +23,16 @@ from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
+from collm_bench._util._env_checks import check_launcher_env
+
 
 def world_size() -> int:
+    check_launcher_env()
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def rank() -> int:
+    check_launcher_env()
     return int(os.environ.get("RANK", "0"))
 
 

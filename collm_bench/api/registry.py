@@ -31,6 +31,8 @@ __identity__ = "plumbing"
 PROJECT = "collm_bench"
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
+COUNTS = ("rows", "users", "users_scored", "users_skipped")   # beside the metrics of each subset
+
 REGISTRATION_HOOKS = {
     "dataset": "register_datasets",
     "encoder": "register_encoders",
@@ -163,6 +165,11 @@ def load_registry(extra: Iterable[tuple[str, Any]] = (), *, entry_points: bool =
 
     for plugin_name in list(registry.plugins):
         _register_components(registry, pm, plugin_name)
+    known = {name for name, _, _ in candidates}
+    for variable, names in (("COLLM_BENCH_LOAD_PLUGINS", only or set()), ("COLLM_BENCH_DISABLE_PLUGINS", disabled)):
+        for name in sorted(set(names) - known):   # a typo would silently load nothing, or disable nothing
+            _fail(registry, name, "-", f"named by ${variable}, but no installed plugin has this name "
+                                       f"(installed: {', '.join(sorted(known))})")
     return registry
 
 
@@ -194,6 +201,9 @@ def _register_components(registry: Registry, pm: pluggy.PluginManager, plugin_na
         if kind != expected_kind:
             raise TypeError(f"{hook_name} registered a {kind}")
         check_name(f"{kind} name", spec.name, fix="rename it in the plugin")  # it reaches paths
+        if kind == "metric" and spec.name in COUNTS:   # a record's subset holds these counts beside its metrics
+            raise ValueError(f"metric name {spec.name!r} is taken by the count of the same name in every record: "
+                             "rename it")
         if kind == "logger":
             if not callable(spec.log):
                 raise TypeError(f"logger {spec.name!r}: log must be callable")

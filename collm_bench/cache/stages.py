@@ -261,7 +261,8 @@ def live_leases(root: Path) -> list[dict[str, Any]]:
     for path in sorted((Path(root) / LEASES).glob("*.json")):
         try:
             lease = json.loads(path.read_text())
-            if lease.get("pid") != os.getpid() and _alive(int(lease["pid"])):
+            pid = lease["pid"]
+            if isinstance(pid, int) and pid > 0 and pid != os.getpid() and _alive(pid):   # -1: every process
                 out.append(lease)
         except (OSError, ValueError, KeyError, TypeError):
             continue

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collm_bench._util.lazy import exports
 
 _LAZY = {
+    "defined_numbers": "collm_bench.records.store",
     "rescore": "collm_bench.records.rescore",
     "LEVEL": "collm_bench.records.bootstrap",
     "PREDICTION_COLUMNS": "collm_bench.records.predictions",

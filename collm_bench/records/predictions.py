@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from collm_bench.data._checks import check_regular_file
 from collm_bench.data.format import atomic_path, sha256_file
 from collm_bench.errors import UserError
 from collm_bench.records.metrics import evaluate
@@ -36,6 +37,7 @@ def read_predictions(run_dir: Path):
     path = Path(run_dir) / "predictions.csv"
     if not path.exists():
         raise UserError(f"{path}: missing file")
+    check_regular_file(path, "predictions.csv")
     try:
         # ids as written: "01" is not 1, "NA" is a name (the dataset's ids, kept as text)
         frame = pd.read_csv(path, dtype={"user": str, "item": str}, keep_default_na=False, na_values=[""])
@@ -81,6 +83,7 @@ def check_predictions_checksum(run_dir: Path, record) -> bool:
     path = Path(run_dir) / "predictions.csv"
     if not path.exists():
         raise UserError(f"{path}: missing file (record.json states its checksum)")
+    check_regular_file(path, "predictions.csv")
     actual = sha256_file(path)
     if actual != expected:
         raise UserError(f"{path}: sha256 {actual[:12]}... differs from {str(expected)[:12]}... in record.json: "

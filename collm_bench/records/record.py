@@ -119,8 +119,15 @@ def _blocks_problem(data: dict) -> str | None:
     problem = _not_object(dependencies, "dependencies")
     if problem:
         return problem
-    return next(filter(None, (_not_object((dependencies or {}).get(key), f"dependencies.{key}")
-                              for key in ("libraries", "definitions", "modules"))), None)
+    problem = next(filter(None, (_not_object((dependencies or {}).get(key), f"dependencies.{key}")
+                                 for key in ("libraries", "definitions", "modules"))), None)
+    if problem:
+        return problem
+    for key in ("libraries", "definitions", "modules"):   # the stale check hashes and compares them
+        values = (dependencies or {}).get(key) or {}
+        if not all(isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in values.items()):
+            return f"'dependencies.{key}' is not an object of strings"
+    return None
 
 
 def _not_object(value: Any, where: str) -> str | None:

@@ -141,6 +141,7 @@ def defined_numbers(metrics: dict[str, Any], intervals: dict[str, Any], registry
             if value is None or bad(value):
                 per_user = getattr(getattr(specs.get(name), "spec", None), "per_user", name in ("uauc", "gauc", "ndcg"))
                 undefined.setdefault(subset, {})[name] = (
+                    f"its computation gave {value}" if isinstance(value, float) and math.isinf(value) else
                     "no user has both labels and 2+ rows" if per_user else
                     "the rows hold one label only" if values.get("rows") else "no rows")
                 value = None
@@ -239,6 +240,13 @@ def missing_metrics(recorded: dict[str, Any], computed: dict[str, Any]) -> list[
 
 
 def _parse_record(path: Path) -> tuple[RunRecord | None, str | None]:
+    from collm_bench.data._checks import check_regular_file
+    from collm_bench.errors import DataError
+
+    try:
+        check_regular_file(path, "record.json")   # a FIFO would hang the reader, a folder crash it
+    except DataError as exc:
+        return None, exc.problem
     try:
         data = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError) as exc:

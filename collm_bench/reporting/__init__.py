@@ -8,6 +8,7 @@ from __future__ import annotations
 from collm_bench._util.lazy import exports
 
 _LAZY = {
+    "ranking_note": "collm_bench.reporting.leaderboard",
     "check_loggers": "collm_bench.reporting.tracking",
     "log_runs": "collm_bench.reporting.tracking",
     "log_written": "collm_bench.reporting.tracking",

@@ -75,6 +75,9 @@ class Slots:
         if gpus and jobs > len(gpus):
             say(f"--jobs {jobs}, but {len(gpus)} GPU(s) here: {len(gpus)} jobs, one GPU each")
             jobs = len(gpus)
+        elif not gpus and jobs > cpu_count():   # more processes than cores only compete for them
+            say(f"--jobs {jobs}, but {cpu_count()} core(s) here: {cpu_count()} jobs, one thread each")
+            jobs = cpu_count()
         return cls(jobs=jobs, threads=max(1, cpu_count() // jobs), gpus=gpus[:jobs])
 
     def environment(self, slot: int) -> dict[str, str]:
