@@ -58,6 +58,8 @@ def _parse_sets(values: List[str]) -> dict[str, str]:
         if "=" not in item:
             raise UserError(f"--set expects KEY=VALUE, got {item!r}")
         key, value = item.split("=", 1)
+        if key.strip() in out and out[key.strip()] != value.strip():   # the last would win, silently
+            raise UserError(f"{key.strip()} is set twice ({out[key.strip()]!r} and {value.strip()!r}): keep one")
         out[key.strip()] = value.strip()
     return out
 

@@ -285,7 +285,7 @@ def test_stage_metadata_that_reaches_a_record():
     # the record's timings
     tree = ast.parse(inspect.getsource(store.write_run))
     record = next(n for n in ast.walk(tree) if isinstance(n, ast.Dict) and "timings" in _dict_keys(n))
-    timings = record.values[_dict_keys(record).index("timings")]
+    timings = next(v for k, v in zip(record.keys, record.values) if isinstance(k, ast.Constant) and k.value == "timings")
     assert _dict_keys(timings) == [_code(r[0]) for r in _table("Record timings", "timings field")]
 
 

@@ -153,3 +153,46 @@ def test_a_signal_while_plugins_load_is_one_line(monkeypatch, capsys):
         cli.main(["plugins"])
     err = capsys.readouterr().err
     assert stop.value.code == 143 and err.count("\n") == 1 and err.startswith("stopped by SIGTERM")
+
+
+@pytest.mark.parametrize("edit, problem", [
+    (lambda r: r.update(seed=-7), "'seed' is -7, outside [0, 2**32)"),
+    (lambda r: r["evaluation"].update(rows=5, total_rows=3), "'evaluation.rows' 5 is above 'evaluation.total_rows' 3"),
+    (lambda r: r["evaluation"].update(rows=-5), "'evaluation' counts must be non-negative integers"),
+    (lambda r: r["evaluation"].update(sampled="yes"), "'evaluation.sampled' is not true or false"),
+    (lambda r: r["metrics"]["overall"].update(users=2.5), "'metrics.overall.users' is 2.5, not a whole count"),
+])
+def test_record_numbers_outside_their_domain_make_a_malformed_record(edit, problem):
+    from collm_bench.records.record import record_problem
+
+    record = json.loads(next(COMMITTED.glob("*__mf__seed1__*/record.json")).read_text())
+    edit(record)
+    assert (record_problem(record) or "").startswith(problem)
+
+
+def test_an_option_set_twice_is_refused(tmp_path, cli):
+    code, _, err = cli(["run", "--method", "mf", "--set", "dim=8", "--set", "dim=16"])
+    assert code == 2 and "dim is set twice ('8' and '16'): keep one" in err
+
+
+def test_a_stage_json_that_is_no_regular_file_is_named_and_computed_again(tmp_path):
+    from collm_bench.cache.stages import STAGE_FILE, StageCache
+
+    cache = StageCache(tmp_path)
+    first = cache.run("s", {"a": 1}, lambda path: (path / "x").write_text("1") and {})
+    (first.path / STAGE_FILE).unlink()
+    os.mkfifo(first.path / STAGE_FILE)       # every lookup hung on it
+    said = []
+    assert cache.lookup("s", first.key, said.append) is None
+    assert said and "stage.json is a FIFO, not a regular file" in said[0]
+
+
+def test_cache_list_survives_a_damaged_training_state(tmp_path, cli):
+    from collm_bench.cache.stages import StageCache
+
+    StageCache(tmp_path)
+    resume = tmp_path / "llm-step1" / ".abc.resume"
+    resume.mkdir(parents=True)
+    (resume / "checkpoint.json").write_text(json.dumps({"state": {"step": 3, "result": [1]}}))
+    code, out, err = cli(["cache", "list", "--cache-dir", str(tmp_path)])
+    assert code == 0, err

@@ -85,7 +85,9 @@ def progress(entry: Entry) -> str | None:
     try:
         state = json.loads(path.read_text())["state"]
         step, result = int(state["step"]), state.get("result") or {}
-    except (OSError, ValueError, KeyError, TypeError):
+        if not isinstance(result, dict):   # a damaged state: listed as unreadable, not a crash
+            return None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
     saved = datetime.fromtimestamp(path.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
     best = (f", best validation AUC {result['best_valid_auc']:.4f} at step {result['best_step']}"

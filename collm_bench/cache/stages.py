@@ -321,6 +321,13 @@ def _stage_files(path: Path) -> list[str]:
 def _verified_meta(path: Path) -> tuple[dict[str, Any], str | None]:
     """(meta, None) when every file of the stage matches ``stage.json``, else ({}, the problem)."""
     marker = path / STAGE_FILE
+    from collm_bench.data._checks import check_regular_file
+    from collm_bench.errors import DataError
+
+    try:
+        check_regular_file(marker, STAGE_FILE)   # a FIFO would hang every lookup
+    except DataError as exc:
+        return {}, f"{marker}: {exc.problem}"
     try:
         stage = json.loads(marker.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -37,6 +37,16 @@ def record_problem(data: Any) -> str | None:
             return f"{key!r} is {type(value).__name__ if key in data else 'missing'}, expected {types[0].__name__}"
     if not isinstance(data["dataset"].get("name"), str):
         return "'dataset.name' is missing or not a string"
+    if not 0 <= data["seed"] < 2 ** 32:
+        return f"'seed' is {data['seed']}, outside [0, 2**32)"
+    evaluation = data["evaluation"]
+    counts = {key: evaluation.get(key) for key in ("rows", "total_rows") if evaluation.get(key) is not None}
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in counts.values()):
+        return f"'evaluation' counts must be non-negative integers, got {counts}"
+    if len(counts) == 2 and counts["rows"] > counts["total_rows"]:
+        return f"'evaluation.rows' {counts['rows']} is above 'evaluation.total_rows' {counts['total_rows']}"
+    if "sampled" in evaluation and not isinstance(evaluation["sampled"], bool):
+        return "'evaluation.sampled' is not true or false"
     if not is_safe_name(data["run_id"]):  # it names folders and files (a board's config links)
         return f"'run_id' {data['run_id']!r} cannot name a folder: it must be {NAME_RULE}"
     problem = next(filter(None, (_not_object(data.get(key), key) for key in ("config", "intervals", "training"))), None)
@@ -56,6 +66,8 @@ def record_problem(data: Any) -> str | None:
             problem = _out_of_domain(value, UNIT_METRICS.get(name, (0.0, math.inf)), null=True)
             if problem:
                 return f"'metrics.{subset}.{name}' {problem}"
+            if name in COUNTS and value is not None and (not float(value).is_integer()):
+                return f"'metrics.{subset}.{name}' is {value}, not a whole count"
             if value is None and "undefined" in data:   # records before it gave no reasons (their nulls: '-')
                 why = (data["undefined"].get(subset) or {}).get(name) if isinstance(data["undefined"], dict) else None
                 if not (isinstance(why, str) and why):
@@ -140,6 +152,7 @@ def _not_object(value: Any, where: str) -> str | None:
 # Metrics that are probabilities of a ranking, or means of them: their domain is [0, 1]. Any
 # other number a record holds (log loss, counts, times) is non-negative; all are finite.
 UNIT_METRICS = {name: (0.0, 1.0) for name in ("auc", "uauc", "gauc", "ndcg")}
+COUNTS = ("rows", "users", "users_scored", "users_skipped")   # beside the metrics of each subset
 
 
 def _out_of_domain(value: Any, bounds: tuple[float, float], null: bool = False) -> str | None:

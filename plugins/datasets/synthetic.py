@@ -68,9 +68,10 @@ DESCRIPTION = ("Generated interactions with a planted collaborative signal (late
 class SyntheticOptions:
     """What ``--source`` may set (0 users or items: scaled from rows)."""
 
-    rows: int = option(20_000, ge=1, help="interactions generated")
-    users: int = option(0, ge=0, help="users (0: scaled from rows)")
-    items: int = option(0, ge=0, help="items (0: scaled from rows)")
+    # at most 100 million rows: about 10 GB in memory (1e12 ended in a MemoryError of 124 GiB)
+    rows: int = option(20_000, ge=1, le=100_000_000, help="interactions generated")
+    users: int = option(0, ge=0, le=100_000_000, help="users (0: scaled from rows)")
+    items: int = option(0, ge=0, le=100_000_000, help="items (0: scaled from rows)")
     seed: int = option(0, ge=0, help="generator seed")
     history: str = option("auto", choices=("auto", "yes", "no", "1", "0", "true", "false"),
                           help="auto: derived up to HISTORY_LIMIT rows; yes; no")
