@@ -10,9 +10,9 @@ from collm_bench.llm.gguf import gguf_folder, models_cache
 
 def _nothing_cached():
     root = models_cache()
-    # the live process's lease (collm_bench.cache.stages) is bookkeeping, not a cached model
+    # the live process's lease and the stage locks (collm_bench.cache.stages) are bookkeeping, not a model
     return not root.exists() or not [p for p in root.rglob("*") if p.is_file() and "downloads" not in p.parts
-                                     and ".leases" not in p.parts]
+                                     and ".leases" not in p.parts and ".locks" not in p.parts]
 
 
 def test_a_missing_file_is_one_line(tmp_path):
