@@ -141,8 +141,7 @@ def leaderboard(
 
         if output is None or table is not None or figure is not None:
             raise UserError("--format html writes a page for all boards: give --output FOLDER, without --table/--figure")
-        typer.echo(str(write_site((r for _, r in iter_records(runs)), output,
-                                  title=f"collm-bench leaderboards: {runs.name}")))
+        typer.echo(str(write_site((r for _, r in iter_records(runs)), output, source=runs.resolve().name)))
         return
     if figure is not None:
         from collm_bench.reporting.paper_figures import write_figure

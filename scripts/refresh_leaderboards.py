@@ -7,7 +7,8 @@ anyone can run it locally:
    with the reason;
 3. verify every record against its predictions (collm-bench score);
 4. re-render every committed board (and the pages scripts write: claims, recipe ranking) from its records, and one HTML page per board set
-   (``--site DIR``: ``DIR/<runs folder>/index.html``, published as an artifact);
+   (``--site DIR``: ``DIR/<runs folder>/index.html`` and ``DIR/index.html`` linking them, published
+   as an artifact; ``--dry-run --site DIR`` is the one command that renders the whole site);
 5. copy the predictions into an artifact folder (MovieLens terms keep them out of git);
 6. write a summary (Markdown) of what ran, what was skipped, which boards changed and which
    records moved (AUC / UAUC before and after).
@@ -217,15 +218,23 @@ def render_boards(spec: dict) -> list[str]:
 
 
 def render_site(spec: dict, site: Path) -> list[str]:
-    """One static page per records folder (a board set), e.g. ``site/paper/index.html``."""
-    problems = []
+    """One static page per records folder (a board set), e.g. ``site/paper/index.html``, and
+    ``site/index.html`` linking them all: the site the refresh workflow publishes."""
+    from collm_bench.reporting.html import write_index
+
+    problems, pages = [], []
     for runs in sorted({board["runs"] for board in spec["board"]}):
         if not (BOARDS / runs).is_dir():
             continue
-        proc = cli("leaderboard", "--runs", str(BOARDS / runs), "--format", "html", "--output",
-                   str(site / Path(runs).name))
+        name = Path(runs).name
+        proc = cli("leaderboard", "--runs", str(BOARDS / runs), "--format", "html", "--output", str(site / name))
         if proc.returncode != 0:
             problems.append(f"{runs} (html): {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
+            continue
+        title = re.search(r"<title>(.*?)</title>", (site / name / "index.html").read_text(encoding="utf-8"))
+        boards = ", ".join(Path(b["file"]).stem for b in spec["board"] if b["runs"] == runs)
+        pages.append((f"{name}/index.html", f"{title.group(1) if title else name} (boards: {boards})"))
+    write_index(site, pages)
     return problems
 
 

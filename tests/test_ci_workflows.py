@@ -71,6 +71,10 @@ def test_the_refresh_steps_run_here(tmp_path):
     assert "| suites/recipe-ml-100k.toml | runs/recipe-ml-100k | skipped | a study, rerun by hand: its records" in text
     assert "Records in runs/recipe-ml-100k that no suite produces" not in text
     assert (tmp_path / "site" / "paper" / "index.html").exists() and (tmp_path / "site" / "ml-100k" / "configs").is_dir()
+    index = (tmp_path / "site" / "index.html").read_text()   # one site: an index linking every board set's page
+    for runs in ("paper", "ml-100k", "smollm2-ml-100k"):
+        assert f'<a href="{runs}/index.html">' in index, runs
+    assert "collm-bench leaderboard: ml-100k (minilm, smollm2) (boards: table2-ml-100k" in index
     for board in (ROOT / "leaderboards").glob("*.md"):  # re-rendered from the same records: unchanged
         assert (tmp_path / "leaderboards" / board.name).read_text() == board.read_text(), board.name
 
