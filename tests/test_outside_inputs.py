@@ -196,3 +196,23 @@ def test_cache_list_survives_a_damaged_training_state(tmp_path, cli):
     (resume / "checkpoint.json").write_text(json.dumps({"state": {"step": 3, "result": [1]}}))
     code, out, err = cli(["cache", "list", "--cache-dir", str(tmp_path)])
     assert code == 0, err
+
+
+@pytest.mark.parametrize("run_id", ["../outside", "/etc/x", "a/b", ".."])
+def test_a_record_whose_run_id_is_a_path_is_malformed(run_id):
+    from collm_bench.records.record import record_problem
+
+    record = json.loads(next(COMMITTED.glob("*__mf__seed1__*/record.json")).read_text())
+    record["run_id"] = run_id     # the HTML page writes configs/<run id>.json
+    assert "cannot name a folder" in (record_problem(record) or "")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--table", "9"], "--table must be one of 2..7"),
+    (["--figure", "7"], "figure"),
+    (["--format", "xml"], "--format must be md, csv, json or html"),
+])
+def test_leaderboard_options_out_of_range_are_one_line(tmp_path, cli, args, message):
+    _committed_record(tmp_path / "runs")
+    code, _, err = cli(["leaderboard", "--runs", str(tmp_path / "runs"), *args])
+    assert code == 2 and message in err and err.count("\n") == 1
