@@ -11,6 +11,8 @@ The figure of each records folder is written beside the page as ``<folder name>.
 """
 from __future__ import annotations
 
+import json
+
 import argparse
 import math
 import sys
@@ -182,7 +184,8 @@ def figure(runs: Path, records: list[RunRecord], output: Path) -> None:
     import matplotlib.pyplot as plt
 
     data, refs, _ = study(records)
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    fig, ax = plt.subplots(figsize=(9, 4.2))
+    budgets = sorted({p.rows for values in data.values() for p in values})
     for name, values in data.items():
         seeds = sorted({p.seed for p in values})
         for seed in seeds:
@@ -195,20 +198,31 @@ def figure(runs: Path, records: list[RunRecord], output: Path) -> None:
             for p, y in zip(line, ys):
                 ax.annotate(f"{p.wall_minutes:.0f} min", (p.rows, y), textcoords="offset points", xytext=(5, -10),
                             fontsize=7)
-    for ref in refs:
-        ax.axhline(ref.metric("auc"), linestyle="--", linewidth=1, color="grey")
+    for ref, color in zip(refs, ("dimgrey", "tab:red", "tab:purple", "tab:brown", "tab:olive")):
+        line = ax.axhline(ref.metric("auc"), linestyle="--", linewidth=1, color=color,
+                          label=f"{ref.row_label}, seed {ref.seed} (no step 1)")
         low, high = ref.intervals.get("auc") or (ref.metric("auc"),) * 2
-        ax.axhspan(low, high, color="grey", alpha=0.12)
-        ax.annotate(f"{ref.row_label} (reference)", (0.01, ref.metric("auc")), xycoords=("axes fraction", "data"),
-                    textcoords="offset points", xytext=(0, 3), fontsize=7, color="grey")
+        ax.axhspan(low, high, color=line.get_color(), alpha=0.12, label=f"{ref.row_label}: its 95% interval")
     ax.set_xscale("log")
-    ax.set_xlabel("step-1 training rows (log scale); labels: wall minutes")
-    ax.set_ylabel("test AUC (95% interval)")
-    ax.set_title(f"Budget study: {runs.name}")
+    ax.set_xticks(budgets, [f"{rows:,}" for rows in budgets])   # the budgets run, not powers of ten
+    ax.minorticks_off()
+    ax.set_xlabel("step-1 training rows (log scale); point labels: wall minutes of the run's stages")
+    ax.set_ylabel(f"test AUC, with its 95% interval\n(the axis starts at {ax.get_ylim()[0]:.2f}, not 0)")
+    datasets = ", ".join(sorted({r.dataset for r in records}))
+    backbones = ", ".join(sorted({p.record.backbone for values in data.values() for p in values if p.record.backbone}))
+    rows = sorted({p.record.evaluated_rows for values in data.values() for p in values})
+    ax.set_title(f"Budget study: {datasets}, backbone {backbones}, step 1 on {budgets[0]:,} to {budgets[-1]:,} rows"
+                 if budgets else f"Budget study: {datasets}", fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    fig.savefig(output, dpi=120, metadata={"Software": None})  # no library version: bytes change with the data
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)   # off the data
+    fig.text(0.01, 0.01, f"Evaluated on {'; '.join(rows)}. Wall minutes: the seconds each stage recorded (a stage "
+             "resumed before stages summed their processes' time counts its last process).", fontsize=6)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    drawn = {"x_ticks": budgets, "points": {name: [[p.rows, p.record.metric("auc")] for p in values]
+                                            for name, values in data.items()},
+             "references": {r.row_label: r.metric("auc") for r in refs}}
+    # no library version (bytes change with the data only); what was drawn, for a reader to check
+    fig.savefig(output, dpi=120, metadata={"Software": None, "Description": json.dumps(drawn, sort_keys=True)})
     plt.close(fig)
 
 

@@ -25,9 +25,19 @@ def _records():
 
 
 @pytest.mark.parametrize("number", [3, 4])
-def test_figure_is_written_as_png(tmp_path, number):
+def test_figure_is_written_as_png_from_the_records(tmp_path, number):
+    import json
+
+    from PIL import Image
+
     path = write_figure(number, _records(), tmp_path / "figs" / f"fig{number}.png")
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5_000
+    image = Image.open(path)
+    drawn = json.loads(image.info["Description"])
+    rows = len({key.split("/")[0] for key in drawn})                     # one row of panels per dataset
+    assert image.format == "PNG" and image.size == (1080, round(3.2 * 120 * rows))   # 9 x 3.2 in each, 120 dpi
+    _, values, _, _ = figure_data(number, _records())
+    expected = {f"{d}/{s}/{n}/{m}": round(sum(v) / len(v), 6) for (d, s, n, m), v in values.items() if v}
+    assert drawn == expected                                             # every bar is a record's value
 
 
 def test_figure_values_are_means_over_seeds():

@@ -82,6 +82,14 @@ def test_budget_page_points_pairs_and_figure(tmp_path):
     page = tmp_path / "budget.md"
     assert budget.main([str(runs), "--output", str(page)]) == 0
     assert (tmp_path / "budget-ml-1m.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from PIL import Image
+
+    image = Image.open(tmp_path / "budget-ml-1m.png")
+    drawn = json.loads(image.info["Description"])
+    assert image.size == (1080, 504)                                    # 9 x 4.2 in, 120 dpi
+    assert drawn["x_ticks"] == [2400, 9600]                             # the budgets run, as ticks
+    assert drawn["points"]["tallrec"] == [[2400, 0.54], [9600, 0.60]]   # from the records
+    assert drawn["references"] == {"icl": 0.48, "mf": 0.58}
     text = page.read_text()
     assert text == budget.render([runs])
     cells = [[c.strip() for c in line.split("|")[1:-1]] for line in text.splitlines() if line.startswith("| ")]

@@ -7,6 +7,7 @@ the standard deviation over seeds. matplotlib is imported here only (it costs ~0
 """
 from __future__ import annotations
 
+import json
 import statistics
 from pathlib import Path
 from typing import Any, Iterable
@@ -25,6 +26,9 @@ FIGURES = {
          (("Default", "default"), ("T1", "t1"), ("T2", "t2"), ("T3", "t3"))]),
 }
 METRICS = (("AUC", "auc"), ("UAUC", "uauc"))
+STRATEGIES = ("Default: step 1 (LoRA on text) then step 2 (CIE on ID prompts, LoRA frozen); T1: step 2 also "
+              "tunes the encoder; T2: step 2 tunes CIE and a freshly initialised encoder; T3: one step tunes "
+              "LoRA and CIE together")
 
 
 def figure_data(number: int, records: Iterable[RunRecord | dict[str, Any]], backbone: str | None = None
@@ -83,9 +87,16 @@ def write_figure(number: int, records: Iterable[RunRecord | dict[str, Any]], out
             ax.set_xlim(-0.5, len(METRICS) - 0.5)
             ax.set_ylim(low, high)
             ax.set_title(f"{dataset}, {subset}")
+            ax.set_ylabel("test value (0-1)" if j == 0 else "")
             ax.grid(axis="y", alpha=0.3)
     notes = cells.footer()
-    fig.suptitle(title + (f" (backbone {backbone})" if backbone else ""))
+    seeds = {len(v) for v in values.values() if v}
+    notes.insert(0, (f"y axes start at {low:.2f}, not 0, so that differences show. " if low > 0 else "")
+                 + ("Error bars: standard deviation over seeds; bars without one are a single seed's run."
+                    if max(seeds) > 1 else "No error bars: every bar is a single seed's run."))
+    if number == 4:
+        notes.insert(1, STRATEGIES)
+    fig.suptitle(title + f" ({', '.join(datasets)}" + (f", backbone {backbone})" if backbone else ")"))
     top = 1 - 0.16 / len(datasets)   # room for the title and, under it, one legend for all panels
     fig.legend(*axes[0][0].get_legend_handles_labels(), loc="upper center", ncol=len(names), fontsize="small",
                frameon=False, bbox_to_anchor=(0.5, top + 0.06 / len(datasets)))
@@ -93,6 +104,9 @@ def write_figure(number: int, records: Iterable[RunRecord | dict[str, Any]], out
     fig.tight_layout(rect=(0, 0.03 + 0.012 * len(notes), 1, top))
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(output, format="png", dpi=120)
+    drawn = {f"{d}/{sub}/{name}/{label}": round(statistics.fmean(v), 6)
+             for (d, sub, name, label), v in values.items() if v and d in datasets}
+    # what was drawn, in the PNG itself: a reader (or a test) can check it against the records
+    fig.savefig(output, format="png", dpi=120, metadata={"Description": json.dumps(drawn, sort_keys=True)})
     plt.close(fig)
     return output
