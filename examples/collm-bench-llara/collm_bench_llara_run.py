@@ -33,9 +33,20 @@ class HybridPromptMaker(PromptMaker):
     ``with_ids`` is ignored: a text-only batch of the curriculum reads the same prompt with its
     slots left as the placeholder token (as the authors' ``[PH]``)."""
 
+    _slots: np.ndarray | None = None   # every data row's slot items, filled as rows are asked for
+
     def slot_items(self, rows: np.ndarray) -> np.ndarray:
-        """``[N, history_titles + 1]``: the item in each slot of each row's prompt (0: no slot)."""
+        """``[N, history_titles + 1]``: the item in each slot of each row's prompt (0: no slot),
+        computed once per row: the prompts and the embedder of the same batch both ask."""
         rows = np.asarray(rows, dtype=np.int64)
+        if self._slots is None:
+            self._slots = np.full((len(self.data.item), self.history_titles + 1), -1, dtype=np.int64)
+        missing = np.unique(rows[self._slots[rows, 0] < 0])
+        if len(missing):
+            self._slots[missing] = self._slot_items(missing)
+        return self._slots[rows]
+
+    def _slot_items(self, rows: np.ndarray) -> np.ndarray:
         history = recent_history(self.data.history_matrix(rows, max(self.history_titles, 1)), self.history_titles)
         out = np.zeros((len(rows), self.history_titles + 1), dtype=np.int64)
         for r, (past, target) in enumerate(zip(history, self.data.item[rows].tolist())):
