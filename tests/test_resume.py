@@ -192,8 +192,11 @@ def test_a_signal_ends_a_run_with_one_line_that_says_how_to_resume(tmp_path, sig
             "--out", str(tmp_path / "runs"), "--cache-dir", str(cache), "--set", "max_steps=100000",
             "--set", "eval_every=100000", "--set", "batch_size=8", "--set", "history_titles=2"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLLM_BENCH_CHECKPOINT_SECONDS": "3600"}
+    # SIGINT as a terminal delivers it: a shell starting the tests in the background (nohup ... &)
+    # leaves it ignored, and Python then keeps it ignored in the child
     proc = subprocess.Popen([sys.executable, "-m", "collm_bench", "--verbose", *args], stderr=subprocess.PIPE,
-                            stdout=subprocess.DEVNULL, text=True, env=env, cwd=tmp_path)
+                            stdout=subprocess.DEVNULL, text=True, env=env, cwd=tmp_path,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     lines = []
     for line in proc.stderr:   # wait until step 1 is training
         lines.append(line)

@@ -119,7 +119,8 @@ def test_ctrl_c_stops_every_job_and_says_how_to_resume(tmp_path):
     path = _suite(tmp_path, steps=400)   # long enough to be stopped in the middle
     env = _env(tmp_path)
     process = subprocess.Popen([sys.executable, "-m", "collm_bench", "suite", str(path), "--jobs", "2"], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))   # as from a terminal
     seen = ""
     deadline = time.monotonic() + 300
     while seen.count("running ") < 2 and time.monotonic() < deadline:   # two jobs under way
