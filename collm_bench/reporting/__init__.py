@@ -8,6 +8,8 @@ from __future__ import annotations
 from collm_bench._util.lazy import exports
 
 _LAZY = {
+    "page_title": "collm_bench.reporting.html",
+    "write_index": "collm_bench.reporting.html",
     "ranking_note": "collm_bench.reporting.leaderboard",
     "check_loggers": "collm_bench.reporting.tracking",
     "log_runs": "collm_bench.reporting.tracking",

@@ -153,8 +153,9 @@ def _notes(rows: list[dict[str, Any]], marked: dict[int, str], records: list[Run
     evaluated = "; ".join(sorted({row["evaluated"] for row in rows}))
     notes = [f"Evaluated on {evaluated}.", ranking_note(rows)]
     if any((row.get("intervals") and len(row["Seeds"]) == 1) for row in rows):
-        resamples = sorted({str((r.intervals or {}).get("resamples") or 1000) for r in records if r.dataset == dataset})
-        notes.append(UNCERTAINTY["interval"].format(resamples="/".join(f"{int(n):,}" for n in resamples)) + ".")
+        counts = {(r.intervals or {}).get("resamples") or 1000 for r in records if r.dataset == dataset}
+        shown = sorted(f"{n:,}" if isinstance(n, int) else f"{n:g}" for n in counts)
+        notes.append(UNCERTAINTY["interval"].format(resamples="/".join(shown)) + ".")
     if any(len(row["Seeds"]) > 1 for row in rows):
         notes.append(UNCERTAINTY["sd"] + ".")
     if any(row["Method"].endswith(" ≈") for row in rows):
