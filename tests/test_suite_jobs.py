@@ -12,53 +12,17 @@ import pytest
 
 from collm_bench.suites.jobs import Slots, cpu_count, visible_gpus
 from collm_bench.testing import tiny_dataset
+from test_suite import FAST_LLM
 
-# Two seeds of CoLLM, its encoder, TALLRec and an ensemble over CoLLM and MF: stages shared
-# between cells (the encoder, step 1, TALLRec's scores), companion rows, and an ensemble that
-# must wait for its members.
-SUITE = """
-[suite]
-out = "runs"
-datasets = ["tiny"]
-backbones = ["tiny-llama"]
-seeds = [0, 1]
-full_test = true
-
-[options.collm]
-max_steps = {steps}
-eval_every = 2
-batch_size = 8
-history_titles = 3
-valid_rows = 12
-warmup_steps = 1
-step2_max_steps = {steps}
-
-[options.tallrec]
-max_steps = {steps}
-eval_every = 2
-batch_size = 8
-history_titles = 3
-valid_rows = 12
-warmup_steps = 1
-
-[encoder_options.mf]
-max_epochs = 2
-dim = 8
-
-[[entry]]
-method = "mf"
-
-[[entry]]
-method = "tallrec"
-
-[[entry]]
-method = "collm"
-
-[[entry]]
-name = "mf+collm"
-method = "ensemble"
-members = ["mf", "collm-mf"]
-"""
+# test_suite's tiny LLM suite over two seeds: CoLLM, its encoder, TALLRec and an ensemble over CoLLM
+# and MF: stages shared between cells (the encoder, step 1, TALLRec's scores), companion rows, and
+# an ensemble that must wait for its members; the encoder and TALLRec listed first, the budget
+# of steps a parameter.
+SUITE = (FAST_LLM.replace("full_test = true\ntable = 2", "seeds = [0, 1]\nfull_test = true")
+         .replace("max_steps = 4", "max_steps = {steps}")
+         .replace('[[entry]]\nmethod = "collm"\n\n[[entry]]\nmethod = "mf"\n\n[[entry]]\nmethod = "tallrec"\n',
+                  '[[entry]]\nmethod = "mf"\n\n[[entry]]\nmethod = "tallrec"\n\n[[entry]]\nmethod = "collm"\n'))
+assert SUITE.count("{steps}") == 3 and "seeds = [0, 1]" in SUITE and SUITE.index('"mf"') < SUITE.index('"collm"')
 
 
 def _suite(folder: Path, steps: int = 4) -> Path:

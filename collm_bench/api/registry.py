@@ -21,6 +21,7 @@ import pluggy
 from collm_bench.api import hookspecs
 from collm_bench.api.components import KINDS
 from collm_bench.api.loggers import LoggerSpec
+from collm_bench.records.record import COUNTS   # a record's counts, beside the metrics of each subset
 from collm_bench.errors import unknown_name
 from collm_bench._util.paths import check_name
 from collm_bench.api._spec_checks import check_spec
@@ -30,8 +31,6 @@ __identity__ = "plumbing"
 
 PROJECT = "collm_bench"
 hookimpl = pluggy.HookimplMarker(PROJECT)
-
-COUNTS = ("rows", "users", "users_scored", "users_skipped")   # beside the metrics of each subset
 
 REGISTRATION_HOOKS = {
     "dataset": "register_datasets",
