@@ -34,6 +34,7 @@ class Row:
     strategy: str | None = None
     group: str = ""
     borrow: str = ""
+    options: tuple[tuple[str, Any], ...] = ()   # (option, value) pairs a record must have
 
 
 @dataclass
@@ -47,6 +48,13 @@ class Table:
 def _strategy(record: RunRecord) -> str | None:
     return record.options.get("strategy")
 
+
+
+def _fits(record: RunRecord, row: Row) -> bool:
+    """Whether ``record`` is a run of ``row`` (any dataset, any backbone)."""
+    return (record.method == row.method and (row.encoder is None or record.encoder == row.encoder)
+            and (row.strategy is None or (_strategy(record) or "default") == row.strategy)
+            and all(record.options.get(k) == v for k, v in row.options))
 
 
 class Cells:
@@ -72,15 +80,12 @@ class Cells:
         rows = list(rows)
 
         def found(rows: list[Row]) -> list[str]:
-            methods = {row.method for row in rows}
-            return sorted({r.backbone for r in self.records if r.backbone and r.method in methods})
+            return sorted({r.backbone for r in self.records if r.backbone and any(_fits(r, row) for row in rows)})
 
         return found([row for row in rows if not row.borrow]) or found(rows) or [None]
 
     def _matching(self, dataset: str, row: Row, backbone: str | None, extra: Any) -> list[RunRecord]:
-        return [r for r in self.records if r.dataset == dataset and r.method == row.method
-                and (row.encoder is None or r.encoder == row.encoder)
-                and (row.strategy is None or (_strategy(r) or "default") == row.strategy)
+        return [r for r in self.records if r.dataset == dataset and _fits(r, row)
                 and (not r.backbone or r.backbone == backbone)
                 and (extra is None or extra(r))]
 
@@ -180,12 +185,21 @@ TABLE2 = [
     (Row("ICL", "icl", group="LLMRec", borrow="it needs a language-model head"), COLLM["mf"]),
     (Row("Prompt4NR", "prompt4nr", group="LLMRec"), COLLM["mf"]),
     (Row("TALLRec", "tallrec", group="LLMRec"), COLLM["mf"]),
-] + [(row, None) for row in COLLM.values()]
+] + [(row, None) for row in COLLM.values()] + [
+    # Not in the paper: the next methods of its Yes/No protocol (docs/protocol.md), against CoLLM-MF.
+    (Row("BinLLM", "binllm", group="Beyond the paper"), COLLM["mf"]),
+    (Row("ReLLa", "rella", group="Beyond the paper", options=(("prompt", "rella"), ("tuning", "lora"))), COLLM["mf"]),
+    (Row("ReLLa (retrieval only)", "rella", group="Beyond the paper",
+         options=(("prompt", "tallrec"), ("tuning", "lora"))), COLLM["mf"]),
+    (Row("ReLLa zero-shot", "rella", group="Beyond the paper", options=(("prompt", "rella"), ("tuning", "zero-shot")),
+         borrow="it needs a language-model head"), COLLM["mf"]),
+]
 MF, TALLREC = Row("MF", "mf"), Row("TALLRec", "tallrec")
 REL_IMP = ("Rel. Imp.: relative improvement of CoLLM over the row, averaged over AUC and UAUC, "
            "((AUC_CoLLM - AUC_row) / AUC_row + (UAUC_CoLLM - UAUC_row) / UAUC_row) / 2, on the means over "
            "seeds; a collaborative row (and CTRL (DIN)) against CoLLM with its encoder, an LLMRec row against "
-           "CoLLM-MF (the paper's Table II caption)")
+           "CoLLM-MF (the paper's Table II caption), and so a row beyond the paper (BinLLM, ReLLa: not in the "
+           "paper's table)")
 
 
 def _on(backbone: str | None) -> str:
@@ -204,11 +218,13 @@ def _grouped(rows: list[list[str]], groups: list[str]) -> list[list[str]]:
 def table2(cells: Cells, backbone: str | None) -> Table:
     datasets = cells.datasets(row for row, _ in TABLE2)
     headers = ["", "Methods"] + [f"{d} {m}" for d in datasets for m in ("AUC", "UAUC", "NDCG", "Rel. Imp.")]
-    rows, groups = [], []
+    rows, groups, missing = [], [], []
     for row, reference in TABLE2:
         line = [row.name]
         for dataset in datasets:
             runs = cells.runs(dataset, row, backbone)
+            if not runs:
+                missing.append(f"{row.name} ({dataset})")
             line += [cells.metric(runs, m) for m in ("auc", "uauc", "ndcg")]
             comparable = reference and dataset not in cells.borrowed.get(row, {})
             line.append(relative_improvement(cells.runs(dataset, reference, backbone), runs) if comparable else "-")
@@ -216,8 +232,9 @@ def table2(cells: Cells, backbone: str | None) -> Table:
             line[0] += " †"
         rows.append(line)
         groups.append(row.group)
+    not_run = [f"no record yet, shown as -: {', '.join(missing)}"] if missing else []
     return Table(f"Table II: overall performance{_on(backbone)}", headers, _grouped(rows, groups),
-                 [REL_IMP] + cells.footer())
+                 [REL_IMP] + cells.footer() + not_run)
 
 
 def _metric_table(title: str, rows: list[Row], cells: Cells, backbone: str | None) -> Table:
