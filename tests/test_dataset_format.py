@@ -106,6 +106,8 @@ def malformed(**changes):
     (malformed(valid_small=[0, 0, 5, 0, 0]), "valid_small must be 0 or 1, found 5 on data row 3"),
     (malformed(timestamp=[100, 200, "noon", 300, 400]), "non-numeric timestamp 'noon' on data row 3"),
     (malformed(timestamp=[100, 200, "", 300, 400]), "missing timestamp on data row 3"),
+    (malformed(timestamp=[100, 200, "inf", 300, 400]), "infinite timestamp inf on data row 3"),
+    (malformed(timestamp=[100, "-inf", 200, 300, 400]), "infinite timestamp -inf on data row 2"),
     (malformed(split=["train", "train", "validation", "test", "dev"]),
      "unknown split name(s) 'dev', 'validation'; expected train, valid, test"),
     (malformed(split=["train", "train", "", "test", "test"]), "missing split on data row 3"),

@@ -19,7 +19,7 @@ from collm_bench.errors import DataError
 
 # Plumbing: moves results around, computes none of their numbers (collm_bench.cache.identity).
 __identity__ = "plumbing"
-__guards__ = ("check_regular_file", "check_manifest")
+__guards__ = ("check_regular_file", "check_manifest", "check_timestamps")
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
 FIXED = ("manifest.json", "interactions.csv", "interactions.csv.gz", "items.csv")
@@ -64,3 +64,14 @@ def check_manifest(folder: Path, manifest: dict[str, Any]) -> None:
     noun = manifest.get("item_noun")
     if noun is not None and not (isinstance(noun, str) and noun.strip() and len(noun) <= 40 and noun.isprintable()):
         raise DataError(where, f"item_noun must be a short word (the prompts' word for an item), got {str(noun)[:60]!r}")
+
+
+def check_timestamps(path: Path, frame: Any) -> None:
+    """Refuse an infinite timestamp (``inf`` parses as a number, then orders every history as if
+    it came last); a missing or non-numeric one is the reader's to report."""
+    stamps = frame["timestamp"]
+    bad = stamps.isin([float("inf"), float("-inf")])   # a pandas Series: no numerical import here
+    if bad.any():
+        row = int(bad.to_numpy().argmax())
+        raise DataError(path, f"infinite timestamp {float(stamps.iloc[row])} on data row {row + 1}: a timestamp "
+                              "orders the user's rows, give a finite number")
