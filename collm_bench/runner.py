@@ -16,6 +16,7 @@ from typing import Any, Callable
 from collm_bench._util import distributed
 from collm_bench.api.components import ENCODER_TRAINING_BOUNDS, EncoderSpec, MethodSpec, options_dict, parse_options
 from collm_bench.errors import UserError, unknown_name
+from collm_bench.llm._checks import check_cuda_index
 from collm_bench.cache.checkpoints import interval_seconds as checkpoint_interval
 from collm_bench._util.paths import check_name, ensure_writable, inside, write_error
 from collm_bench.api.registry import Registry, get_registry
@@ -133,6 +134,7 @@ def check_devices(resolved: Resolved) -> None:
     on_cuda = device.startswith("cuda") or (device == "auto" and cuda)
     if device.startswith("cuda") and not cuda:
         raise UserError(f"backbone option device={device}: torch sees no CUDA device here; use device=auto or cpu")
+    check_cuda_index(device, torch.cuda)
     if quantization != "none" and not on_cuda:
         raise UserError(f"backbone option quantization={quantization}: bitsandbytes needs a CUDA device, and "
                         "this run is on the CPU; drop it (or use --set int8_inference=true for CPU scoring)")

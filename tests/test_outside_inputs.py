@@ -216,3 +216,25 @@ def test_leaderboard_options_out_of_range_are_one_line(tmp_path, cli, args, mess
     _committed_record(tmp_path / "runs")
     code, _, err = cli(["leaderboard", "--runs", str(tmp_path / "runs"), *args])
     assert code == 2 and message in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("device, count", [("cuda:1", 1), ("cuda:7", 2)])
+def test_a_cuda_index_beyond_the_devices_is_refused_before_any_work(tmp_path, cli, monkeypatch, device, count):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
+    tiny_dataset(tmp_path / "tiny")
+    code, _, err = cli(["run", "--method", "tallrec", "--backbone", "tiny-llama", "--dataset", str(tmp_path / "tiny"),
+                        "--out", str(tmp_path / "r"), "--backbone-set", f"device={device}"])
+    assert code == 2 and f"backbone option device={device}: torch sees {count} CUDA device(s) here" in err
+    assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())
+
+
+@pytest.mark.parametrize("device, count", [("cuda:0", 1), ("cuda:1", 2), ("cuda", 1), ("cpu", 0), ("auto", 0)])
+def test_a_cuda_index_among_the_devices_passes(device, count):
+    import types
+
+    from collm_bench.llm._checks import check_cuda_index
+
+    check_cuda_index(device, types.SimpleNamespace(is_available=lambda: count > 0, device_count=lambda: count))

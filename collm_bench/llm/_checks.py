@@ -14,7 +14,7 @@ from collm_bench.errors import UserError
 
 # Plumbing: moves results around, computes none of their numbers (collm_bench.cache.identity).
 __identity__ = "plumbing"
-__guards__ = ("check_context",)
+__guards__ = ("check_context", "check_cuda_index")
 
 SPECIALS = 4   # BOS / CLS / SEP / EOS a tokenizer may add around a prompt
 
@@ -38,3 +38,14 @@ def check_context(backbone: Any, prompts: Any) -> None:
             raise UserError(f"prompt {r} of {len(texts)} ({start!r}...) is {len(ids):,} tokens long, over "
                             f"backbone {getattr(backbone, 'name', '?')}'s context of {limit:,}: use fewer history "
                             "titles (--set history_titles=N) or shorter item titles; prompts are never truncated")
+
+
+def check_cuda_index(device: str, cuda: Any) -> None:
+    """Refuse ``device=cuda:N`` when ``cuda`` (``torch.cuda``, passed so that this module imports
+    no numerical library) sees N or fewer devices: ``model.to`` would fail after the run started."""
+    if not (isinstance(device, str) and device.startswith("cuda:") and device[5:].isdigit()):
+        return
+    count = int(cuda.device_count()) if cuda.is_available() else 0
+    if int(device[5:]) >= count:
+        raise UserError(f"backbone option device={device}: torch sees {count} CUDA device(s) here, numbered from 0; "
+                        "use device=cuda:0, or CUDA_VISIBLE_DEVICES to choose which GPU that is")
