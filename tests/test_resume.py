@@ -211,3 +211,41 @@ def test_a_signal_ends_a_run_with_one_line_that_says_how_to_resume(tmp_path, sig
     step1 = cache / "llm-step1"
     assert not [p for p in step1.iterdir() if not p.name.startswith(".")]       # no stage that looks complete
     assert not [p for p in step1.iterdir() if ".partial-" in p.name]             # and no half-written one
+
+
+@pytest.mark.parametrize("field, value, problem", [
+    ("step", 10 ** 9, "step is '1000000000', expected a step from 1 to the budget of 8"),
+    ("step", "3", "step is '3', expected a step from 1"),
+    ("evals_without_gain", -1, "evals_without_gain is '-1', expected a whole number >= 0"),
+    ("best", "param", "best is 'param', expected null or a list of parameter names"),
+    ("result", None, "result is 'None', expected an object"),
+])
+def test_a_checkpoint_state_no_run_could_write_is_one_line(field, value, problem, registry, tmp_path, monkeypatch):
+    import json
+
+    from collm_bench.errors import UserError
+    from collm_bench.llmrec import training as llm_pipeline
+
+    tiny_dataset(tmp_path / "tiny")
+    monkeypatch.setenv("COLLM_BENCH_CHECKPOINT_SECONDS", "0")
+    real, calls = llm_pipeline.bce_loss, [0]
+
+    def dies(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] == 4:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(llm_pipeline, "bce_loss", dies)
+    with pytest.raises(KeyboardInterrupt):
+        _tallrec(registry, tmp_path / "tiny", tmp_path / "out", tmp_path / "cache")
+    monkeypatch.setattr(llm_pipeline, "bce_loss", real)
+    (resume,) = list((tmp_path / "cache" / "llm-step1").glob(".*.resume"))
+    payload = json.loads((resume / "checkpoint.json").read_text())
+    payload["state"][field] = value   # its tensors still match: only the JSON is crafted
+    (resume / "checkpoint.json").write_text(json.dumps(payload))
+    with pytest.raises(UserError) as info:
+        _tallrec(registry, tmp_path / "tiny", tmp_path / "out", tmp_path / "cache")
+    message = str(info.value)
+    assert message.startswith(f"{resume / 'checkpoint.json'}: {problem}") and "\n" not in message
+    assert f"delete {resume} and the stage starts afresh" in message

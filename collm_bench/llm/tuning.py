@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from collm_bench._util import distributed
+from collm_bench.cache._checkpoint_checks import check_checkpoint_state
 from collm_bench.cache.checkpoints import Checkpointer
 from collm_bench.progress import bar, detail
 
@@ -134,6 +135,7 @@ def _loop(best: list, result: TuneResult, saver: Checkpointer | None, shown: bar
     resumed = saver.load() if saver is not None else None
     if resumed is not None:
         tensors, state = resumed
+        check_checkpoint_state(saver.folder, state, max_steps)
         evals_without_gain, seen, start = _restore(tensors, state, parameters, optimizer, scheduler, result, best)
         for _ in range(start - 1):  # the same batches from here on: replay the order drawn so far
             next(batches)
