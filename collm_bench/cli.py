@@ -588,6 +588,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     except Exception as exc:  # noqa: BLE001 - one line for the user; --debug shows the traceback
         if _DEBUG["on"]:
             raise
+        if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int):
+            exc.show()   # a usage error of the click that typer >= 0.29 vendors (typer._click): its own message
+            sys.exit(exc.exit_code)
         from collm_bench.api.registry import describe
 
         print(f"error: {describe(exc)} (run with --debug for the traceback)", file=sys.stderr)

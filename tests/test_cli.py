@@ -107,3 +107,11 @@ def test_registered_name_wins_over_a_same_named_folder(tmp_path, monkeypatch):
     monkeypatch.setattr(ds, "prepare_dataset", lambda name, **kw: tmp_path / "prepared")
     assert resolve_dataset("ml-100k").name == "tiny"
     assert resolve_dataset(str(tmp_path / "prepared")).name == "tiny"
+
+
+def test_an_unknown_flag_is_clicks_usage_error_with_close_matches(cli):
+    """typer >= 0.29 vendors its own click: its usage errors must not fall through to the generic
+    'run with --debug' line."""
+    code, _, err = cli(["run", "--method", "mf", "--sample-tst", "300"])
+    assert code == 2 and "No such option: --sample-tst" in err and "--sample-test" in err
+    assert "--debug" not in err and "Traceback" not in err

@@ -284,3 +284,18 @@ def test_a_plugin_cannot_replace_or_shadow_a_command(cli, monkeypatch):
         assert "hijacker" in out and "command 'run' is taken" in out
     finally:
         set_registry(previous)
+
+
+def test_an_installed_plugin_passed_in_extra_too_is_loaded_once():
+    """The docs' test pattern, load_registry([(name, module)]), keeps working once the plugin is
+    installed: the same module is one plugin, not a name clash."""
+    import importlib
+
+    from collm_bench.api.registry import load_registry
+
+    module = importlib.import_module("collm_bench_plugins.methods.binllm")   # installed as 'binllm'
+    registry = load_registry([("binllm", module)])
+    assert not registry.failures and "binllm" in registry.plugins
+    other = importlib.import_module("collm_bench_plugins.methods.rella")
+    clash = load_registry([("binllm", other)])
+    assert "plugin name clash: 'binllm'" in str(clash.failures)

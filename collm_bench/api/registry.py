@@ -131,20 +131,24 @@ def load_registry(extra: Iterable[tuple[str, Any]] = (), *, entry_points: bool =
     pm.add_hookspecs(hookspecs)
     registry = Registry(manager=pm)
 
-    candidates: list[tuple[str, str, Any]] = []  # (name, version, loader)
+    candidates: list[tuple[str, str, Any, Any]] = []  # (name, version, loader, the module given in extra)
     if entry_points:
         for ep in _entry_points():
             version = ep.dist.version if ep.dist is not None else "unknown"
-            candidates.append((ep.name, version, ep.load))
+            candidates.append((ep.name, version, ep.load, None))
     for name, obj in extra:
-        candidates.append((name, getattr(obj, "__version__", "unknown"), lambda obj=obj: obj))
+        candidates.append((name, getattr(obj, "__version__", "unknown"), lambda obj=obj: obj, obj))
 
-    for name, version, load in candidates:
+    for name, version, load, given in candidates:
         if (only is not None and name not in only) or name in disabled:
             _trace(f"{name}: not loaded (environment switch)")
             continue
         if name in registry.plugins:
-            _fail(registry, name, version, f"plugin name clash: {name!r} is already loaded from another package")
+            if given is not None and pm.get_plugin(name) is given:   # installed and passed in extra: one plugin
+                _trace(f"{name}: passed in extra and installed: loaded once")
+                continue
+            _fail(registry, name, version, f"plugin name clash: {name!r} is already loaded from another package "
+                                           "(pip uninstall one of the two)")
             continue
         started = time.perf_counter()
         had_torch = "torch" in sys.modules
@@ -164,7 +168,7 @@ def load_registry(extra: Iterable[tuple[str, Any]] = (), *, entry_points: bool =
 
     for plugin_name in list(registry.plugins):
         _register_components(registry, pm, plugin_name)
-    known = {name for name, _, _ in candidates}
+    known = {name for name, *_ in candidates}
     for variable, names in (("COLLM_BENCH_LOAD_PLUGINS", only or set()), ("COLLM_BENCH_DISABLE_PLUGINS", disabled)):
         for name in sorted(set(names) - known):   # a typo would silently load nothing, or disable nothing
             _fail(registry, name, "-", f"named by ${variable}, but no installed plugin has this name "
