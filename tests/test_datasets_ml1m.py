@@ -170,3 +170,12 @@ def test_release_orders_same_second_ratings_by_one_global_movie_order(ml1m_collm
     assert len(ordered) > 20_000
     assert not any((b, a) in ordered for a, b in ordered)
     assert sum(a > b for a, b in ordered) > 5_000  # not simply ascending new ids
+
+
+def test_a_member_that_unpacks_past_the_limit_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    from collm_bench_plugins.datasets import movielens_common
+
+    monkeypatch.setattr(movielens_common, "MAX_MEMBER_BYTES", 100)   # the real limit is 1 GiB
+    monkeypatch.setattr(zipfile.ZipFile, "read", lambda *a, **k: pytest.fail("a member was read whole"))
+    with pytest.raises(DataError, match=r"member 'ml-1m/ratings.dat' unpacks to [\d,]+ bytes, over the 100"):
+        ml1m.prepare(tmp_path / "out", str(write_zip(tmp_path / "ml-1m.zip")))

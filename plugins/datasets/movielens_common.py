@@ -202,6 +202,9 @@ def parse_ml1m(ratings_path: Path, ratings_data: bytes, movies_path: Path, movie
 
 # ---- archives and folders ------------------------------------------------------------
 
+MAX_MEMBER_BYTES = 1 << 30   # ML-1M's ratings.dat is 24 MB; ML-25M's largest file 680 MB
+
+
 def zip_members(path: Path, wanted: tuple[str, ...]) -> dict[str, bytes] | None:
     """The bytes of the members whose base names are ``wanted`` (None when one is missing)."""
     try:
@@ -213,6 +216,11 @@ def zip_members(path: Path, wanted: tuple[str, ...]) -> dict[str, bytes] | None:
                     by_name[base] = name
             if len(by_name) < len(wanted):
                 return None
+            for base, name in by_name.items():   # a zip bomb would fill memory before any check
+                size = zf.getinfo(name).file_size
+                if size > MAX_MEMBER_BYTES:
+                    raise DataError(path, f"member {name!r} unpacks to {size:,} bytes, over the {MAX_MEMBER_BYTES:,} "
+                                          "a MovieLens file can be: not a MovieLens archive")
             return {base: zf.read(name) for base, name in by_name.items()}
     except (zipfile.BadZipFile, EOFError, OSError) as exc:
         raise DataError(path, f"not a readable zip file ({exc})") from None
