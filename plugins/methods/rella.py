@@ -16,7 +16,7 @@ final hidden states (after the last norm) averaged, PCA, cosine, the top K of th
 history put back in chronological order; the prompt lists them numbered from 0 with
 "(N stars)"; the mix is 1:1; the answer is read as P(Yes) of a Yes/No softmax. Departures
 (docs/protocol.md, "ReLLa"): no genre in the item text and no user profile sentence (the prepared
-data has neither); where a dataset has no ``rating`` column (the official ML-1M split) each item
+data has neither); where a dataset has no ``rating`` column (``ml-1m-collm``, the authors' official ML-1M split) each item
 says "(liked)" or "(disliked)" from its label and the prompt drops the sentence about stars;
 the chat wrapper of Vicuna is replaced by the toolkit's "\\n#Answer:" cue (the backbones read
 plain prompts); PCA keeps at most the backbone's hidden size (MiniLM: 384, not 512); tuning
