@@ -142,3 +142,47 @@ def test_a_killed_process_leaves_no_lock_behind(tmp_path):
     calls = []
     result = StageCache(tmp_path / "cache").run("s", {"a": 1}, lambda path: calls.append(1) or {})
     assert calls == [1] and not result.cached
+
+
+def test_a_stage_that_names_no_local_weights_keeps_its_key():
+    import hashlib
+    import json
+
+    from collm_bench.cache.stages import StageCache
+
+    inputs = {"dataset": "abc", "seed": 0, "backbone": "minilm", "backbone_options": {"path": None}}
+    before = hashlib.sha256(json.dumps({"stage": "llm-step1", "inputs": inputs}, sort_keys=True,
+                                       default=str).encode()).hexdigest()[:20]
+    assert StageCache.key("llm-step1", inputs) == before
+
+
+def test_local_weights_are_keyed_by_what_is_there(tmp_path, monkeypatch):
+    import os
+
+    from collm_bench.cache import _local_weights
+    from collm_bench.cache.stages import StageCache
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"hidden_size": 8}')
+    (folder / "weights.bin").write_bytes(b"\0" * 64)
+    monkeypatch.setattr(_local_weights, "SMALL", 32)   # weights.bin counts as large
+    inputs = {"backbone": "hf-local", "backbone_options": {"path": str(folder)}}
+    keys = [StageCache.key("s", inputs)]
+    assert StageCache.key("s", inputs) == keys[0]   # nothing changed
+    (folder / "config.json").write_text('{"hidden_size": 9}')   # same size, other content
+    keys.append(StageCache.key("s", inputs))
+    stat = (folder / "weights.bin").stat()
+    os.utime(folder / "weights.bin", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10 ** 9))   # rewritten in place
+    keys.append(StageCache.key("s", inputs))
+    (folder / "tokenizer.json").write_text("{}")
+    keys.append(StageCache.key("s", inputs))
+    (folder / ".cache").mkdir()
+    (folder / ".cache" / "lock").write_text("x")   # hidden bookkeeping is not weights
+    keys.append(StageCache.key("s", inputs))
+    assert len(set(keys)) == 4 and keys[-1] == keys[-2]
+    gguf = tmp_path / "model.gguf"
+    gguf.write_bytes(b"GGUF" + b"\0" * 8)
+    first = StageCache.key("s", {"backbone": f"hf:{gguf}"})
+    gguf.write_bytes(b"GGUF" + b"\1" * 8)
+    assert StageCache.key("s", {"backbone": f"hf:{gguf}"}) != first

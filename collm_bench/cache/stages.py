@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 from collm_bench._util import distributed
 from collm_bench.cache._dirs import cache_dir
+from collm_bench.cache._local_weights import local_weights
 from collm_bench.data.format import sha256_file, umask, write_json
 from collm_bench._util.paths import (as_write_error, check_name, inside, is_safe_relative, remove_dead_partials,
                                write_error)
@@ -81,7 +82,8 @@ class StageCache:
 
     @staticmethod
     def key(stage: str, inputs: dict[str, Any]) -> str:
-        blob = json.dumps({"stage": stage, "inputs": inputs}, sort_keys=True, default=str)
+        # weights read from a local path are keyed by what is there, not only by the path
+        blob = json.dumps({"stage": stage, "inputs": inputs, **local_weights(inputs)}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
     def path(self, stage: str, key: str) -> Path:
