@@ -179,3 +179,15 @@ def test_a_member_that_unpacks_past_the_limit_is_refused_before_it_is_read(tmp_p
     monkeypatch.setattr(zipfile.ZipFile, "read", lambda *a, **k: pytest.fail("a member was read whole"))
     with pytest.raises(DataError, match=r"member 'ml-1m/ratings.dat' unpacks to [\d,]+ bytes, over the 100"):
         ml1m.prepare(tmp_path / "out", str(write_zip(tmp_path / "ml-1m.zip")))
+
+
+def test_a_raw_fault_found_once_prepared_names_the_dataset_not_its_staging_folder(tmp_path):
+    from collm_bench.data.datasets import prepare_dataset
+
+    folder = write_folder(tmp_path / "raw", movies=MOVIES.replace("Sting, The (1973)", " "))
+    with pytest.raises(DataError) as info:
+        prepare_dataset("ml-1m", root=tmp_path / "data", source=str(folder))
+    message = str(info.value)
+    assert message.startswith("dataset 'ml-1m', items.csv as prepared from its raw files: item 2 has an empty title")
+    assert ".partial-" not in message and "\n" not in message and "--source" in message
+    assert not list((tmp_path / "data").rglob("*.partial-*"))
