@@ -272,3 +272,12 @@ def test_rella_zero_shot_refuses_an_encoder_backbone_before_loading_it(registry,
     with pytest.raises(UserError, match="tuning=zero-shot .* causal backbone") as info:
         _run(registry, _request(dataset, tmp_path, "rella", {"tuning": "zero-shot"}, backbone="minilm"))
     assert "\n" not in str(info.value) and "minilm" in str(info.value)
+
+
+@pytest.mark.parametrize("method, options", [("binllm", BINLLM), ("rella", FAST),
+                                             ("rella", {"history_titles": "3", "tuning": "zero-shot"})])
+def test_the_new_methods_pass_the_conformance_kit(registry, method, options):
+    """Run id known before the run, scores and record consistent, the same scores twice."""
+    from collm_bench.testing import check_method
+
+    check_method(registry, method, backbone="tiny-llama", options=options)
