@@ -578,19 +578,16 @@ def main(argv: Optional[List[str]] = None) -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
     except (click.exceptions.Abort, KeyboardInterrupt):
         _stopped(argv, "Ctrl-C (SIGINT)", 130)
     except Terminated:
         _stopped(argv, "SIGTERM", 143)
     except Exception as exc:  # noqa: BLE001 - one line for the user; --debug shows the traceback
+        if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int):
+            exc.show()   # a usage error: click's, or that of the click typer >= 0.29 vendors (typer._click)
+            sys.exit(exc.exit_code)
         if _DEBUG["on"]:
             raise
-        if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int):
-            exc.show()   # a usage error of the click that typer >= 0.29 vendors (typer._click): its own message
-            sys.exit(exc.exit_code)
         from collm_bench.api.registry import describe
 
         print(f"error: {describe(exc)} (run with --debug for the traceback)", file=sys.stderr)

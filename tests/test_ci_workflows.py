@@ -57,7 +57,7 @@ def test_the_refresh_steps_run_here(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "| suites/table7.toml | runs/paper | skipped | needs Qwen2-1.5B weights" in text
     assert "| suites/table2.toml | runs/paper-ml-1m-collm | skipped | needs the dataset folder in $COLLM_BENCH_ML1M_COLLM |" in text
-    assert "| suites/ml-100k.toml | runs/ml-100k | dry run | 6 runs:" in text
+    assert "| suites/ml-100k.toml | runs/ml-100k | dry run | 10 runs:" in text
     assert "without predictions here (not verifiable)" in text
     # a suite skipped for want of its dataset plans nothing, so its committed records are no orphans
     assert ("Records in runs/paper-ml-1m-collm: which of them no suite produces any more is unknown (suites/table2.toml: "

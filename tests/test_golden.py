@@ -60,6 +60,17 @@ def _cases() -> dict[str, dict]:
                                       "encoder_options": ENCODER, "plugin": "llara"}
     for backbone in CAUSAL:   # the untuned LLM needs a language-model head
         cases[f"icl-{backbone}"] = {"method": "icl", "backbone": backbone, "options": {"history_titles": "3"}}
+        cases[f"rella-zero-shot-{backbone}"] = {"method": "rella", "backbone": backbone,
+                                                "options": {"history_titles": "3", "tuning": "zero-shot"}}
+    for backbone in ("tiny-llama", "minilm"):
+        cases[f"binllm-{backbone}"] = {"method": "binllm", "backbone": backbone,
+                                       "options": {**LLM, **STEP2, "hash_max_epochs": "12", "hash_patience": "5"}}
+        cases[f"binllm-ipv4-{backbone}"] = {"method": "binllm", "backbone": backbone,
+                                            "options": {**LLM, **STEP2, "hash_max_epochs": "12", "hash_patience": "5",
+                                                        "code_text": "ipv4"}}
+        cases[f"rella-{backbone}"] = {"method": "rella", "backbone": backbone, "options": LLM}
+        cases[f"rella-tallrec-prompt-{backbone}"] = {"method": "rella", "backbone": backbone,
+                                                     "options": {**LLM, "prompt": "tallrec"}}
     for encoder, options in (("lightgcn", ENCODER), ("sasrec", ENCODER), ("din", DIN)):
         cases[f"collm-{encoder}-tiny-llama"] = {"method": "collm", "encoder": encoder, "backbone": "tiny-llama",
                                                 "options": {**LLM, **STEP2}, "encoder_options": options}
