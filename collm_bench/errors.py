@@ -25,8 +25,9 @@ class DataError(UserError):
         staged = _staged(path)
         if staged:
             dataset, file = staged
-            super().__init__(f"dataset {dataset!r}, {file} as prepared from its raw files: {problem}; the raw files "
-                             "are malformed: fetch them again or give a sound --source")
+            super().__init__(f"dataset {dataset!r}, {file} as prepared from its raw files: {problem}; the raw "
+                             "files are malformed (fetch them again or give a sound --source), or the dataset "
+                             "plugin wrote a bad file")
         else:
             super().__init__(f"{path}: {problem}")
         self.path = path

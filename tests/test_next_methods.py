@@ -77,6 +77,13 @@ def test_a_template_field_that_fields_does_not_give_is_refused(dataset):
     with pytest.raises(ValueError, match="1 values for 3 rows"):
         _maker(Short, dataset).prompts(np.arange(3), False)
 
+    class Taken(TextPromptMaker):
+        def fields(self, rows):
+            return {"target": ["x"] * len(rows)}
+
+    with pytest.raises(ValueError, match=r"Taken.fields\(\) gives \['target'\], which the maker fills itself"):
+        _maker(Taken, dataset).prompts(np.arange(3), False)
+
 
 # --- BinLLM ------------------------------------------------------------------------------------
 

@@ -219,6 +219,8 @@ def test_a_signal_ends_a_run_with_one_line_that_says_how_to_resume(tmp_path, sig
     ("evals_without_gain", -1, "evals_without_gain is '-1', expected a whole number >= 0"),
     ("best", "param", "best is 'param', expected null or a list of parameter names"),
     ("result", None, "result is 'None', expected an object"),
+    ("best", ["not-a-parameter"], "a tensor it names is 'best.not-a-parameter', expected a tensor of"),
+    ("scheduler", [], "scheduler is '[]', expected an object"),
 ])
 def test_a_checkpoint_state_no_run_could_write_is_one_line(field, value, problem, registry, tmp_path, monkeypatch):
     import json

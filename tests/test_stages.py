@@ -186,3 +186,13 @@ def test_local_weights_are_keyed_by_what_is_there(tmp_path, monkeypatch):
     first = StageCache.key("s", {"backbone": f"hf:{gguf}"})
     gguf.write_bytes(b"GGUF" + b"\1" * 8)
     assert StageCache.key("s", {"backbone": f"hf:{gguf}"}) != first
+
+
+def test_local_weights_named_from_home_are_fingerprinted_too(tmp_path, monkeypatch):
+    from collm_bench.cache.stages import StageCache
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "w.gguf").write_bytes(b"GGUF1")
+    first = StageCache.key("s", {"backbone": "hf:~/w.gguf"})
+    (tmp_path / "w.gguf").write_bytes(b"GGUF2")
+    assert StageCache.key("s", {"backbone": "hf:~/w.gguf"}) != first

@@ -22,13 +22,16 @@ def _whole(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+def _number(value: Any, *, finite: bool = True) -> bool:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value:
+        return False
+    return not finite or abs(value) != float("inf")
 
 
-def check_checkpoint_state(folder: Path, state: Any, max_steps: int) -> None:
+def check_checkpoint_state(folder: Path, state: Any, max_steps: int, tensors: Any = None) -> None:
     """Refuse a checkpoint ``state`` (``collm_bench.llm.tuning._state``'s) that no run of at most
-    ``max_steps`` steps could have written."""
+    ``max_steps`` steps could have written, or that names tensors ``tensors`` (its checksummed
+    safetensors, when given) does not hold."""
     where = Path(folder) / "checkpoint.json"
 
     def refuse(field: str, value: Any, expected: str) -> None:
@@ -50,8 +53,17 @@ def check_checkpoint_state(folder: Path, state: Any, max_steps: int) -> None:
     if not (isinstance(optimizer, dict) and isinstance(optimizer.get("keys"), dict)
             and isinstance(optimizer.get("param_groups"), list)):
         refuse("optimizer", optimizer, "an object with 'keys' and 'param_groups'")
+    groups = optimizer["param_groups"]
+    if not all(isinstance(g, dict) and _number(g.get("lr")) and isinstance(g.get("params"), list) for g in groups):
+        refuse("optimizer.param_groups", groups, "objects each with a finite 'lr' and a list of 'params'")
     if not isinstance(state.get("scheduler"), dict):
         refuse("scheduler", state.get("scheduler"), "an object")
+    if tensors is not None:
+        wanted = [f"opt.{i}.{k}" for i, keys in optimizer["keys"].items() if isinstance(keys, list) for k in keys]
+        wanted += [f"best.{name}" for name in best or []]
+        missing = [name for name in wanted if name not in tensors]
+        if missing or not all(isinstance(keys, list) for keys in optimizer["keys"].values()):
+            refuse("a tensor it names", (missing or ["optimizer.keys"])[0], "a tensor of checkpoint.safetensors")
     result = state.get("result")
     if not isinstance(result, dict):
         refuse("result", result, "an object")
@@ -61,7 +73,7 @@ def check_checkpoint_state(folder: Path, state: Any, max_steps: int) -> None:
         refuse("result.best_step", result.get("best_step"), f"a step up to {step}")
     for field in ("best_valid_auc", "train_seconds", "eval_seconds"):
         if not _number(result.get(field)):
-            refuse(f"result.{field}", result.get(field), "a number")
+            refuse(f"result.{field}", result.get(field), "a finite number")
     curve = result.get("curve")
     if not (isinstance(curve, list) and all(isinstance(p, list) and len(p) == 2 and all(map(_number, p))
                                             for p in curve)):

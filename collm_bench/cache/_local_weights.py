@@ -2,8 +2,9 @@
 (``--backbone-path DIR``, ``--backbone hf:path/to/model.gguf``) is named by its path in the stage's
 inputs, and the same path may hold other weights tomorrow. ``fingerprint`` reads what is there:
 every file's relative path and size, the content digest of each small file (configs,
-tokenizers) and the modification time of each large one (hashing gigabytes of weights on every
-run would cost minutes). A stage input that names no local path gets no fingerprint, so every
+tokenizers) and the inode, modification and status-change times of each large one (hashing
+gigabytes of weights on every run would cost minutes; a copy that keeps the modification time,
+``cp -p`` or ``rsync -a``, still gets a new status-change time, which no user can set back). A stage input that names no local path gets no fingerprint, so every
 other stage keeps its key."""
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ def local_paths(inputs: dict[str, Any]) -> list[str]:
     backbone = inputs.get("backbone")
     if isinstance(backbone, str) and backbone.startswith("hf:"):
         out.append(backbone[3:])
-    return [p for p in out if p and os.path.exists(p)]
+    out = [os.path.expanduser(p) for p in out if p]   # as the backbone loader reads them
+    return [p for p in out if os.path.exists(p)]
 
 
 def fingerprint(path: str | Path) -> str:
@@ -41,7 +43,8 @@ def fingerprint(path: str | Path) -> str:
     for file in files:
         stat = file.stat()
         name = file.name if file == root else file.relative_to(root).as_posix()
-        what = sha256_file(file) if stat.st_size <= SMALL else f"mtime {stat.st_mtime_ns}"
+        what = (sha256_file(file) if stat.st_size <= SMALL
+                else f"inode {stat.st_ino} mtime {stat.st_mtime_ns} ctime {stat.st_ctime_ns}")
         digest.update(f"{name}\x00{stat.st_size}\x00{what}\n".encode())
     return digest.hexdigest()[:20]
 

@@ -19,7 +19,7 @@ from collm_bench.errors import DataError
 
 # Plumbing: moves results around, computes none of their numbers (collm_bench.cache.identity).
 __identity__ = "plumbing"
-__guards__ = ("check_regular_file", "check_manifest", "check_timestamps")
+__guards__ = ("check_regular_file", "check_manifest", "check_timestamps", "check_ratings")
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
 FIXED = ("manifest.json", "interactions.csv", "interactions.csv.gz", "items.csv")
@@ -75,3 +75,18 @@ def check_timestamps(path: Path, frame: Any) -> None:
         row = int(bad.to_numpy().argmax())
         raise DataError(path, f"infinite timestamp {float(stamps.iloc[row])} on data row {row + 1}: a timestamp "
                               "orders the user's rows, give a finite number")
+
+
+def check_ratings(path: Path, frame: Any) -> None:
+    """Refuse a ``rating`` column (optional) holding a missing, non-numeric or infinite value: a
+    prompt that lists ratings (ReLLa's) would fail on it in the middle of tuning."""
+    if "rating" not in frame:
+        return
+    for row, value in enumerate(frame["rating"].tolist()):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = float("nan")
+        if not abs(number) < float("inf"):   # NaN and the infinities
+            shown = "missing" if value != value else repr(value)
+            raise DataError(path, f"rating {shown} on data row {row + 1} is not a finite number")

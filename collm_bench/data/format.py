@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from collm_bench._util.strict_json import check_strict_json
-from collm_bench.data._checks import check_manifest, check_regular_file, check_timestamps
+from collm_bench.data._checks import check_manifest, check_ratings, check_regular_file, check_timestamps
 from collm_bench.errors import DataError, UserError
 from collm_bench._util.paths import WRITE_ERRNOS, check_name, write_error
 
@@ -132,6 +132,7 @@ def load_prepared(path: str | Path, *, verify: bool = True) -> PreparedDataset:
     if inter["timestamp"].isna().any():
         raise DataError(inter_path, f"missing timestamp on data row {int(inter['timestamp'].isna().idxmax()) + 1}")
     check_timestamps(inter_path, inter)
+    check_ratings(inter_path, inter)
     _require_binary(inter_path, inter, "label")
     if "valid_small" in inter:
         _require_binary(inter_path, inter, "valid_small")

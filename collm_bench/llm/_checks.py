@@ -14,7 +14,7 @@ from collm_bench.errors import UserError
 
 # Plumbing: moves results around, computes none of their numbers (collm_bench.cache.identity).
 __identity__ = "plumbing"
-__guards__ = ("check_context", "check_cuda_index")
+__guards__ = ("check_context", "check_cuda_index", "check_prompt_fields")
 
 SPECIALS = 4   # BOS / CLS / SEP / EOS a tokenizer may add around a prompt
 
@@ -49,3 +49,12 @@ def check_cuda_index(device: str, cuda: Any) -> None:
     if int(device[5:]) >= count:
         raise UserError(f"backbone option device={device}: torch sees {count} CUDA device(s) here, numbered from 0; "
                         "use device=cuda:0, or CUDA_VISIBLE_DEVICES to choose which GPU that is")
+
+
+def check_prompt_fields(maker: Any, fields: Any) -> None:
+    """Refuse a ``TextPromptMaker.fields`` result that names a field the maker fills itself
+    (``items``, ``item``, ``history``, ``target``): it would be given twice."""
+    taken = sorted(set(fields) & {"items", "item", "history", "target"})
+    if taken:
+        raise ValueError(f"{type(maker).__name__}.fields() gives {taken}, which the maker fills itself: "
+                         "override history_text for the history, or name your field otherwise")

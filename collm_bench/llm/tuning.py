@@ -135,7 +135,7 @@ def _loop(best: list, result: TuneResult, saver: Checkpointer | None, shown: bar
     resumed = saver.load() if saver is not None else None
     if resumed is not None:
         tensors, state = resumed
-        check_checkpoint_state(saver.folder, state, max_steps)
+        check_checkpoint_state(saver.folder, state, max_steps, tensors)
         evals_without_gain, seen, start = _restore(tensors, state, parameters, optimizer, scheduler, result, best)
         for _ in range(start - 1):  # the same batches from here on: replay the order drawn so far
             next(batches)

@@ -27,6 +27,7 @@ import numpy as np
 
 from collm_bench.llm.prompts import (NO_POSITION, TEXT_TEMPLATE, Prompts, plural, quote, recent_history,
                                      title_list)
+from collm_bench.llm._checks import check_prompt_fields
 from collm_bench.llmrec.prompt_maker import PromptMaker
 
 BUILT_IN_FIELDS = ("items", "item", "history", "target")
@@ -59,6 +60,7 @@ class TextPromptMaker(PromptMaker):
         rows = np.asarray(rows, dtype=np.int64)
         history = self.history_text(rows, self.history(rows))
         extra = self.fields(rows)
+        check_prompt_fields(self, extra)
         named = {name for _, name, _, _ in string.Formatter().parse(self.template) if name}
         missing = sorted(named - set(BUILT_IN_FIELDS) - set(extra))
         if missing:

@@ -9,7 +9,8 @@ codes are written into CoLLM's ID prompt as text where CoLLM injects embeddings:
 (``0110...``) or the "ipv4" form (8-bit groups as dot-joined decimals, ``183.7.240.19``). The
 LLM reads collaborative information as text: step 1 is TALLRec's (LoRA on text prompts, shared
 with ``tallrec`` and ``collm`` through the stage cache), step 2 goes on tuning LoRA on the
-prompts with codes, the codes frozen. Scored as CoLLM (the Yes logit, BCE).
+prompts with codes, the codes frozen. Scored as CoLLM (its readout, BCE: the Yes logit under the
+``paper`` preset, Yes minus No under ``cpu``, a learned head on an encoder backbone).
 
 As the authors' code (``hashGNN_ml.py``, ``rec_base_models.py``, ``hash_CF_ml.yaml``): while the
 hash model trains, each code dimension is the continuous ``tanh`` value with probability

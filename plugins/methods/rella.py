@@ -24,7 +24,8 @@ has TALLRec's step budget (``max_steps`` x ``batch_size`` prompts drawn from eve
 in both forms, so a sample seldom appears in both within the cpu budget), where the authors
 train 5 epochs on N samples twice; K defaults to ``history_titles`` (cpu 5, paper 10), so the
 row holds as many items as TALLRec's. ``prompt=tallrec`` keeps TALLRec's prompt and changes
-only which liked items it lists (the retrieved ones), so that one row isolates retrieval.
+only which liked items it lists (the retrieved ones): against TALLRec the one difference is which
+items the prompts list (tuned on its own mix, not scored with TALLRec's weights).
 """
 from __future__ import annotations
 
