@@ -22,16 +22,15 @@ def _whole(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def _number(value: Any, *, finite: bool = True) -> bool:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value:
-        return False
-    return not finite or abs(value) != float("inf")
+def _number(value: Any) -> bool:
+    """A finite int or float (``json.loads`` also gives NaN and the infinities)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) < float("inf")
 
 
-def check_checkpoint_state(folder: Path, state: Any, max_steps: int, tensors: Any = None) -> None:
+def check_checkpoint_state(folder: Path, state: Any, max_steps: int, tensors: Any) -> None:
     """Refuse a checkpoint ``state`` (``collm_bench.llm.tuning._state``'s) that no run of at most
     ``max_steps`` steps could have written, or that names tensors ``tensors`` (its checksummed
-    safetensors, when given) does not hold."""
+    safetensors) does not hold."""
     where = Path(folder) / "checkpoint.json"
 
     def refuse(field: str, value: Any, expected: str) -> None:
@@ -58,12 +57,11 @@ def check_checkpoint_state(folder: Path, state: Any, max_steps: int, tensors: An
         refuse("optimizer.param_groups", groups, "objects each with a finite 'lr' and a list of 'params'")
     if not isinstance(state.get("scheduler"), dict):
         refuse("scheduler", state.get("scheduler"), "an object")
-    if tensors is not None:
-        wanted = [f"opt.{i}.{k}" for i, keys in optimizer["keys"].items() if isinstance(keys, list) for k in keys]
-        wanted += [f"best.{name}" for name in best or []]
-        missing = [name for name in wanted if name not in tensors]
-        if missing or not all(isinstance(keys, list) for keys in optimizer["keys"].values()):
-            refuse("a tensor it names", (missing or ["optimizer.keys"])[0], "a tensor of checkpoint.safetensors")
+    wanted = [f"opt.{i}.{k}" for i, keys in optimizer["keys"].items() if isinstance(keys, list) for k in keys]
+    wanted += [f"best.{name}" for name in best or []]
+    missing = [name for name in wanted if name not in tensors]
+    if missing or not all(isinstance(keys, list) for keys in optimizer["keys"].values()):
+        refuse("a tensor it names", (missing or ["optimizer.keys"])[0], "a tensor of checkpoint.safetensors")
     result = state.get("result")
     if not isinstance(result, dict):
         refuse("result", result, "an object")

@@ -66,27 +66,40 @@ def check_manifest(folder: Path, manifest: dict[str, Any]) -> None:
         raise DataError(where, f"item_noun must be a short word (the prompts' word for an item), got {str(noun)[:60]!r}")
 
 
+def _first_not_finite(column: Any) -> int | None:
+    """The position of the first value of a pandas ``column`` that is not a finite number
+    (missing, text, an infinity), or None. Integer columns hold none; float columns are checked
+    as a whole; only text columns are read value by value."""
+    kind = column.dtype.kind
+    if kind in "iub":
+        return None
+    if kind == "f":
+        bad = column.isna() | column.isin([float("inf"), float("-inf")])   # Series methods: no import here
+        return int(bad.to_numpy().argmax()) if bad.any() else None
+    for row, value in enumerate(column.tolist()):
+        try:
+            if abs(float(value)) < float("inf"):   # False for NaN and the infinities
+                continue
+        except (TypeError, ValueError):
+            pass
+        return row
+    return None
+
+
 def check_timestamps(path: Path, frame: Any) -> None:
     """Refuse an infinite timestamp (``inf`` parses as a number, then orders every history as if
-    it came last); a missing or non-numeric one is the reader's to report."""
-    stamps = frame["timestamp"]
-    bad = stamps.isin([float("inf"), float("-inf")])   # a pandas Series: no numerical import here
-    if bad.any():
-        row = int(bad.to_numpy().argmax())
-        raise DataError(path, f"infinite timestamp {float(stamps.iloc[row])} on data row {row + 1}: a timestamp "
-                              "orders the user's rows, give a finite number")
+    it came last); a missing or non-numeric one is the reader's to report, before this."""
+    row = _first_not_finite(frame["timestamp"])
+    if row is not None:
+        raise DataError(path, f"infinite timestamp {float(frame['timestamp'].iloc[row])} on data row {row + 1}: a "
+                              "timestamp orders the user's rows, give a finite number")
 
 
 def check_ratings(path: Path, frame: Any) -> None:
     """Refuse a ``rating`` column (optional) holding a missing, non-numeric or infinite value: a
     prompt that lists ratings (ReLLa's) would fail on it in the middle of tuning."""
-    if "rating" not in frame:
-        return
-    for row, value in enumerate(frame["rating"].tolist()):
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            number = float("nan")
-        if not abs(number) < float("inf"):   # NaN and the infinities
-            shown = "missing" if value != value else repr(value)
-            raise DataError(path, f"rating {shown} on data row {row + 1} is not a finite number")
+    row = _first_not_finite(frame["rating"]) if "rating" in frame else None
+    if row is not None:
+        value = frame["rating"].iloc[row:row + 1].tolist()[0]   # a Python value, as written
+        shown = "missing" if value != value else repr(value)
+        raise DataError(path, f"rating {shown} on data row {row + 1} is not a finite number")

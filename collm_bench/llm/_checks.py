@@ -51,10 +51,10 @@ def check_cuda_index(device: str, cuda: Any) -> None:
                         "use device=cuda:0, or CUDA_VISIBLE_DEVICES to choose which GPU that is")
 
 
-def check_prompt_fields(maker: Any, fields: Any) -> None:
-    """Refuse a ``TextPromptMaker.fields`` result that names a field the maker fills itself
-    (``items``, ``item``, ``history``, ``target``): it would be given twice."""
-    taken = sorted(set(fields) & {"items", "item", "history", "target"})
+def check_prompt_fields(maker: Any, fields: Any, built_in: Any) -> None:
+    """Refuse a ``TextPromptMaker.fields`` result that names one of the ``built_in`` fields the
+    maker fills itself (``collm_bench.llmrec.text_prompts.BUILT_IN_FIELDS``): it would be given twice."""
+    taken = sorted(set(fields) & set(built_in))
     if taken:
         raise ValueError(f"{type(maker).__name__}.fields() gives {taken}, which the maker fills itself: "
                          "override history_text for the history, or name your field otherwise")

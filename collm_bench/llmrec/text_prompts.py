@@ -60,7 +60,7 @@ class TextPromptMaker(PromptMaker):
         rows = np.asarray(rows, dtype=np.int64)
         history = self.history_text(rows, self.history(rows))
         extra = self.fields(rows)
-        check_prompt_fields(self, extra)
+        check_prompt_fields(self, extra, BUILT_IN_FIELDS)
         named = {name for _, name, _, _ in string.Formatter().parse(self.template) if name}
         missing = sorted(named - set(BUILT_IN_FIELDS) - set(extra))
         if missing:

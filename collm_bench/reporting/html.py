@@ -191,6 +191,7 @@ def render_html(records: Iterable[RunRecord | dict[str, Any]], *, title: str | N
         main = [c for c in metrics if c in MAIN]
         other = [c for c in metrics if c not in MAIN] + ["Train s", "Infer s"]
         marked = _other_backbone(rows)
+        shown_names = [row["Method"] + (" †" if i in marked else "") for i, row in enumerate(rows)]
         parts.append(f"<h2>{html.escape(dataset)}</h2>"
                      f"<p class=note>{html.escape(_notes(rows, marked, records, dataset))}</p>")
         head = ["#", "Method", "Backbone", *main, "Warm / cold", "Seeds", "Config"]
@@ -198,7 +199,7 @@ def render_html(records: Iterable[RunRecord | dict[str, Any]], *, title: str | N
         for rank, row in enumerate(rows, 1):
             run_ids = row["runs"]
             configs.update({run_id: by_id[run_id].config for run_id in run_ids if run_id in by_id})
-            name = row["Method"] + (" †" if rank - 1 in marked else "")
+            name = shown_names[rank - 1]
             cells = [f'<td class=rank data-value="{rank}">{rank}</td>',
                      f'<td class=name data-value="{html.escape(name)}">{html.escape(name)}</td>',
                      f'<td class=backbone data-value="{html.escape(row["Backbone"])}">{html.escape(row["Backbone"])}</td>']
@@ -215,8 +216,7 @@ def render_html(records: Iterable[RunRecord | dict[str, Any]], *, title: str | N
             parts.append("<tr>" + "".join(cells) + "</tr>")
         parts.append("</tbody></table>")
         parts.append(f"<h3>{html.escape(dataset)}: other metrics and times</h3>" + _table_head(["Method", *other]))
-        for rank, row in enumerate(rows, 1):
-            name = row["Method"] + (" †" if rank - 1 in marked else "")
+        for name, row in zip(shown_names, rows):
             cells = [f'<td class=name data-value="{html.escape(name)}">{html.escape(name)}</td>']
             for column in other:
                 value, shown = _cell(row, column)
