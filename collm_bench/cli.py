@@ -74,8 +74,8 @@ def run(
                                            "hf:<id-or-path> for any Hugging Face model."),
     backbone_path: Optional[str] = typer.Option(None, help="Local weights for the backbone (instead of its hub id)."),
     seed: int = typer.Option(0, help="Random seed."),
-    sample_test: Optional[int] = typer.Option(None, help="Score a seeded sample of whole test users with at "
-                                              "least this many rows (the same sample for every method)."),
+    sample_test: Optional[int] = typer.Option(None, help="Score a seeded sample of about this many test rows, "
+                                              "drawn within every test user (the same rows for every method)."),
     full_test: bool = typer.Option(False, help="Score the whole test split (overrides a method's CPU sample)."),
     out: Path = typer.Option(Path("runs"), help="Output root; each run goes to OUT/<run-id>/."),
     data_dir: Optional[str] = typer.Option(None, help="Dataset cache (default $COLLM_BENCH_DATA or the user cache)."),
@@ -254,7 +254,7 @@ def suite(
         interval_seconds()   # a bad $COLLM_BENCH_CHECKPOINT_SECONDS: now, not inside the first stage
         if output:
             ensure_writable(output.parent, "folder of --output", "--output")
-    partial = (f"PARTIAL: --limit {limit} scores a sample of whole test users (at least {limit} rows) "
+    partial = (f"PARTIAL: --limit {limit} scores a sample of about {limit} test rows drawn within every user "
                "instead of the suite's evaluation; these numbers are not the full results") if limit else ""
     if partial:
         typer.echo(partial)

@@ -14,6 +14,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from collm_bench.cache.identity import changes, code_units, digest
@@ -417,3 +418,71 @@ def test_a_numeric_change_in_the_package_stales_what_it_touches(package, tmp_pat
     assert after != before
     touched = after["record"] != before["record"] if what == "record" else after["stages"][what] != before["stages"][what]
     assert touched
+
+
+# -- definitions known by their output (BY_OUTPUT) --------------------------------------------------
+
+STALE_PROBE = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from collm_bench.cache.identity import dependencies, stale_reasons
+assert __import__("collm_bench").__file__.startswith(sys.argv[1])
+if sys.argv[2] == "record":
+    print(json.dumps(dependencies(*%r)))
+else:
+    print(json.dumps(stale_reasons(json.load(open(sys.argv[2])), *%r)))
+""" % (RECORD_ROOTS, RECORD_ROOTS)
+
+
+def _probe_stale(folder: Path, arg: str):
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run([sys.executable, "-c", STALE_PROBE, str(folder), arg], capture_output=True, text=True,
+                          env=env, cwd=folder, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+SAMPLER = "collm_bench/api/methods.py"
+FRACTION = "fraction = sample_rows / len(test)"
+
+
+@pytest.mark.parametrize("edit, stale", [
+    ("the sampler's own code", False),   # its rows are in the run's config: known by output
+    ("a value the sampler names", True),  # what it names still counts (fail safe)
+])
+def test_the_sampler_is_known_by_its_output(package, tmp_path, edit, stale):
+    recorded = tmp_path / "recorded.json"
+    recorded.write_text(json.dumps(_probe_stale(package, "record")))
+    copy = tmp_path / "copy"
+    shutil.copytree(package, copy)
+    if edit == "the sampler's own code":
+        _edit(copy, SAMPLER, FRACTION, "fraction = 1.0 * sample_rows / len(test)")
+    else:
+        _edit(copy, SAMPLER, "SAMPLE_SEED = 2023", "SAMPLE_SEED = 2024")
+    reasons = _probe_stale(copy, str(recorded))
+    assert bool(reasons) == stale, reasons
+    # stage keys never pin (none reaches the sampler today: a plugin's stage that did would rerun)
+    assert _identities(copy)["stages"] == _identities(package)["stages"]
+
+
+def test_the_sampler_s_rows_are_in_the_run_id():
+    """The other half of the bargain: a sampler that picks other rows gives another run id."""
+    from collm_bench.api.methods import evaluation_rows
+    from collm_bench.runner import _base_config, run_id_of
+
+    class Data:
+        user = np.repeat(np.arange(30), 4)
+        label = np.tile([1, 1, 0, 0], 30)
+        subset = np.array(["cold"] * 120)
+
+        def rows(self, split):
+            return np.arange(120)
+
+    class Dataset:
+        name, sha256 = "tiny", "0" * 64
+
+    def run_id(seed):
+        _, evaluation = evaluation_rows(Data(), 40, seed=seed)
+        return run_id_of({**_base_config(Dataset(), 0, evaluation), "method": "mf"})
+
+    assert run_id(1) == run_id(1) and run_id(1) != run_id(2)

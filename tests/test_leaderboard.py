@@ -41,6 +41,12 @@ def test_sampled_evaluation_is_stated(tmp_path):
     record["evaluation"].update(rows=5, sampled=True)
     path.write_text(json.dumps(record))
     assert "a sample of 5 of 10 test rows (not the whole test split)" in render(tmp_path, "md")
+    record["evaluation"]["sample"] = {"unit": "rows", "users": 4, "of_users": 5}
+    path.write_text(json.dumps(record))
+    assert "a sample of 5 of 10 test rows, drawn within 4 of 5 users (not the whole test split)" in render(tmp_path, "md")
+    record["evaluation"]["sample"] = {"unit": "users", "users": 2, "of_users": 5}   # the sample before 2026-12-07
+    path.write_text(json.dumps(record))
+    assert "a sample of 5 of 10 test rows, 2 whole users of 5 (not the whole test split)" in render(tmp_path, "md")
 
 
 def test_random_weight_backbones_are_labelled(tmp_path):

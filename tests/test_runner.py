@@ -62,12 +62,13 @@ def test_rerun_reuses_the_encoder_stage(registry, dataset_dir, tmp_path):
     assert not other_seed.record["timings"]["stages"]["encoder-dot"]["cached"]
 
 
-def test_sampled_evaluation_takes_whole_users_and_says_so(registry, dataset_dir, tmp_path):
-    result = run(RunRequest(method="dot", dataset=str(dataset_dir), out=tmp_path / "runs", eval_sample=5),
+def test_sampled_evaluation_draws_rows_within_users_and_says_so(registry, dataset_dir, tmp_path):
+    result = run(RunRequest(method="dot", dataset=str(dataset_dir), out=tmp_path / "runs", eval_sample=12),
                  registry=registry, progress=lambda m: None)
     ev = result.record["evaluation"]
-    assert ev["sampled"] and ev["total_rows"] == 24 and 5 <= ev["rows"] < 24
-    assert ev["rows"] % 2 == 0  # tiny data has 2 test rows per user: whole users only
+    assert ev["sampled"] and ev["total_rows"] == 24 and 0 < ev["rows"] < 24
+    assert ev["sample"]["unit"] == "rows" and ev["sample"]["fraction"] == 0.5
+    assert result.record["config"]["evaluation"]["sample"]["rows_sha256"] == ev["sample"]["rows_sha256"]
     from collm_bench.reporting.leaderboard import render
 
     assert f"a sample of {ev['rows']} of 24 test rows" in render(tmp_path / "runs", "md")

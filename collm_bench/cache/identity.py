@@ -31,6 +31,14 @@ stand in the code that names them as one placeholder, so editing, moving or rena
 nothing. ``tests/test_identity.py`` holds the boundary: plumbing imports no numerical library,
 and both directions are shown on a copy of the package.
 
+Definitions known by what they select: ``BY_OUTPUT`` lists the definitions whose result every
+run writes into its config, and so into its run id (the evaluation rows: their number, and for a
+sample its scheme, its users and a digest of the rows chosen). A change to one of them that picks
+other rows gives other runs (new run ids: the suite plans them, the old records are orphans, not
+silently stale), and one that picks the same rows changes nothing; so a record's check takes such a
+definition as it was when the record was made. Stage keys never pin: a stage that reached one
+would be computed again.
+
 Guards are plumbing functions that only refuse: a plumbing module names them in ``__guards__``,
 and each returns nothing and changes none of its arguments (tested). A statement of computing
 code that only calls a guard on names and attributes (``check_manifest(path, manifest)``) is
@@ -58,6 +66,9 @@ __identity__ = "plumbing"
 LIBRARIES = ("torch", "transformers", "peft", "numpy", "scikit-learn", "pandas")
 SCHEME = 2          # the identity scheme a record's "dependencies" were written under
 PLUMBING = "@plumbing"
+# Known by their output (see the module docstring): tests/test_identity.py shows a changed sampler
+# keeps records fresh and changes the run id of a sampled run.
+BY_OUTPUT = frozenset({"collm_bench.api.methods:evaluation_rows"})
 
 
 # -- the graph of definitions ---------------------------------------------------------------------
@@ -312,9 +323,11 @@ def _sha(*parts: str) -> str:
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:16]
 
 
-def _digests(graph: _Graph, roots: list[Unit]) -> dict[Unit, str]:
+def _digests(graph: _Graph, roots: list[Unit], pins: dict[Unit, str] | None = None) -> dict[Unit, str]:
     """The Merkle digest of every unit reached from ``roots`` (Tarjan's strongly connected
-    components, so that definitions naming each other get digests ordered by content)."""
+    components, so that definitions naming each other get digests ordered by content); a unit of
+    ``pins`` outside any cycle takes the digest given (``BY_OUTPUT``), what it names still counts."""
+    pins = pins or {}
     shallow = graph.shallow
     index: dict[Unit, int] = {}
     low: dict[Unit, int] = {}
@@ -338,6 +351,8 @@ def _digests(graph: _Graph, roots: list[Unit]) -> dict[Unit, str]:
                 else:
                     refs.append(",".join(sorted(f"cycle:{rank[u]}" if u in members else out[u] for u in edge)))
             out[unit] = _sha(shallow[unit].tree, *refs)
+        if len(component) == 1 and component[0] in pins:
+            out[component[0]] = pins[component[0]]
         if len(component) > 1:   # one digest per member that also says the cycle it belongs to
             whole = _sha(*sorted(out[u] for u in component))
             for unit in component:
@@ -395,12 +410,14 @@ def _root_name(root: Root) -> str:
     return f"{root.__module__}:{qualname.split('.')[0]}"   # a method or nested function: its top-level definition
 
 
-def code_units(*roots: Root) -> dict[str, str]:
+def code_units(*roots: Root, pins: dict[str, str] | None = None) -> dict[str, str]:
     """``digest -> label`` of every definition reached from ``roots`` (each a module, counted
     whole, or one top-level definition). The labels (``module:name``) are for people: where a
-    definition lives is no part of its digest."""
+    definition lives is no part of its digest. ``pins``: ``label -> digest`` of ``BY_OUTPUT``
+    definitions taken as given (a record's check)."""
     names = sorted({_root_name(r) for r in roots})
-    return dict(_code_units(tuple(names), tuple(sys.path)))
+    pinned = tuple(sorted((label, d) for label, d in (pins or {}).items() if label in BY_OUTPUT))
+    return dict(_code_units(tuple(names), tuple(sys.path), pinned))
 
 
 _GRAPHS: dict[tuple, _Graph] = {}
@@ -424,7 +441,8 @@ def _stamp(path: Path) -> tuple[int, int]:
     return stat.st_mtime_ns, stat.st_size
 
 
-def _code_units(names: tuple[str, ...], search_path: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+def _code_units(names: tuple[str, ...], search_path: tuple[str, ...],
+                pinned: tuple[tuple[str, str], ...] = ()) -> tuple[tuple[str, str], ...]:
     tops = frozenset(n.split(":")[0].split(".")[0] for n in names)
     graph = _graph(tops, search_path)
     start: list[Unit] = []
@@ -438,7 +456,7 @@ def _code_units(names: tuple[str, ...], search_path: tuple[str, ...]) -> tuple[t
     # A module's other statements (a registration, a global setting) count with any of its
     # definitions: a unit of their own, so that a definition moved between modules keeps its digest.
     while True:
-        digests = _digests(graph, start)
+        digests = _digests(graph, start, {(label.partition(":")[0], label.partition(":")[2]): d for label, d in pinned})
         more = sorted({(m, "") for m, _ in digests if (m, "") not in digests and _has_statements(graph, m)})
         if not more:
             break
@@ -462,7 +480,8 @@ def stale_reasons(recorded: dict | None, *roots: Root) -> list[str]:
     (empty: it would not)."""
     if not recorded or not isinstance(recorded.get("definitions"), dict):
         return ["its code is not recorded in the current scheme (records kept module fingerprints before): rerun it"]
-    return changes(recorded, {"definitions": code_units(*roots), "libraries": library_versions()})
+    pins = {label: d for d, label in recorded["definitions"].items() if label in BY_OUTPUT}
+    return changes(recorded, {"definitions": code_units(*roots, pins=pins), "libraries": library_versions()})
 
 
 def library_versions() -> dict[str, str | None]:

@@ -333,7 +333,14 @@ def evaluated_rows(evaluation: Mapping[str, Any] | None) -> str:
     """Which test rows a run scored, as boards state it (a sample is never mistaken for all)."""
     ev = evaluation or {}
     if ev.get("sampled"):
-        return f"a sample of {ev.get('rows')} of {ev.get('total_rows')} test rows (not the whole test split)"
+        sample = ev.get("sample") or {}
+        if sample.get("unit") == "rows":
+            how = f", drawn within {sample.get('users')} of {sample.get('of_users')} users"
+        elif sample.get("users") is not None:   # records of the whole-user sample, before 2026-12-07
+            how = f", {sample.get('users')} whole users of {sample.get('of_users')}"
+        else:
+            how = ""
+        return f"a sample of {ev.get('rows')} of {ev.get('total_rows')} test rows{how} (not the whole test split)"
     return f"all {ev.get('rows')} test rows"
 
 

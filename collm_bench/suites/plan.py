@@ -79,7 +79,7 @@ class Overrides:
     datasets: tuple[str, ...] = ()
     backbones: tuple[str, ...] = ()
     seeds: tuple[int, ...] = ()
-    limit: int | None = None          # score a sample of >= limit test rows: partial numbers
+    limit: int | None = None          # score a sample of about limit test rows: partial numbers
     trust_remote_code: bool = False   # --trust-remote-code: never from the file
 
 
@@ -339,7 +339,8 @@ class Runner:
         seen = set()
         for member in cell.members:
             ev = self.outcomes[id(member)].evaluation
-            seen.add((ev.get("sample") or {}).get("min_rows") if ev.get("sampled") else None)
+            sample = ev.get("sample") or {}   # min_rows: records of the whole-user sample, before 2026-12-07
+            seen.add(sample.get("requested_rows", sample.get("min_rows")) if ev.get("sampled") else None)
         if len(seen) > 1:
             raise UserError(f"{cell.entry.where}: members are evaluated on different rows "
                             f"({', '.join(str(s or 'all') for s in seen)}): set full_test or sample_test "
