@@ -5,6 +5,7 @@ move, a rename, a split, a merge, comments, docstrings, layout, import order, an
 plumbing) keeps every stage key and record identity; a change that can move a number stales it.
 """
 import ast
+import importlib
 import json
 import os
 import re
@@ -228,7 +229,7 @@ def test_library_versions_are_named_in_changes():
 
 # -- the declared boundary -----------------------------------------------------------------------
 
-PLUMBING = {"_util._env_checks", "_util.lazy", "_util.paths", "_util.strict_json", "api.registry", "progress", "cache._dirs", "cache._local_weights", "cache._checkpoint_checks", "cache._sources", "cache.admin",
+PLUMBING = {"_util._env_checks", "cache._identity_store", "_util.lazy", "_util.paths", "_util.strict_json", "api.registry", "progress", "cache._dirs", "cache._local_weights", "cache._checkpoint_checks", "cache._sources", "cache.admin",
             "cache.identity", "cache.stages", "cli", "data._checks", "data.summary", "errors", "llm._checks", "records.record", "records.rescore",
             "records.store", "api.loggers", "reporting.tracking",
             "reporting.html", "reporting.leaderboard", "reporting.paper_figures", "reporting.paper_tables",
@@ -486,3 +487,79 @@ def test_the_sampler_s_rows_are_in_the_run_id():
         return run_id_of({**_base_config(Dataset(), 0, evaluation), "method": "mf"})
 
     assert run_id(1) == run_id(1) and run_id(1) != run_id(2)
+
+
+# -- identities kept between processes (cache/_identity_store.py) ----------------------------------
+
+def test_a_kept_identity_is_reused_only_while_every_module_it_read_is_as_it_was(tmp_path, monkeypatch):
+    from collm_bench.cache import _identity_store, identity
+
+    first = _units(tmp_path, monkeypatch, {}, "kept")
+    stored = list(Path(os.environ["COLLM_BENCH_CACHE"]).glob(".identity/*.json"))
+    assert len(stored) == 1
+
+    def forget():   # as a new process: nothing in memory
+        _identity_store._MEMO.clear()
+        identity._GRAPHS.clear()
+
+    def no_parsing(*args, **kwargs):
+        raise AssertionError("parsed again")
+
+    folder = tmp_path / "kept"
+    with monkeypatch.context() as m:
+        forget()
+        m.syspath_prepend(str(folder))
+        m.setattr(identity, "_digests", no_parsing)
+        assert code_units("myplug") == first                       # kept: nothing parsed
+    # an edit that keeps size and mtime is still seen: the check is by content
+    model = folder / "myplug_model.py"
+    text, stat = model.read_text(), model.stat()
+    model.write_text(text.replace("return helper(x) + 1", "return helper(x) + 2"))
+    os.utime(model, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    with monkeypatch.context() as m:
+        forget()
+        m.syspath_prepend(str(folder))
+        changed = code_units("myplug")
+    assert changed != first
+
+
+def test_a_module_looked_up_and_missing_that_appears_is_seen(tmp_path, monkeypatch):
+    from collm_bench.cache import _identity_store, identity
+
+    folder = tmp_path / "appears"
+    folder.mkdir()
+    (folder / "optplug").mkdir()
+    (folder / "optplug" / "__init__.py").write_text("SCALE = 2\n")
+    (folder / "optplug" / "main.py").write_text(textwrap.dedent("""
+        import optplug
+
+        def run(x):
+            return optplug.fast.kernel(x) + 1   # optplug.fast: looked up, not there (the whole package counts)
+    """))
+
+    def units():
+        _identity_store._MEMO.clear()   # as a new process
+        identity._GRAPHS.clear()
+        identity.origin.cache_clear()
+        importlib.invalidate_caches()
+        with monkeypatch.context() as m:
+            m.syspath_prepend(str(folder))
+            return code_units("optplug.main")
+
+    before = units()
+    (folder / "optplug" / "fast.py").write_text("def kernel(x):\n    return 2 * x\n")
+    after = units()
+    assert after != before and "optplug.fast:kernel" in after.values()
+
+
+def test_a_damaged_kept_identity_is_ignored(tmp_path, monkeypatch):
+    from collm_bench.cache import _identity_store, identity
+
+    first = _units(tmp_path, monkeypatch, {}, "damaged")
+    for entry in Path(os.environ["COLLM_BENCH_CACHE"]).glob(".identity/*.json"):
+        entry.write_text("{not json")
+    _identity_store._MEMO.clear()
+    identity._GRAPHS.clear()
+    with monkeypatch.context() as m:
+        m.syspath_prepend(str(tmp_path / "damaged"))
+        assert code_units("myplug") == first

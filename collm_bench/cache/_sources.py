@@ -57,6 +57,7 @@ class Module:
     stars: list[str] = field(default_factory=list)               # modules it imports * from
     plumbing: bool = False
     guards: set[str] = field(default_factory=set)                # plumbing functions that only refuse
+    sha256: str = ""                                             # of the source parsed
 
 
 def import_binds(node: ast.AST, package: str) -> dict[str, tuple[str, str | None]]:
@@ -101,7 +102,7 @@ def parse(name: str, path: Path) -> Module:
     if cache_key in PARSED:
         return PARSED[cache_key]
     tree = ast.parse(source, filename=str(path))
-    module = Module(name, name if path.name == "__init__.py" else name.rpartition(".")[0])
+    module = Module(name, name if path.name == "__init__.py" else name.rpartition(".")[0], sha256=cache_key[1])
     nested = {id(n) for top in tree.body if isinstance(top, (ast.If, ast.Try)) for n in ast.walk(top)}
     for node in top_statements(tree.body):
         if isinstance(node, (ast.Import, ast.ImportFrom)):

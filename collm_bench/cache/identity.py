@@ -59,6 +59,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from collm_bench.cache import _identity_store
 from collm_bench.cache._sources import Module, constant, import_binds, origin, parse, tracked
 
 __identity__ = "plumbing"
@@ -83,6 +84,7 @@ class _Graph:
         self.tops, self.search_path = tops, search_path
         self.modules: dict[str, Module | None] = {}
         self.files: dict[Path, tuple[int, int]] = {}   # what was read: (mtime_ns, size) of each file
+        self.found: dict[str, tuple[Path | None, str | None]] = {}   # tracked module -> (file, sha256 parsed)
         self.shallow: dict[Unit, _Shallow] = {}
 
     def module(self, name: str) -> Module | None:
@@ -91,6 +93,8 @@ class _Graph:
             if path is not None:
                 self.files[path] = _stamp(path)
             self.modules[name] = parse(name, path) if path is not None else None
+            if tracked(name, self.tops):
+                self.found[name] = (path, self.modules[name].sha256 if path is not None else None)
         return self.modules[name]
 
     def whole(self, name: str) -> list[Unit] | str:
@@ -443,6 +447,10 @@ def _stamp(path: Path) -> tuple[int, int]:
 
 def _code_units(names: tuple[str, ...], search_path: tuple[str, ...],
                 pinned: tuple[tuple[str, str], ...] = ()) -> tuple[tuple[str, str], ...]:
+    entry = _identity_store.key(names, pinned)   # not the import path: each module's file is checked
+    kept = _identity_store.load(entry, search_path)   # another process's answer, if no module changed
+    if kept is not None:
+        return kept
     tops = frozenset(n.split(":")[0].split(".")[0] for n in names)
     graph = _graph(tops, search_path)
     start: list[Unit] = []
@@ -461,7 +469,9 @@ def _code_units(names: tuple[str, ...], search_path: tuple[str, ...],
         if not more:
             break
         start += more
-    return tuple(sorted((d, f"{m}:{n}" if n else f"{m}:<module statements>") for (m, n), d in digests.items()))
+    answer = tuple(sorted((d, f"{m}:{n}" if n else f"{m}:<module statements>") for (m, n), d in digests.items()))
+    _identity_store.save(entry, search_path, graph.found, answer)   # the graph's every lookup: a superset, so safe
+    return answer
 
 
 def digest(units: dict[str, str]) -> str:
