@@ -20,6 +20,7 @@ from collm_bench.llm._checks import check_cuda_index
 from collm_bench.cache.checkpoints import interval_seconds as checkpoint_interval
 from collm_bench._util.paths import check_name, ensure_writable, inside, write_error
 from collm_bench.api.registry import Registry, get_registry
+from collm_bench.records.record import evaluated_rows
 
 
 @dataclass(frozen=True)
@@ -285,9 +286,8 @@ def run(request: RunRequest, *, registry: Registry | None = None,
     p = planned or plan(request, registry=registry)
     check_devices(p.resolved)
     request, resolved, evaluation = p.request, p.resolved, p.evaluation
-    if evaluation["sampled"]:
-        progress(f"evaluating on a sample: {evaluation['rows']} of {evaluation['total_rows']} test rows "
-                 f"({evaluation['sample']['users']} whole users, seed {evaluation['sample']['seed']})")
+    if evaluation["sampled"]:   # worded by the records' plumbing, as boards word it
+        progress(f"evaluating on {evaluated_rows(evaluation)}")
     context = MethodContext(
         dataset=p.dataset, data=p.data, eval_rows=p.eval_rows, seed=request.seed, options=resolved.options,
         encoder=resolved.encoder, encoder_options=resolved.encoder_options, backbone=resolved.backbone,

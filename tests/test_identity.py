@@ -229,7 +229,7 @@ def test_library_versions_are_named_in_changes():
 
 # -- the declared boundary -----------------------------------------------------------------------
 
-PLUMBING = {"_util._env_checks", "cache._identity_store", "_util.lazy", "_util.paths", "_util.strict_json", "api.registry", "progress", "cache._dirs", "cache._local_weights", "cache._checkpoint_checks", "cache._sources", "cache.admin",
+PLUMBING = {"_util._env_checks", "_util.devices", "cache._identity_store", "_util.lazy", "_util.paths", "_util.strict_json", "api.registry", "progress", "cache._dirs", "cache._local_weights", "cache._checkpoint_checks", "cache._sources", "cache.admin",
             "cache.identity", "cache.stages", "cli", "data._checks", "data.summary", "errors", "llm._checks", "records.record", "records.rescore",
             "records.store", "api.loggers", "reporting.tracking",
             "reporting.html", "reporting.leaderboard", "reporting.paper_figures", "reporting.paper_tables",
@@ -500,6 +500,7 @@ def test_a_kept_identity_is_reused_only_while_every_module_it_read_is_as_it_was(
 
     def forget():   # as a new process: nothing in memory
         _identity_store._MEMO.clear()
+        _identity_store._HASHED.clear()
         identity._GRAPHS.clear()
 
     def no_parsing(*args, **kwargs):
@@ -539,6 +540,7 @@ def test_a_module_looked_up_and_missing_that_appears_is_seen(tmp_path, monkeypat
 
     def units():
         _identity_store._MEMO.clear()   # as a new process
+        _identity_store._HASHED.clear()
         identity._GRAPHS.clear()
         identity.origin.cache_clear()
         importlib.invalidate_caches()
@@ -559,6 +561,7 @@ def test_a_damaged_kept_identity_is_ignored(tmp_path, monkeypatch):
     for entry in Path(os.environ["COLLM_BENCH_CACHE"]).glob(".identity/*.json"):
         entry.write_text("{not json")
     _identity_store._MEMO.clear()
+    _identity_store._HASHED.clear()
     identity._GRAPHS.clear()
     with monkeypatch.context() as m:
         m.syspath_prepend(str(tmp_path / "damaged"))

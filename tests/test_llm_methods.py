@@ -27,8 +27,8 @@ def dataset_dir(tmp_path):
     return str(tmp_path / "tiny")
 
 
-def _run(registry, dataset_dir, tmp_path, cache="cache", method="collm", options=None, **kw):
-    request = RunRequest(method=method, dataset=dataset_dir, backbone="tiny-llama", out=tmp_path / "runs",
+def _run(registry, dataset_dir, tmp_path, cache="cache", method="collm", options=None, out_name="runs", **kw):
+    request = RunRequest(method=method, dataset=dataset_dir, backbone="tiny-llama", out=tmp_path / out_name,
                          cache_dir=str(tmp_path / cache), options={**FAST, **(FAST_STEP2 if method == "collm" else {}), **(options or {})},
                          encoder_options=FAST_MF if method == "collm" else {}, **kw)
     return run(request, registry=registry, progress=lambda m: None)
@@ -47,6 +47,20 @@ def test_collm_writes_its_row_and_the_encoder_and_tallrec_rows(registry, dataset
     assert timings["prompts_per_second"] == stages["scoring"]["prompts_per_second"] > 0
     mf = next(r for _, r in result.companions if r["method"] == "mf")
     assert mf["timings"]["prompts_per_second"] is None  # MF scores no prompts
+
+
+def test_collm_loads_its_encoder_once(registry, dataset_dir, tmp_path, monkeypatch):
+    """The encoder's own row and the CIE's input are the same loaded encoder, and the record says
+    whether this run trained it (then again from the cache: reused)."""
+    import safetensors.torch
+
+    loads = []
+    real = safetensors.torch.load_model
+    monkeypatch.setattr(safetensors.torch, "load_model", lambda *a, **k: loads.append(1) or real(*a, **k))
+    first = _run(registry, dataset_dir, tmp_path)
+    assert len(loads) == 1 and not first.record["timings"]["stages"]["encoder-mf"]["cached"]
+    again = _run(registry, dataset_dir, tmp_path, out_name="again")
+    assert len(loads) == 2 and again.record["timings"]["stages"]["encoder-mf"]["cached"]
 
 
 def test_collm_writes_the_encoder_row_as_the_encoders_own_run_does(registry, dataset_dir, tmp_path):

@@ -1,5 +1,7 @@
 """A long training stage interrupted at any step resumes inside itself, to exactly the result of
 an uninterrupted run (tiny random Llama, TALLRec's step 1 with a checkpoint after every step)."""
+import json
+
 import numpy as np
 import pytest
 from safetensors.torch import load_file
@@ -125,8 +127,13 @@ def test_an_interrupted_scoring_resumes_to_the_uninterrupted_scores(registry, tm
         tallrec(tmp_path / "b", tmp_path / "cache-b")
     (resume,) = list((tmp_path / "cache-b" / "llm-scores").glob(".*.resume"))
     calls[0], stop_at = 0, None
+    (note,) = list(resume.glob("process-*.json"))   # the killed process worked 100 s on it, as its note says
+    started = json.loads(note.read_text())["started"]
+    note.write_text(json.dumps({"started": started - 100, "ended": started}))
     resumed = tallrec(tmp_path / "b", tmp_path / "cache-b")
     assert calls[0] == batches - 3   # the three saved batches are not scored again
+    # the record's inference time is both processes' scoring, not the last one's alone
+    assert resumed.record["timings"]["inference_seconds"] >= 100 > reference.record["timings"]["inference_seconds"]
     assert np.array_equal(np.loadtxt(resumed.run_dir / "predictions.csv", delimiter=",", skiprows=1, usecols=3),
                           np.loadtxt(reference.run_dir / "predictions.csv", delimiter=",", skiprows=1, usecols=3))
     assert not resume.exists()

@@ -5,7 +5,8 @@ An entry is one ``code_units`` answer under ``<stage cache>/.identity/``, keyed 
 pins and the identity code itself (``identity.py`` and ``_sources.py``, and the
 Python version, whose grammar the syntax trees are of). It is used only when every module the
 answer looked up still resolves to the same file with the same content (sha256), a module that
-was not found included: an entry can be missing or ignored, never wrong. Nothing is pickled.
+was not found included: an entry can be missing or ignored, never wrong. Nothing is pickled. Within one process a file is hashed once while
+its size and mtime stay, as the identity graph itself reuses what it parsed.
 """
 from __future__ import annotations
 
@@ -26,8 +27,16 @@ FOLDER = ".identity"
 _MEMO: dict[tuple[str, tuple[str, ...]], tuple[Any, dict[Path, tuple[int, int]]]] = {}
 
 
+_HASHED: dict[tuple[Path, tuple[int, int]], str] = {}   # this process: (file, stamp) -> sha256
+
+
 def _sha_file(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    """The file's sha256, hashed once a process while its size and mtime stay (the entries of one
+    command share most of their modules)."""
+    stamp = _stamp(path)
+    if (path, stamp) not in _HASHED:
+        _HASHED[(path, stamp)] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return _HASHED[(path, stamp)]
 
 
 def _stamp(path: Path) -> tuple[int, int]:

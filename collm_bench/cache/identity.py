@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import functools
 import hashlib
 import sys
 from dataclasses import dataclass
@@ -497,13 +498,18 @@ def stale_reasons(recorded: dict | None, *roots: Root) -> list[str]:
 def library_versions() -> dict[str, str | None]:
     """The numerical libraries a result depends on (results move with them), and the Python
     version (the syntax trees are of its grammar)."""
+    return dict(_library_versions())
+
+
+@functools.lru_cache(maxsize=1)   # read once a process: installing a library under a running one is no use case
+def _library_versions() -> tuple[tuple[str, str | None], ...]:
     out: dict[str, str | None] = {"python": "%d.%d" % sys.version_info[:2]}
     for dist in LIBRARIES:
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             out[dist] = None
-    return out
+    return tuple(out.items())
 
 
 def changes(recorded: dict, current: dict) -> list[str]:

@@ -32,6 +32,7 @@ __identity__ = "plumbing"
 
 STAGE_FILE = "stage.json"
 _CHECKPOINTS: contextvars.ContextVar[Path | None] = contextvars.ContextVar("collm_bench_checkpoints", default=None)
+_EARLIER: contextvars.ContextVar[float] = contextvars.ContextVar("collm_bench_earlier_seconds", default=0.0)
 
 
 def checkpoint_dir() -> Path | None:
@@ -40,6 +41,13 @@ def checkpoint_dir() -> Path | None:
     rerun resumes inside the stage; it is removed once the stage is complete. Training loops
     (``collm_bench.llm.tuning.tune``) use it; a method needs to do nothing."""
     return _CHECKPOINTS.get()
+
+
+def earlier_seconds() -> float:
+    """Seconds that earlier, interrupted processes spent on the stage now being computed (0 outside
+    a stage, on a first try, and under torchrun): a stage that measures its own time adds them, so
+    that a resumed stage reports what it took, not what its last process took."""
+    return _EARLIER.get()
 
 
 def cache_root(override: str | Path | None = None) -> Path:
@@ -149,6 +157,7 @@ class StageCache:
         single = distributed.world_size() == 1
         earlier, note = _processes_before(resume) if single and distributed.is_main() else (0.0, None)
         token = _CHECKPOINTS.set(resume if single else None)
+        earlier_token = _EARLIER.set(earlier)
         try:
             meta = dict(compute(staging) or {})
         except BaseException as exc:
@@ -160,6 +169,7 @@ class StageCache:
             raise
         finally:
             _CHECKPOINTS.reset(token)
+            _EARLIER.reset(earlier_token)
         # a resumed stage took the time of every process that worked on it
         meta.setdefault("seconds", round(earlier + time.perf_counter() - started, 3))
         if not distributed.is_main():

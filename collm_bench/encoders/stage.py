@@ -62,12 +62,18 @@ def pretrained_encoder(registry, name: str, options: Any, data, *, dataset_sha25
 
 def run_encoder_method(context: MethodContext) -> MethodOutput:
     """An encoder alone as a leaderboard row: pretrain (or reuse), then score the eval rows."""
+    model, stage = pretrained_encoder(context.registry, context.encoder, context.encoder_options, context.data,
+                                      dataset_sha256=context.dataset.sha256, seed=context.seed,
+                                      stages=context.stages, progress=context.progress)
+    return encoder_row(context, model, stage)
+
+
+def encoder_row(context: MethodContext, model: Any, stage: StageResult) -> MethodOutput:
+    """The leaderboard row of a pretrained encoder (``pretrained_encoder``'s model and stage):
+    its scores of the eval rows. CoLLM writes it on the way, from the encoder it then maps."""
     from collm_bench.encoders.training import predict
 
     name = context.encoder
-    model, stage = pretrained_encoder(context.registry, name, context.encoder_options, context.data,
-                                      dataset_sha256=context.dataset.sha256, seed=context.seed,
-                                      stages=context.stages, progress=context.progress)
     history_len = int(getattr(context.encoder_options, "history_len", 0) or 0)
     started = time.perf_counter()
     scores = predict(model, context.data, context.eval_rows, history_len=history_len)

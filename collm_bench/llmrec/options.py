@@ -20,6 +20,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from collm_bench._util.devices import cpu_only_torch
 from collm_bench.api.components import option
 from collm_bench.llm.readout import POOLINGS, READOUTS  # noqa: F401 - re-exported: the toolkit's option values
 
@@ -74,7 +75,7 @@ class LLMOptions:
     warmup_steps: int | None = option(None, ge=0, help="linear warm-up steps", groups=(TUNING,))
     valid_rows: int | None = option(None, ge=2, help="valid_small rows used for validation (none: all)",
                                     groups=(TUNING,))
-    eval_sample: int | None = option(None, ge=1, help="default test sample in rows, whole users (none: all)")
+    eval_sample: int | None = option(None, ge=1, help="default test sample in rows, drawn within every user (none: all)")
     int8_inference: bool | None = option(None, help="score with an int8 dynamic-quantized copy (CPU)",
                                          groups=(SCORING,))
     weight_decay: float = option(1e-3, ge=0, help="AdamW weight decay", groups=(TUNING,))
@@ -115,6 +116,8 @@ class CoLLMOptions(LLMOptions):
 def preset_name(options: LLMOptions) -> str:
     if options.preset != "auto":
         return options.preset
+    if cpu_only_torch():   # a torch without CUDA never sees a GPU: told without importing it
+        return "cpu"
     import torch
 
     return "paper" if torch.cuda.is_available() else "cpu"

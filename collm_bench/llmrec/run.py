@@ -25,7 +25,7 @@ from collm_bench.llmrec.prompt_maker import PromptMaker
 from collm_bench.llmrec.training import inference_scorer, score_rows, train_prompts, tune_meta
 from collm_bench.api.methods import MethodContext, MethodOutput
 from collm_bench.cache.options import StageOptions, option_groups
-from collm_bench.cache.stages import StageResult, checkpoint_dir, code_identity
+from collm_bench.cache.stages import StageResult, checkpoint_dir, code_identity, earlier_seconds
 
 STEP1_FILE, SCORES_FILE = "step1.safetensors", "scores.npy"
 
@@ -126,7 +126,7 @@ class LLMRun:
             started = time.perf_counter()
             scores = score_rows(scorer, self.maker, rows, with_ids=with_ids, batch_size=opts.score_batch_size,
                                 embed=embed, progress=self.ctx.progress, resume=checkpoint_dir())
-            seconds = time.perf_counter() - started
+            seconds = earlier_seconds() + time.perf_counter() - started   # every process's scoring
             np.save(path / SCORES_FILE, scores)
             return {"inference_seconds": round(seconds, 3), "rows": int(len(rows)),
                     "prompts_per_second": round(len(rows) / seconds, 2) if seconds else None, "int8": int8}

@@ -6,12 +6,11 @@ a freshly initialised encoder in step 2; t3 is one step tuning LoRA and CIE toge
 """
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
 from collm_bench.encoders.training import build_encoder, seed_everything
-from collm_bench.encoders.stage import encoder_stage_inputs, pretrained_encoder, run_encoder_method
+from collm_bench.encoders.stage import encoder_row, encoder_stage_inputs, pretrained_encoder
 from collm_bench.llm.scorer import add_lora, load_trainable, save_trainable, set_lora_trainable
 from collm_bench.llmrec import (CIE, CIE_GROUP, LLMOptions, LLMRun, LORA, PROMPT, STEP2, TUNING, id_embedder,
                                 train_prompts, tune_meta)
@@ -45,15 +44,12 @@ def run_collm(context: MethodContext) -> MethodOutput:
         encoder_key: Any = {"fresh": encoder_stage_inputs(ctx.registry, ctx.encoder, ctx.encoder_options,
                                                           ctx.dataset.sha256, ctx.seed)}
     else:
-        # The encoder's own row, built by the encoder's own method (same training details and
-        # timings as its direct run); then the encoder it pretrained, from the stage cache, whose
-        # summary in CoLLM's record says whether this run computed it.
-        encoder_row = run_encoder_method(ctx)
-        companions.append((ctx.encoder, encoder_row))
+        # The pretrained encoder (loaded once), and its own row as its own method writes it (same
+        # training details and timings as a direct run).
         encoder, enc_stage = pretrained_encoder(ctx.registry, ctx.encoder, ctx.encoder_options, data,
                                                 dataset_sha256=ctx.dataset.sha256, seed=ctx.seed,
                                                 stages=ctx.stages, progress=ctx.progress)
-        enc_stage = dataclasses.replace(enc_stage, cached=encoder_row.stages[enc_stage.name]["cached"])
+        companions.append((ctx.encoder, encoder_row(ctx, encoder, enc_stage)))
         encoder_key = enc_stage.key
         stages.append(enc_stage)
     tune_encoder = strategy in ("t1", "t2")
