@@ -181,8 +181,8 @@ def _emit(text: str, output: Optional[Path]) -> None:
 def suite(
     file: Path = typer.Argument(..., help="A suite file (TOML): docs/suite-format.md; examples in leaderboards/suites/."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List what would run and what is skipped; run nothing."),
-    limit: Optional[int] = typer.Option(None, help="Score only a seeded sample of whole test users with at least "
-                                        "N rows, whatever the file says: quick, PARTIAL numbers (said so)."),
+    limit: Optional[int] = typer.Option(None, help="Score only a seeded sample of about N test rows drawn within "
+                                        "every user, whatever the file says: quick, PARTIAL numbers (said so)."),
     out: Optional[Path] = typer.Option(None, help="Output root (default: the file's [suite] out)."),
     dataset: List[str] = typer.Option([], "--dataset", help="Replace the datasets axis (repeatable)."),
     backbone: List[str] = typer.Option([], "--backbone", help="Replace the backbones axis (repeatable)."),

@@ -114,8 +114,11 @@ Reading: the whole-user sample's interval is wide because it holds few users, an
 between draws by about as much as the gaps between the default board's rows. Rows drawn within
 every user keep almost every test user and the warm subset's, at the same number of rows (the
 same scoring time); their AUC is within about 0.001 of the whole split's on average (a ratio of
-two unbiased pair counts). The `cpu` preset keeps 3,000 rows: 4,500 narrows the interval a little
-more for 1.5x the scoring time. docs/protocol.md ("The test sample") says how the sample is drawn.
+two unbiased pair counts). One draw can still sit a few of its sd from the whole split (MF's, in
+the table): rows of one board all score the same draw, so they compare with each other, and the
+paired intervals of the boards are about that. The `cpu` preset keeps 3,000 rows: 4,500 narrows
+the interval a little more for 1.5x the scoring time. docs/protocol.md ("The test sample") says
+how the sample is drawn.
 """
 
 

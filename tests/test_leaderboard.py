@@ -46,7 +46,7 @@ def test_sampled_evaluation_is_stated(tmp_path):
     assert "a sample of 5 of 10 test rows, drawn within 4 of 5 users (not the whole test split)" in render(tmp_path, "md")
     record["evaluation"]["sample"].update(warm_users=1, cold_users=4)
     path.write_text(json.dumps(record))
-    assert ("a sample of 5 of 10 test rows, drawn within 4 of 5 users (1 with warm rows, 4 with cold) "
+    assert ("a sample of 5 of 10 test rows, drawn within 4 of 5 users, 1 of them with warm rows and 4 with cold "
             "(not the whole test split)") in render(tmp_path, "md")
     record["evaluation"]["sample"] = {"unit": "users", "users": 2, "of_users": 5}   # the sample before 2026-12-07
     path.write_text(json.dumps(record))

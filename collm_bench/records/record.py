@@ -337,7 +337,7 @@ def evaluated_rows(evaluation: Mapping[str, Any] | None) -> str:
         if sample.get("unit") == "rows":
             how = f", drawn within {sample.get('users')} of {sample.get('of_users')} users"
             if sample.get("warm_users") is not None:
-                how += f" ({sample['warm_users']} with warm rows, {sample.get('cold_users')} with cold)"
+                how += f", {sample['warm_users']} of them with warm rows and {sample.get('cold_users')} with cold"
         elif sample.get("users") is not None:   # records of the whole-user sample, before 2026-12-07
             how = f", {sample.get('users')} whole users of {sample.get('of_users')}"
         else:

@@ -340,13 +340,14 @@ class Runner:
         for member in cell.members:
             ev = self.outcomes[id(member)].evaluation
             sample = ev.get("sample") or {}   # min_rows: records of the whole-user sample, before 2026-12-07
-            seen.add(sample.get("requested_rows", sample.get("min_rows")) if ev.get("sampled") else None)
+            seen.add((sample.get("requested_rows", sample.get("min_rows")), sample.get("rows_sha256"))
+                     if ev.get("sampled") else None)
         if len(seen) > 1:
             raise UserError(f"{cell.entry.where}: members are evaluated on different rows "
-                            f"({', '.join(str(s or 'all') for s in seen)}): set full_test or sample_test "
-                            "for the suite")
+                            f"({', '.join(str(s[0] if s else 'all') for s in seen)}): set full_test or "
+                            "sample_test for the suite")
         sample = seen.pop()
-        return sample, sample is None
+        return (sample[0] if sample else None), sample is None
 
     def plan(self, cell: Cell):
         from collm_bench.runner import plan
