@@ -17,6 +17,8 @@ CPU_BUILD = "from typing import Optional\n__version__ = '2.13.0+cpu'\ncuda: Opti
     (CPU_BUILD.replace("hip: Optional[str] = None", "hip = '6.2.4'"), False),
     ("__version__ = '2.13.0'\n", False),           # cannot be told: torch is asked
     ("cuda = None\nhip = None\ndef (\n", False),   # not Python
+    (CPU_BUILD + "cuda = _detect()\n", False),     # bound again to what a reading cannot tell
+    (CPU_BUILD + "for cuda in ():\n    pass\n", False),
     (None, False),                                 # no version.py
 ])
 def test_a_cpu_only_build_is_read_from_its_version_file(tmp_path, monkeypatch, version_py, cpu_only):

@@ -85,7 +85,7 @@ def test_record_names_members_by_run_id(registry, members):
 def test_refuses_members_evaluated_on_other_rows(registry, members):
     root, out, runs = members
     with pytest.raises(UserError, match="scored other rows") as err:
-        _ensemble(registry, root, out, runs, eval_sample=5)
+        _ensemble(registry, root, out, runs, eval_sample=12)
     assert "\n" not in str(err.value) and "--full-test" in str(err.value)
 
 

@@ -63,3 +63,12 @@ def test_every_row_is_in_with_the_same_probability():
 def test_no_sample_when_asked_for_as_many_rows_as_there_are():
     rows, info = evaluation_rows(FakeData(), 400)
     assert len(rows) == 400 and not info["sampled"] and "sample" not in info
+
+
+def test_a_sample_without_both_labels_is_refused():
+    import pytest
+
+    from collm_bench.errors import UserError
+
+    with pytest.raises(UserError, match="not rows of both labels: ask for more rows"):
+        evaluation_rows(FakeData(), 1)

@@ -445,11 +445,13 @@ def _probe_stale(folder: Path, arg: str):
 
 SAMPLER = "collm_bench/api/methods.py"
 FRACTION = "fraction = sample_rows / len(test)"
+WHOLE = "if sample_rows is None or sample_rows >= len(test):"
 
 
 @pytest.mark.parametrize("edit, stale", [
     ("the sampler's own code", False),   # its rows are in the run's config: known by output
     ("a value the sampler names", True),  # what it names still counts (fail safe)
+    ("the choice of the whole split", True),   # whose rows the config does not fix: not pinned
 ])
 def test_the_sampler_is_known_by_its_output(package, tmp_path, edit, stale):
     recorded = tmp_path / "recorded.json"
@@ -458,6 +460,8 @@ def test_the_sampler_is_known_by_its_output(package, tmp_path, edit, stale):
     shutil.copytree(package, copy)
     if edit == "the sampler's own code":
         _edit(copy, SAMPLER, FRACTION, "fraction = 1.0 * sample_rows / len(test)")
+    elif edit == "the choice of the whole split":
+        _edit(copy, SAMPLER, WHOLE, "if sample_rows is None or sample_rows > len(test):")
     else:
         _edit(copy, SAMPLER, "SAMPLE_SEED = 2023", "SAMPLE_SEED = 2024")
     reasons = _probe_stale(copy, str(recorded))

@@ -29,8 +29,11 @@ def cpu_only_torch() -> bool:
     except (OSError, SyntaxError, ValueError):
         return False
     builds = {}
-    for node in tree.body:
-        target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else getattr(node, "target", None)
-        if isinstance(target, ast.Name) and target.id in ("cuda", "hip") and isinstance(node.value, ast.Constant):
-            builds[target.id] = node.value.value
-    return builds == {"cuda": None, "hip": None}
+    for node in ast.walk(tree):   # every binding of the two names, anywhere in the file
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        for target in targets:
+            if isinstance(target, ast.Name) and target.id in ("cuda", "hip"):
+                if not isinstance(node, (ast.Assign, ast.AnnAssign)) or not isinstance(node.value, ast.Constant):
+                    return False   # bound to what a reading cannot tell
+                builds.setdefault(target.id, set()).add(node.value.value)
+    return builds == {"cuda": {None}, "hip": {None}}

@@ -16,6 +16,7 @@ import numpy as np
 from collm_bench.data.format import PreparedDataset
 from collm_bench.data.interactions import Interactions
 from collm_bench.cache.stages import StageCache
+from collm_bench.errors import UserError
 
 SAMPLE_SEED = 2023
 
@@ -61,25 +62,38 @@ class MethodOutput:
 
 
 def evaluation_rows(data: Interactions, sample_rows: int | None, seed: int = SAMPLE_SEED) -> tuple[np.ndarray, dict[str, Any]]:
-    """The test rows to score: all of them, or a seeded sample of about ``sample_rows`` rows
-    drawn within every test user (docs/protocol.md, "The test sample"). The sample depends only
-    on the dataset, never on the method or the run's seed, so every method scores the same rows.
-
-    Rows are drawn within each (user, label) cell: the same fraction f = sample_rows / test rows
-    of every cell, its whole part taken and the rest by a coin of that probability, so that
-    every row is in with probability f (AUC's pairs alike: an estimate of the whole split's AUC
-    without a weighting) and every user with rows of both labels keeps, in expectation, both.
-    Drawing whole users instead leaves few users (on ml-100k, 3,000 rows were 47 of 327 users),
-    and a bootstrap over users then reads the spread between 47 people.
-
-    The rows chosen are the sample's identity: their digest is in the run's config, hence in its
-    run id (``collm_bench.cache.identity.BY_OUTPUT``).
-    """
+    """The test rows to score: all of them, or ``sampled_rows``' seeded sample of about
+    ``sample_rows`` rows drawn within every test user (docs/protocol.md, "The test sample"). The
+    sample depends only on the dataset, never on the method or the run's seed, so every method
+    scores the same rows. A sample with rows of one label only (a few rows asked of a small
+    split) is refused: no AUC is defined on it."""
     test = data.rows("test")
     info: dict[str, Any] = {"split": "test", "rows": int(len(test)), "total_rows": int(len(test)),
                             "sampled": False}
     if sample_rows is None or sample_rows >= len(test):
         return test, info
+    rows, sample = sampled_rows(data, test, sample_rows, seed)
+    if len(np.unique(np.asarray(data.label[rows]) > 0)) < 2:
+        raise UserError(f"a test sample of about {sample_rows} rows gives {len(rows)} rows, not rows of both "
+                        f"labels: ask for more rows (--sample-test, --limit; {len(test)} test rows in all)")
+    info.update(rows=int(len(rows)), sampled=True, sample=sample)
+    return rows, info
+
+
+def sampled_rows(data: Interactions, test: np.ndarray, sample_rows: int, seed: int) -> tuple[np.ndarray, dict[str, Any]]:
+    """About ``sample_rows`` of the ``test`` rows, drawn within each (user, label) cell, in file
+    order, and what the run's config says of them.
+
+    Every cell gives the same fraction f = sample_rows / test rows: its whole part taken at random
+    and the rest by a coin of that probability, so that every row is in with probability f (AUC's
+    pairs alike: an estimate of the whole split's AUC without a weighting) and every user with rows
+    of both labels keeps, in expectation, both. Drawing whole users instead leaves few users (on
+    ml-100k, 3,000 rows were 47 of 327 users), and a bootstrap over users then reads the spread
+    between 47 people.
+
+    The rows chosen are the sample's identity: their digest is in the run's config, hence in its
+    run id, so this function is known by its output (``collm_bench.cache.identity.BY_OUTPUT``).
+    """
     fraction = sample_rows / len(test)
     rng = np.random.default_rng(seed)
     cell = data.user[test].astype(np.int64) * 2 + (np.asarray(data.label[test]) > 0)
@@ -94,11 +108,9 @@ def evaluation_rows(data: Interactions, sample_rows: int | None, seed: int = SAM
     rows = test[np.sort(by_cell[offset < np.repeat(taken, sizes)])]
     users = np.unique(data.user[rows])
     warm = data.subset[rows] == "warm"
-    info.update(rows=int(len(rows)), sampled=True,
-                sample={"unit": "rows", "within": "user and label", "requested_rows": int(sample_rows),
-                        "fraction": round(fraction, 6), "seed": seed, "users": int(len(users)),
-                        "of_users": int(len(np.unique(data.user[test]))), "warm_rows": int(warm.sum()),
-                        "warm_users": int(len(np.unique(data.user[rows][warm]))),
-                        "cold_users": int(len(np.unique(data.user[rows][~warm]))),
-                        "rows_sha256": hashlib.sha256(np.ascontiguousarray(rows, dtype="<i8").tobytes()).hexdigest()})
-    return rows, info
+    return rows, {"unit": "rows", "within": "user and label", "requested_rows": int(sample_rows),
+                  "fraction": round(fraction, 6), "seed": seed, "users": int(len(users)),
+                  "of_users": int(len(np.unique(data.user[test]))), "warm_rows": int(warm.sum()),
+                  "warm_users": int(len(np.unique(data.user[rows][warm]))),
+                  "cold_users": int(len(np.unique(data.user[rows][~warm]))),
+                  "rows_sha256": hashlib.sha256(np.ascontiguousarray(rows, dtype="<i8").tobytes()).hexdigest()}

@@ -24,10 +24,10 @@ __identity__ = "plumbing"
 FOLDER = ".identity"
 # this process: (entry, import path) -> (answer, file stamps); checked like the identity graph's own
 # reuse, by the files' stamps (a new file on the path is seen by a new process)
-_MEMO: dict[tuple[str, tuple[str, ...]], tuple[Any, dict[Path, tuple[int, int]]]] = {}
+_MEMO: dict[tuple[str, tuple[str, ...]], tuple[Any, dict[Path, tuple[int, ...]]]] = {}
 
 
-_HASHED: dict[tuple[Path, tuple[int, int]], str] = {}   # this process: (file, stamp) -> sha256
+_HASHED: dict[tuple[Path, tuple[int, ...]], str] = {}   # this process: (file, stamp) -> sha256
 
 
 def _sha_file(path: Path) -> str:
@@ -39,14 +39,16 @@ def _sha_file(path: Path) -> str:
     return _HASHED[(path, stamp)]
 
 
-def _stamp(path: Path) -> tuple[int, int]:
+def _stamp(path: Path) -> tuple[int, ...]:
+    """What changes with a file's content, short of reading it (a copy that keeps the mtime still
+    changes the inode or the status-change time)."""
     stat = path.stat()
-    return stat.st_mtime_ns, stat.st_size
+    return stat.st_mtime_ns, stat.st_size, stat.st_ino, stat.st_ctime_ns
 
 
 def key(*parts: Any) -> str:
     here = Path(__file__).resolve().parent
-    code = [_sha_file(here / "identity.py"), _sha_file(here / "_sources.py"), sys.version]
+    code = [_sha_file(here / name) for name in ("identity.py", "_sources.py", "_identity_store.py")] + [sys.version]
     return hashlib.sha256(json.dumps([code, parts], default=str).encode()).hexdigest()[:32]
 
 
@@ -78,18 +80,18 @@ def load(entry: str, search_path: tuple[str, ...]) -> Any | None:
     if not isinstance(stored, dict) or not isinstance(stored.get("modules"), dict):
         return None
     stamps = {}
-    for name, (path, digest) in stored["modules"].items():
-        now = origin.__wrapped__(name, search_path)   # the disk as it is now, not this process's lookups
-        if (str(now) if now else None) != path:
-            return None
-        if now is not None:
-            try:
+    try:
+        for name, (path, digest) in stored["modules"].items():
+            now = origin.__wrapped__(name, search_path)   # the disk as it is now, not this process's lookups
+            if (str(now) if now else None) != path:
+                return None
+            if now is not None:
                 if _sha_file(now) != digest:
                     return None
                 stamps[now] = _stamp(now)
-            except OSError:
-                return None
-    answer = tuple(tuple(pair) for pair in stored["answer"])
+        answer = tuple((str(d), str(label)) for d, label in stored["answer"])
+    except (OSError, TypeError, ValueError, KeyError):   # an entry of another shape: a miss
+        return None
     _MEMO[memo] = (answer, stamps)
     return answer
 

@@ -32,8 +32,8 @@ nothing. ``tests/test_identity.py`` holds the boundary: plumbing imports no nume
 and both directions are shown on a copy of the package.
 
 Definitions known by what they select: ``BY_OUTPUT`` lists the definitions whose result every
-run writes into its config, and so into its run id (the evaluation rows: their number, and for a
-sample its scheme, its users and a digest of the rows chosen). A change to one of them that picks
+run that calls them writes into its config, and so into its run id (the test sample: its scheme,
+its users and a digest of the rows chosen; the whole split's rows are not pinned). A change to one of them that picks
 other rows gives other runs (new run ids: the suite plans them, the old records are orphans, not
 silently stale), and one that picks the same rows changes nothing; so a record's check takes such a
 definition as it was when the record was made. Stage keys never pin: a stage that reached one
@@ -70,7 +70,7 @@ SCHEME = 2          # the identity scheme a record's "dependencies" were written
 PLUMBING = "@plumbing"
 # Known by their output (see the module docstring): tests/test_identity.py shows a changed sampler
 # keeps records fresh and changes the run id of a sampled run.
-BY_OUTPUT = frozenset({"collm_bench.api.methods:evaluation_rows"})
+BY_OUTPUT = frozenset({"collm_bench.api.methods:sampled_rows"})
 
 
 # -- the graph of definitions ---------------------------------------------------------------------

@@ -80,7 +80,13 @@ def _find(ref: str, out: Path | None) -> Path:
 def _evaluated(evaluation: dict[str, Any] | None) -> str:
     """The rows a member scored, with the flag that scores the same ones."""
     ev = evaluation or {}
-    flag = f"--sample-test {(ev.get('sample') or {}).get('min_rows')}" if ev.get("sampled") else "--full-test"
+    sample = ev.get("sample") or {}
+    if not ev.get("sampled"):
+        flag = "--full-test"
+    elif sample.get("unit") == "rows":
+        flag = f"--sample-test {sample.get('requested_rows')}"
+    else:   # the whole-user sample of records before 2026-12-07: no flag draws it now
+        flag = "a sample no longer drawn: rerun the members"
     return f"{evaluated_rows(ev)}, {flag}"
 
 
