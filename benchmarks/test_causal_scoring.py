@@ -1,8 +1,9 @@
 """Causal scoring on a real LLM: SmolLM2-135M-Instruct on real CoLLM prompts, each lever's speed-up
 and its effect on AUC, against the fp32 FLOP bound measured in the same run.
 
-Rows: whole users of the ``cpu`` preset's seeded ml-100k test sample (5 history titles), up to
-``ROWS``; batch 64 (the preset's ``score_batch_size``); this process's torch threads. The model
+Rows: the ``cpu`` preset's seeded ml-100k test sample (5 history titles), its users in order
+until ``ROWS`` rows (the sample draws rows within every user: about 9 per user, so fewer rows share
+a prefix than on whole users); batch 64 (the preset's ``score_batch_size``); this process's torch threads. The model
 is the untuned backbone read as ICL reads it (``logit(Yes) - logit(No)``), so its AUC is a real
 one, and every lever scores the same model: the AUC change is the lever's alone.
 

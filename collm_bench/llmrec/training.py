@@ -61,7 +61,8 @@ def _score_shared(scorer: nn.Module, maker: PromptMaker, rows: np.ndarray, *, wi
     """Causal scoring with shared prefixes: a user's consecutive prompts share the instruction and,
     until their next positive, the whole history, so each group's prefix is read once
     (``LLMScorer.forward_shared``; the same scores up to float rounding, 1.25x fewer tokens on
-    the cpu preset's ml-100k sample with 5 titles). The ID embeddings are computed first, so that a placeholder joins a shared prefix
+    whole ml-100k users with 5 titles; less on the cpu preset's sample, which draws a few rows of
+    every user, so that fewer consecutive rows share a prefix). The ID embeddings are computed first, so that a placeholder joins a shared prefix
     only where its embedding is the same for every row of the group."""
     backbone = maker.backbone
     tokenized = maker.tokenized(rows, with_ids)
