@@ -101,9 +101,11 @@ def current_at_commit(commit: str, records: list[Path]) -> dict[str, list[str]]:
             (path / "collm_bench_plugins").symlink_to(tree / "plugins")
             probe = ("import json, sys; from collm_bench.records import read_record; "
                      "print(json.dumps({p: read_record(p).stale_reasons() for p in sys.argv[1:]}))")
+            # run inside ``path``: ``python -c`` puts the working directory first on sys.path, and
+            # a checkout there (the caller's) would shadow the commit's code
             proc = subprocess.run([sys.executable, "-c", probe, *(str(r.parent) for r in records)],
                                   capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(path)},
-                                  check=True)
+                                  cwd=path, check=True)
             return json.loads(proc.stdout)
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=True)
@@ -119,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
                              "computed by that commit, whose computing code is unchanged since: its golden runs "
                              "equal today's)")
     args = parser.parse_args(argv)
+    args.runs = args.runs.resolve()   # the check runs in another directory
     from collm_bench.api.registry import get_registry
     from collm_bench.cache.identity import SCHEME
 
