@@ -6,7 +6,8 @@ It reads whole-split runs (their ``predictions.csv``), checks each against its c
 again and again: the rows a sample would have scored are already scored, so nothing is trained.
 
     collm-bench run --method din --full-test --out runs   # and mf, sasrec: seconds to minutes each
-    python scripts/test_sample_study.py runs/ml-100k__din__seed0__* ... --output leaderboards/studies/test-sample.md
+    python scripts/test_sample_study.py runs/ml-100k__din__seed0__* ... --cost minilm smollm2 \
+        --output leaderboards/studies/test-sample.md
 
 Schemes: the whole-user sample the default used before 2026-12-07 (a copy of its code is kept
 here, for this comparison only) and the library's sample, rows drawn within every (user, label)
@@ -112,13 +113,52 @@ users (1,000 resamples), as boards print it.
 FOOTER = """
 Reading: the whole-user sample's interval is wide because it holds few users, and its AUC moves
 between draws by about as much as the gaps between the default board's rows. Rows drawn within
-every user keep almost every test user and the warm subset's, at the same number of rows (the
-same scoring time); their AUC is within about 0.001 of the whole split's on average (a ratio of
+every user keep almost every test user and the warm subset's, at the same number of rows (about
+the same scoring time: below); their AUC is within about 0.001 of the whole split's on average (a ratio of
 two unbiased pair counts). One draw can still sit a few of its sd from the whole split (MF's, in
 the table): rows of one board all score the same draw, so they compare with each other, and the
 paired intervals of the boards are about that. The `cpu` preset keeps 3,000 rows: 4,500 narrows
 the interval a little more for 1.5x the scoring time. docs/protocol.md ("The test sample") says
 how the sample is drawn.
+"""
+
+
+def scoring_cost(data, dataset, backbones: list[str]) -> str:
+    """Tokens each backbone reads to score the board's draw of each 3,000-row scheme (what the
+    scoring time follows: the same prompts, batched alike), with the shared-prefix reading of a
+    causal backbone, whose saving depends on how many rows of a user are scored together."""
+    from collm_bench.api.registry import get_registry
+    from collm_bench.llm.backbone import BackboneOptions
+    from collm_bench.llm.prompts import prefix_groups
+    from collm_bench.llmrec import PromptMaker
+
+    registry = get_registry()
+    schemes = {name: draw(data, SAMPLE_SEED) for name, draw in SCHEMES.items() if "3,000" in name}
+    lines = []
+    for name in backbones:
+        backbone = registry.get("backbone", name).load(BackboneOptions())
+        maker = PromptMaker(data, dataset.items, dataset.item_noun, backbone, history_titles=5)
+        read = {}
+        for scheme, rows in schemes.items():
+            tokenized = maker.tokenized(rows, False)
+            read[scheme] = sum(len(ids) for ids in tokenized.ids)
+            if backbone.kind == "causal":
+                groups = prefix_groups(tokenized, data.user[rows], max_rows=64)
+                read[scheme] = sum(g.prefix_len + sum(len(tokenized.ids[r]) - g.prefix_len for r in g.rows)
+                                   for g in groups)
+        before, now = read.values()
+        lines.append([name, *(f"{v:,}" for v in read.values()), f"{now / before:.2f}x"])
+    return tabulate(lines, headers=["backbone", *schemes, "now / before"], tablefmt="github", disable_numparse=True)
+
+
+COST = """
+## Scoring cost
+
+Tokens read to score the board's draw of each scheme at 3,000 rows (5 history titles), which
+scoring time follows (`--cost`). A causal backbone reads a prefix shared by consecutive prompts
+of one user once; drawing a few rows of every user leaves fewer rows to share it.
+
+{table}
 """
 
 
@@ -128,14 +168,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dataset", default="ml-100k")
     parser.add_argument("--draws", type=int, default=200)
     parser.add_argument("--output", type=Path)
+    parser.add_argument("--cost", nargs="*", default=[], metavar="BACKBONE",
+                        help="also the tokens these backbones read to score each sample (minilm smollm2)")
     args = parser.parse_args(argv)
-    data = build_interactions(resolve_dataset(args.dataset))
+    dataset = resolve_dataset(args.dataset)
+    data = build_interactions(dataset)
     rows = [row for run_dir in args.runs for row in study(run_dir, data, args.draws)]
     table = tabulate(rows, headers=["run", "test rows", "rows", "users", "warm users", "AUC (board's draw)",
                                     "bias over draws", "sd over draws", "interval width"],
                      tablefmt="github", disable_numparse=True)
     runs = "Runs: " + ", ".join(f"`{d.name}`" for d in args.runs) + ".\n"
     page = HEADER.format(draws=args.draws, last=args.draws - 1, seed=SAMPLE_SEED) + table + "\n\n" + runs + FOOTER
+    if args.cost:
+        page += COST.format(table=scoring_cost(data, dataset, args.cost))
     if args.output:
         args.output.write_text(page)
     print(page)
