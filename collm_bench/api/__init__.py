@@ -30,6 +30,7 @@ _LAZY = {
     "describe_options": "collm_bench.api.components",
     "disable_plugin": "collm_bench.api.registry",
     "evaluation_rows": "collm_bench.api.methods",
+    "sampled_rows": "collm_bench.api.methods",
     "get_registry": "collm_bench.api.registry",
     "hookimpl": "collm_bench.api.registry",
     "hookspec": "collm_bench.api.hookspecs",

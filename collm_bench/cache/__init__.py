@@ -32,6 +32,7 @@ _LAZY = {
     "cache_root": "collm_bench.cache.stages",
     "changes": "collm_bench.cache.identity",
     "checkpoint_dir": "collm_bench.cache.stages",
+    "earlier_seconds": "collm_bench.cache.stages",
     "code_identity": "collm_bench.cache.stages",
     "code_units": "collm_bench.cache.identity",
     "dependencies": "collm_bench.cache.identity",

@@ -17,6 +17,7 @@ _LAZY = {
     "plugin_source_module": "collm_bench.encoders.stage",
     "predict": "collm_bench.encoders.training",
     "pretrained_encoder": "collm_bench.encoders.stage",
+    "encoder_row": "collm_bench.encoders.stage",
     "run_encoder_method": "collm_bench.encoders.stage",
     "seed_everything": "collm_bench.encoders.training",
     "training_options": "collm_bench.encoders.training",
