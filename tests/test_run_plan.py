@@ -15,7 +15,7 @@ def registry():
 def test_plan_predicts_the_run_id(registry, tmp_path):
     tiny_dataset(tmp_path / "tiny")
     request = RunRequest(method="dot", dataset=str(tmp_path / "tiny"), out=tmp_path / "runs", seed=2,
-                         options={"max_epochs": "2"}, eval_sample=5)
+                         options={"max_epochs": "2"}, eval_sample=12)
     planned = plan(request, registry=registry)
     assert not planned.run_dir.exists()
     result = run(request, registry=registry, progress=lambda m: None, planned=planned)
