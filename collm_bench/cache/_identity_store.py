@@ -2,11 +2,12 @@
 package again on every command (``collm-bench suite --dry-run``, ``leaderboard``).
 
 An entry is one ``code_units`` answer under ``<stage cache>/.identity/``, keyed by the roots, the
-pins and the identity code itself (``identity.py`` and ``_sources.py``, and the
+pins and the identity code itself (``identity.py``, ``_sources.py`` and this module, and the
 Python version, whose grammar the syntax trees are of). It is used only when every module the
 answer looked up still resolves to the same file with the same content (sha256), a module that
-was not found included: an entry can be missing or ignored, never wrong. Nothing is pickled. Within one process a file is hashed once while
-its size and mtime stay, as the identity graph itself reuses what it parsed.
+was not found included: an entry can be missing or ignored, never wrong. Nothing is pickled.
+Within one process a file is hashed once while its ``file_stamp`` stays, as the identity graph
+itself reuses what it parsed.
 """
 from __future__ import annotations
 
@@ -31,16 +32,17 @@ _HASHED: dict[tuple[Path, tuple[int, ...]], str] = {}   # this process: (file, s
 
 
 def _sha_file(path: Path) -> str:
-    """The file's sha256, hashed once a process while its size and mtime stay (the entries of one
+    """The file's sha256, hashed once a process while its ``file_stamp`` stays (the entries of one
     command share most of their modules)."""
-    stamp = _stamp(path)
+    stamp = file_stamp(path)
     if (path, stamp) not in _HASHED:
         _HASHED[(path, stamp)] = hashlib.sha256(path.read_bytes()).hexdigest()
     return _HASHED[(path, stamp)]
 
 
-def _stamp(path: Path) -> tuple[int, ...]:
-    """What changes with a file's content, short of reading it (a copy that keeps the mtime still
+def file_stamp(path: Path) -> tuple[int, ...]:
+    """What changes with a file's content, short of reading it (also what the identity graph of a
+    process checks before it reuses what it parsed) (a copy that keeps the mtime still
     changes the inode or the status-change time)."""
     stat = path.stat()
     return stat.st_mtime_ns, stat.st_size, stat.st_ino, stat.st_ctime_ns
@@ -67,7 +69,7 @@ def load(entry: str, search_path: tuple[str, ...]) -> Any | None:
     if memo in _MEMO:
         answer, stamps = _MEMO[memo]
         try:
-            if all(_stamp(path) == stamp for path, stamp in stamps.items()):
+            if all(file_stamp(path) == stamp for path, stamp in stamps.items()):
                 return answer
         except OSError:
             pass
@@ -88,7 +90,7 @@ def load(entry: str, search_path: tuple[str, ...]) -> Any | None:
             if now is not None:
                 if _sha_file(now) != digest:
                     return None
-                stamps[now] = _stamp(now)
+                stamps[now] = file_stamp(now)
         answer = tuple((str(d), str(label)) for d, label in stored["answer"])
     except (OSError, TypeError, ValueError, KeyError):   # an entry of another shape: a miss
         return None
@@ -105,7 +107,7 @@ def save(entry: str, search_path: tuple[str, ...], modules: dict[str, tuple[Path
         listed = {name: [str(path) if path else None, digest] for name, (path, digest) in modules.items()}
         if any(path and _sha_file(path) != digest for path, digest in modules.values()):
             return   # a file changed while the answer was made: keep nothing
-        _MEMO[(entry, search_path)] = (answer, {path: _stamp(path) for path, _ in modules.values() if path})
+        _MEMO[(entry, search_path)] = (answer, {path: file_stamp(path) for path, _ in modules.values() if path})
         if folder is None:
             return
         folder.mkdir(parents=True, exist_ok=True)

@@ -61,6 +61,7 @@ from types import ModuleType
 from typing import Any
 
 from collm_bench.cache import _identity_store
+from collm_bench.cache._identity_store import file_stamp
 from collm_bench.cache._sources import Module, constant, import_binds, origin, parse, tracked
 
 __identity__ = "plumbing"
@@ -84,7 +85,7 @@ class _Graph:
     def __init__(self, tops: frozenset[str], search_path: tuple[str, ...]) -> None:
         self.tops, self.search_path = tops, search_path
         self.modules: dict[str, Module | None] = {}
-        self.files: dict[Path, tuple[int, int]] = {}   # what was read: (mtime_ns, size) of each file
+        self.files: dict[Path, tuple[int, ...]] = {}   # what was read: the file_stamp of each file
         self.found: dict[str, tuple[Path | None, str | None]] = {}   # tracked module -> (file, sha256 parsed)
         self.shallow: dict[Unit, _Shallow] = {}
 
@@ -92,7 +93,7 @@ class _Graph:
         if name not in self.modules:
             path = origin(name, self.search_path) if tracked(name, self.tops) else None
             if path is not None:
-                self.files[path] = _stamp(path)
+                self.files[path] = file_stamp(path)
             self.modules[name] = parse(name, path) if path is not None else None
             if tracked(name, self.tops):
                 self.found[name] = (path, self.modules[name].sha256 if path is not None else None)
@@ -433,17 +434,12 @@ def _graph(tops: frozenset[str], search_path: tuple[str, ...]) -> _Graph:
     changed: the records of a board share most of their definitions."""
     graph = _GRAPHS.get((tops, search_path))
     try:
-        if graph is not None and all(_stamp(path) == stamp for path, stamp in graph.files.items()):
+        if graph is not None and all(file_stamp(path) == stamp for path, stamp in graph.files.items()):
             return graph
     except OSError:
         pass
     graph = _GRAPHS[(tops, search_path)] = _Graph(tops, search_path)
     return graph
-
-
-def _stamp(path: Path) -> tuple[int, int]:
-    stat = path.stat()
-    return stat.st_mtime_ns, stat.st_size
 
 
 def _code_units(names: tuple[str, ...], search_path: tuple[str, ...],
@@ -464,8 +460,9 @@ def _code_units(names: tuple[str, ...], search_path: tuple[str, ...],
             start += whole if isinstance(whole, list) else []
     # A module's other statements (a registration, a global setting) count with any of its
     # definitions: a unit of their own, so that a definition moved between modules keeps its digest.
+    pins = {tuple(label.split(":", 1)): d for label, d in pinned}
     while True:
-        digests = _digests(graph, start, {(label.partition(":")[0], label.partition(":")[2]): d for label, d in pinned})
+        digests = _digests(graph, start, pins)
         more = sorted({(m, "") for m, _ in digests if (m, "") not in digests and _has_statements(graph, m)})
         if not more:
             break
