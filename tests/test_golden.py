@@ -78,6 +78,9 @@ def _cases() -> dict[str, dict]:
         cases[f"collm-mf-{strategy}-tiny-llama"] = {"method": "collm", "encoder": "mf", "backbone": "tiny-llama",
                                                     "options": {**LLM, **STEP2, "strategy": strategy},
                                                     "encoder_options": ENCODER}
+    # T3 on an encoder backbone: its one step creates the answer head and trains it at head_lr
+    cases["collm-mf-t3-minilm"] = {"method": "collm", "encoder": "mf", "backbone": "minilm",
+                                   "options": {**LLM, **STEP2, "strategy": "t3"}, "encoder_options": ENCODER}
     cases["ensemble-mf-tallrec"] = {"method": "ensemble", "members": ("mf", "tallrec-tiny-llama")}
     return cases
 

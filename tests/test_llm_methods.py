@@ -175,14 +175,16 @@ def test_sampled_cpu_preset_is_stated(registry, dataset_dir, tmp_path):
     assert result.record["evaluation"]["sampled"] and result.record["evaluation"]["total_rows"] == 24
 
 
-@pytest.mark.parametrize(("method", "expected"), [
-    ("tallrec", [{"scorer.head.": 0.03}]),
-    ("prompt4nr", [{"scorer.head.": 0.03}]),
-    # step 1 reads head_lr; step 2 does not (its answer head trains at step2_lr)
-    ("collm", [{"scorer.head.": 0.03}, None]),
+@pytest.mark.parametrize(("method", "strategy", "expected"), [
+    ("tallrec", None, [{"scorer.head.": 0.03}]),
+    ("prompt4nr", None, [{"scorer.head.": 0.03}]),
+    # step 1 reads head_lr; step 2 does not (the head is frozen with the LLM there)
+    ("collm", None, [{"scorer.head.": 0.03}, None]),
+    # T3's one step creates the head, so it trains it at head_lr as step 1 would
+    ("collm", "t3", [{"scorer.head.": 0.03}]),
 ])
 def test_a_stage_that_reads_head_lr_gives_the_answer_head_its_rate(registry, dataset_dir, tmp_path, monkeypatch,
-                                                                   method, expected):
+                                                                   method, strategy, expected):
     """Every stage whose key holds ``head_lr`` hands it to the optimizer, and no other stage
     does: a recorded option that changes nothing would misreport the run."""
     import collm_bench.llm.tuning as tuning
@@ -194,5 +196,6 @@ def test_a_stage_that_reads_head_lr_gives_the_answer_head_its_rate(registry, dat
         return real(*args, **kwargs)
 
     monkeypatch.setattr(tuning, "adamw", spy)
-    _run(registry, dataset_dir, tmp_path, method=method, options={"head_lr": "0.03"})
+    options = {"head_lr": "0.03", **({"strategy": strategy} if strategy else {})}
+    _run(registry, dataset_dir, tmp_path, method=method, options=options)
     assert seen == expected

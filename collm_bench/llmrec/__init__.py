@@ -20,7 +20,7 @@ Importing this package stays light (options only); the rest loads torch when fir
 from __future__ import annotations
 
 from collm_bench._util.lazy import exports
-from collm_bench.llmrec.options import (CIE_GROUP, CIE_INPUTS, LORA, POOLINGS, PRESETS, PROMPT, READOUTS, SCORER,
+from collm_bench.llmrec.options import (CIE_GROUP, CIE_INPUTS, HEAD, LORA, POOLINGS, PRESETS, PROMPT, READOUTS, SCORER,
                                         SCORING, STEP1, STEP1_READS, STEP2, STRATEGIES, TUNING, CoLLMOptions,
                                         LLMOptions, default_eval_sample, preset_name, resolved)
 
@@ -34,7 +34,7 @@ _LAZY = {
 }
 
 __all__ = [
-    "CIE_GROUP", "CIE_INPUTS", "LORA", "POOLINGS", "PRESETS", "PROMPT", "READOUTS", "SCORER", "SCORING", "STEP1",
+    "CIE_GROUP", "CIE_INPUTS", "HEAD", "LORA", "POOLINGS", "PRESETS", "PROMPT", "READOUTS", "SCORER", "SCORING", "STEP1",
     "STEP1_READS", "STEP2",
     "STRATEGIES", "TUNING", "CoLLMOptions", "LLMOptions", "default_eval_sample", "preset_name", "resolved",
     *_LAZY,

@@ -10,7 +10,8 @@ A field left at ``None`` takes its preset's value; any field can be set explicit
 
 Each option names its groups (``collm_bench.cache.options``), the parts of the pipeline that
 read it: ``prompt`` (the prompt text), ``tuning`` (the loop every tuned stage shares), ``lora``,
-``step1`` / ``step2`` (each step's own budget), ``cie``, ``scoring`` and ``scorer`` (how the
+``step1`` / ``step2`` (each step's own budget), ``head`` (the rate of an encoder backbone's answer
+head, read by the stage that first trains it), ``cie``, ``scoring`` and ``scorer`` (how the
 answer is read: part of every stage of a run, since every stage uses the scorer). A stage's key
 is the options of the groups it reads.
 """
@@ -54,6 +55,7 @@ PRESETS["cpu-long"] = {**PRESETS["cpu"], "max_steps": 625}
 STRATEGIES = ("default", "t1", "t2", "t3")
 # Option groups: what reads an option (see the module docstring).
 PROMPT, TUNING, LORA, STEP1, STEP2, CIE_GROUP, SCORING = "prompt", "tuning", "lora", "step1", "step2", "cie", "scoring"
+HEAD = "head"      # an encoder backbone's answer head: read wherever the head is first trained
 SCORER = "scorer"  # how the scorer reads its answer: every stage of a run uses the scorer
 STEP1_READS = (PROMPT, TUNING, LORA, STEP1)
 CIE_INPUTS = ("raw", "layernorm")
@@ -92,7 +94,7 @@ class LLMOptions:
                                  help="causal backbones: yes (the paper's Yes logit) or yes-no (Yes minus No)")
     pooling: str = option("cls", choices=POOLINGS, groups=(SCORER,),
                           help="encoder backbones: the answer head reads [CLS] (cls) or the mean of all tokens (mean)")
-    head_lr: float | None = option(None, gt=0, groups=(STEP1,),
+    head_lr: float | None = option(None, gt=0, groups=(STEP1, HEAD),
                                    help="step-1 learning rate of an encoder backbone's answer head (none: lr; "
                                         "a causal backbone has no head)")
 

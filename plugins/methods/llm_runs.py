@@ -12,7 +12,7 @@ from typing import Any
 from collm_bench.encoders.training import build_encoder, seed_everything
 from collm_bench.encoders.stage import encoder_row, encoder_stage_inputs, pretrained_encoder
 from collm_bench.llm.scorer import add_lora, load_trainable, save_trainable, set_lora_trainable
-from collm_bench.llmrec import (CIE, CIE_GROUP, LLMOptions, LLMRun, LORA, PROMPT, STEP2, TUNING, id_embedder,
+from collm_bench.llmrec import (CIE, CIE_GROUP, HEAD, LLMOptions, LLMRun, LORA, PROMPT, STEP2, TUNING, id_embedder,
                                 train_prompts, tune_meta)
 from collm_bench.api.methods import MethodContext, MethodOutput
 from collm_bench.cache.options import StageOptions
@@ -67,8 +67,8 @@ def run_collm(context: MethodContext) -> MethodOutput:
         if run.scorer.head is not None:  # the encoder backbone's answer head is frozen with the LLM
             run.scorer.head.requires_grad_(False)
         upstream = {"step1": step1.key, "encoder": encoder_key}
-    else:  # one step: LoRA is created (and tuned) here
-        reads += (LORA,)
+    else:  # one step: LoRA and an encoder backbone's answer head are created (and tuned) here, the
+        reads += (LORA, HEAD)  # head at step 1's head_lr, as TALLRec's step 1 trains it
         upstream = {"encoder": encoder_key}
     modules: dict[str, Any] = {}
 
