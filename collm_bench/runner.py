@@ -7,6 +7,7 @@ metrics -> run record, for the method and for each companion row it produced.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -185,24 +186,72 @@ def _split_hf(backbone: str, overrides: dict[str, str]) -> tuple[str, dict[str, 
     return backbone, overrides
 
 
+class DatasetSource:
+    """One prepared dataset of a process, read at most once: its manifest at once, its data when
+    a run (or a plan without a kept evaluation) needs it. A suite's plans share it."""
+
+    def __init__(self, path: Path) -> None:
+        from collm_bench.data.format import read_head
+
+        self.head = read_head(path)   # the manifest checked and its files against their digests
+
+    @functools.cached_property
+    def dataset(self) -> Any:
+        from collm_bench.data.format import load_prepared
+
+        return load_prepared(self.head.path)
+
+    @functools.cached_property
+    def data(self) -> Any:
+        from collm_bench.data.interactions import build_interactions
+
+        return build_interactions(self.dataset)
+
+
 @dataclass(frozen=True)
 class Plan:
     """A request resolved down to its dataset, evaluation rows and the configuration (hence the
     run id) of its main row: all known before any model is trained, so that a suite can tell
-    which runs already exist."""
+    which runs already exist. The data is read when a run needs it (``dataset``, ``data``,
+    ``eval_rows``); a plan alone reads the dataset's manifest and a kept evaluation
+    (``collm_bench.cache._evaluation_memo``)."""
 
     request: RunRequest
     resolved: Resolved
-    dataset: Any                  # collm_bench.data.format.PreparedDataset
-    data: Any                     # collm_bench.data.interactions.Interactions
-    eval_rows: Any                # np.ndarray of row indices into ``data``
+    source: DatasetSource
     evaluation: dict[str, Any]
     config: dict[str, Any]
     run_id: str
+    memo: Path | None = None   # where this evaluation is kept between processes
+    drawn: Any = dataclasses.field(default=None, repr=False)   # the rows, when the plan drew them
 
     @property
     def run_dir(self) -> Path:
         return Path(self.request.out) / self.run_id
+
+    @property
+    def dataset(self) -> Any:     # collm_bench.data.format.PreparedDataset
+        return self.source.dataset
+
+    @property
+    def data(self) -> Any:        # collm_bench.data.interactions.Interactions
+        return self.source.data
+
+    @functools.cached_property
+    def eval_rows(self) -> Any:   # np.ndarray of row indices into ``data``
+        """The evaluation rows, drawn from the data; refused if they are not the planned ones."""
+        from collm_bench.api.methods import evaluation_rows
+        from collm_bench.cache import _evaluation_memo
+
+        if self.drawn is not None:
+            return self.drawn
+        rows, evaluation = evaluation_rows(self.data, self.resolved.eval_sample)
+        if evaluation != self.evaluation:
+            if self.memo is not None:
+                _evaluation_memo.forget(self.memo)
+            raise RuntimeError(f"the evaluation rows drawn from {self.source.head.path} are not the planned ones "
+                               f"(kept in {self.memo}, now removed): plan the run again")
+        return rows
 
 
 def config_key(config: dict[str, Any]) -> str:
@@ -237,32 +286,37 @@ def _recorded_options(resolved: Resolved, registry: Registry) -> dict[str, Any] 
 
 
 def plan(request: RunRequest, *, registry: Registry | None = None,
-         loaded: dict[tuple[str, str | None], tuple[Any, Any]] | None = None) -> Plan:
-    """Resolve names and options, load the dataset and pick the evaluation rows; trains nothing.
+         loaded: dict[tuple[str, str | None], DatasetSource] | None = None) -> Plan:
+    """Resolve names and options, find the dataset and its evaluation rows; trains nothing.
 
-    ``loaded`` caches (dataset, interactions) by (dataset name, data dir) across plans, so that a
-    suite builds each dataset's histories once.
+    The evaluation (how many rows, which sample) comes from the stage cache when an earlier
+    process drew it from the same dataset with the same code, otherwise from the data, read once.
+    ``loaded`` keeps each dataset's source by (dataset name, data dir) across plans, so that a
+    suite reads each dataset once.
     """
-    from collm_bench.data.datasets import resolve_dataset
-    from collm_bench.data.interactions import build_interactions
     from collm_bench.api.methods import evaluation_rows
+    from collm_bench.cache import _evaluation_memo
+    from collm_bench.cache.stages import cache_root
+    from collm_bench.data.datasets import dataset_path
 
     registry = registry or get_registry()
     resolved = resolve(request, registry)   # every name and option checked before any work
-    cache_key = (str(request.dataset), request.data_dir)
-    if loaded is not None and cache_key in loaded:
-        dataset, data = loaded[cache_key]
-    else:
+    source_key = (str(request.dataset), request.data_dir)
+    source = loaded.get(source_key) if loaded is not None else None
+    if source is None:
         with distributed.main_first():  # under torchrun, one download into the shared cache
-            dataset = resolve_dataset(request.dataset, root=request.data_dir, registry=registry)
-        data = build_interactions(dataset)
+            source = DatasetSource(dataset_path(request.dataset, root=request.data_dir, registry=registry))
         if loaded is not None:
-            loaded[cache_key] = (dataset, data)
-    resolved = _dataset_defaults(resolved, request, dataset)
-    eval_rows, evaluation = evaluation_rows(data, resolved.eval_sample)
-    config = row_config(_base_config(dataset, request.seed, evaluation), resolved.method,
+            loaded[source_key] = source
+    resolved = _dataset_defaults(resolved, request, source.head)
+    memo = _evaluation_memo.entry_path(cache_root(request.cache_dir), source.head.sha256, resolved.eval_sample)
+    rows, evaluation = None, _evaluation_memo.recall(memo)
+    if evaluation is None:
+        rows, evaluation = evaluation_rows(source.data, resolved.eval_sample)
+        _evaluation_memo.keep(memo, evaluation)
+    config = row_config(_base_config(source.head, request.seed, evaluation), resolved.method,
                         _recorded_options(resolved, registry), resolved.encoder, resolved.backbone, resolved)
-    return Plan(request, resolved, dataset, data, eval_rows, evaluation, config, run_id_of(config))
+    return Plan(request, resolved, source, evaluation, config, run_id_of(config), memo, rows)
 
 
 def _base_config(dataset, seed: int, evaluation: dict[str, Any]) -> dict[str, Any]:
@@ -295,7 +349,7 @@ def run(request: RunRequest, *, registry: Registry | None = None,
         stages=StageCache(cache_root(request.cache_dir)), progress=progress, out=Path(request.out),
     )
     output = resolved.run(context)
-    base = _base_config(p.dataset, request.seed, evaluation)
+    base = _base_config(p.source.head, request.seed, evaluation)
     if not distributed.is_main():  # rank 0 writes; the others learn where
         return RunResult(Path(distributed.agree(None)), {}, [])
 

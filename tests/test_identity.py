@@ -229,7 +229,7 @@ def test_library_versions_are_named_in_changes():
 
 # -- the declared boundary -----------------------------------------------------------------------
 
-PLUMBING = {"_util._env_checks", "_util.devices", "cache._identity_store", "_util.lazy", "_util.paths", "_util.strict_json", "api.registry", "progress", "cache._dirs", "cache._local_weights", "cache._checkpoint_checks", "cache._sources", "cache.admin",
+PLUMBING = {"_util._env_checks", "_util.devices", "cache._evaluation_memo", "cache._identity_store", "_util.lazy", "_util.paths", "_util.strict_json", "api.registry", "progress", "cache._dirs", "cache._local_weights", "cache._checkpoint_checks", "cache._sources", "cache.admin",
             "cache.identity", "cache.stages", "cli", "data._checks", "data.summary", "errors", "llm._checks", "records.record", "records.rescore",
             "records.store", "api.loggers", "reporting.tracking",
             "reporting.html", "reporting.leaderboard", "reporting.paper_figures", "reporting.paper_tables",

@@ -9,6 +9,7 @@ from collm_bench._util.lazy import exports
 
 _LAZY = {
     "DEFAULT_TIMEOUT": "collm_bench.data.downloads",
+    "DatasetHead": "collm_bench.data.format",
     "FORMAT": "collm_bench.data.format",
     "GZIP_LEVEL": "collm_bench.data.format",
     "Histories": "collm_bench.data.history",
@@ -22,6 +23,7 @@ _LAZY = {
     "atomic_path": "collm_bench.data.format",
     "build_interactions": "collm_bench.data.interactions",
     "data_dir": "collm_bench.data.datasets",
+    "dataset_path": "collm_bench.data.datasets",
     "derive_histories": "collm_bench.data.history",
     "download": "collm_bench.data.downloads",
     "extract_member": "collm_bench.data.downloads",
@@ -33,6 +35,7 @@ _LAZY = {
     "pip_download": "collm_bench.data.downloads",
     "prepare_dataset": "collm_bench.data.datasets",
     "prepared_path": "collm_bench.data.datasets",
+    "read_head": "collm_bench.data.format",
     "read_manifest": "collm_bench.data.format",
     "resolve_dataset": "collm_bench.data.datasets",
     "sha256_file": "collm_bench.data.format",

@@ -79,9 +79,10 @@ def _prepared_source(target: Path) -> str | None:
         return None
 
 
-def resolve_dataset(name_or_dir: str | Path, *, root: str | Path | None = None,
-                    source: str | None = None, registry=None) -> PreparedDataset:
-    """A prepared dataset from a registered name or a directory in the prepared format."""
+def dataset_path(name_or_dir: str | Path, *, root: str | Path | None = None,
+                 source: str | None = None, registry=None) -> Path:
+    """The prepared dataset directory of a registered name (prepared into the cache once) or a
+    directory in the prepared format; nothing is read from it."""
     from collm_bench.api.registry import get_registry
 
     registry = registry or get_registry()
@@ -90,10 +91,16 @@ def resolve_dataset(name_or_dir: str | Path, *, root: str | Path | None = None,
     # A folder in the prepared format wins; otherwise a registered name wins over a folder of the
     # same name (say, ./ml-100k/ left by unzipping GroupLens).
     if (path / "manifest.json").exists() or (path.is_dir() and text not in registry.components["dataset"]):
-        return load_prepared(path)
+        return path
     if looks_like_path(text) and text not in registry.components["dataset"]:
         raise UserError(f"{text}: no such directory")
-    return load_prepared(prepare_dataset(text, root=root, source=source, registry=registry))
+    return prepare_dataset(text, root=root, source=source, registry=registry)
+
+
+def resolve_dataset(name_or_dir: str | Path, *, root: str | Path | None = None,
+                    source: str | None = None, registry=None) -> PreparedDataset:
+    """A prepared dataset from a registered name or a directory in the prepared format."""
+    return load_prepared(dataset_path(name_or_dir, root=root, source=source, registry=registry))
 
 
 class _data_dir_override:
