@@ -6,7 +6,7 @@ has no part starting with ``_``. Importing this package stays light: no torch.
 """
 from __future__ import annotations
 
-from collm_bench.api.components import BackboneSpec, DatasetSpec, EncoderSpec, MethodSpec, MetricSpec
+from collm_bench.api.components import BackboneSpec, Companion, DatasetSpec, EncoderSpec, MethodSpec, MetricSpec
 from collm_bench.errors import DataError, UserError
 from collm_bench.api.registry import hookimpl
 
@@ -17,6 +17,6 @@ __version__ = "0.1.0"
 PUBLIC_PACKAGES = ("api", "cache", "data", "encoders", "llm", "llmrec", "records", "reporting", "suites", "testing")
 
 __all__ = [
-    "BackboneSpec", "DataError", "DatasetSpec", "EncoderSpec", "MethodSpec", "MetricSpec", "UserError",
+    "BackboneSpec", "Companion", "DataError", "DatasetSpec", "EncoderSpec", "MethodSpec", "MetricSpec", "UserError",
     "hookimpl", "__version__", "PUBLIC_PACKAGES",
 ]

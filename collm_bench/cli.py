@@ -277,10 +277,8 @@ def suite(
     typer.echo(report(outcomes))
     counts = {s: sum(o.status == s for o in outcomes) for s in dict.fromkeys(o.status for o in outcomes)}
     typer.echo(f"{len(outcomes)} runs: " + ", ".join(f"{n} {s}" for s, n in counts.items())
-               + f"; output root {root}; {time.perf_counter() - started:.0f} s")
+               + f"; output root {root}; {time.perf_counter() - started:.1f} s")
     if dry_run:
-        typer.echo("(a run listed to run may still be skipped when an earlier entry writes it as a companion "
-                   "row: CoLLM writes its encoder's and TALLRec's rows)")
         return
     from collm_bench.records.store import read_record
 

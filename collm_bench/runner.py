@@ -224,6 +224,7 @@ class Plan:
     run_id: str
     memo: Path | None = None   # where this evaluation is kept between processes
     drawn: Any = dataclasses.field(default=None, repr=False)   # the rows, when the plan drew them
+    companions: tuple[str, ...] = ()   # the run ids of the rows the method declares it writes too
 
     @property
     def run_dir(self) -> Path:
@@ -275,14 +276,25 @@ def row_config(base: dict[str, Any], method: str, options: dict[str, Any] | None
             "backbone_options": options_dict(resolved.backbone_options) if backbone else None}
 
 
-def _recorded_options(resolved: Resolved, registry: Registry) -> dict[str, Any] | None:
+def _recorded_options(resolved: Resolved, registry: Registry) -> Any:
     """The method's options as its record will state them (presets applied where the method
     says how), without running it."""
     if resolved.options is None:
         return None
     spec = registry.components["method"].get(resolved.method)
     finish = getattr(spec.spec, "resolve_options", None) if spec else None
-    return options_dict(finish(resolved.options) if finish else resolved.options)
+    return finish(resolved.options) if finish else resolved.options
+
+
+def _companion_ids(resolved: Resolved, registry: Registry, base: dict[str, Any], options: Any) -> tuple[str, ...]:
+    """The run ids of the rows the method declares it writes beside its own
+    (``MethodSpec.companions``), each as a direct run of that row would name it."""
+    spec = registry.components["method"].get(resolved.method)
+    declare = getattr(spec.spec, "companions", None) if spec else None
+    if declare is None:
+        return ()
+    return tuple(run_id_of(row_config(base, c.method, c.options, c.encoder, c.backbone, resolved))
+                 for c in declare(options, resolved.encoder, resolved.backbone))
 
 
 def plan(request: RunRequest, *, registry: Registry | None = None,
@@ -314,9 +326,12 @@ def plan(request: RunRequest, *, registry: Registry | None = None,
     if evaluation is None:
         rows, evaluation = evaluation_rows(source.data, resolved.eval_sample)
         _evaluation_memo.keep(memo, evaluation)
-    config = row_config(_base_config(source.head, request.seed, evaluation), resolved.method,
-                        _recorded_options(resolved, registry), resolved.encoder, resolved.backbone, resolved)
-    return Plan(request, resolved, source, evaluation, config, run_id_of(config), memo, rows)
+    base = _base_config(source.head, request.seed, evaluation)
+    options = _recorded_options(resolved, registry)
+    config = row_config(base, resolved.method, options_dict(options) if options is not None else None,
+                        resolved.encoder, resolved.backbone, resolved)
+    return Plan(request, resolved, source, evaluation, config, run_id_of(config), memo=memo, drawn=rows,
+                companions=_companion_ids(resolved, registry, base, options))
 
 
 def _base_config(dataset, seed: int, evaluation: dict[str, Any]) -> dict[str, Any]:
@@ -371,6 +386,10 @@ def run(request: RunRequest, *, registry: Registry | None = None,
             continue
         companions.append(_write_run(request.out, label, config, out, context, evaluation, registry, progress,
                                      produced_by=resolved.method))
+    written = tuple(path.name for path, _ in companions)
+    if sorted(written) != sorted(p.companions):   # suites plan what is declared, and a refresh prunes the rest
+        progress(f"warning: method {resolved.method!r} wrote the rows {', '.join(written) or 'none'} beside its own "
+                 f"but declares {', '.join(p.companions) or 'none'}: its MethodSpec.companions should say what it writes")
     distributed.agree(str(main[0]))
     return RunResult(main[0], main[1], companions)
 

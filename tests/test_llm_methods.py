@@ -49,6 +49,36 @@ def test_collm_writes_its_row_and_the_encoder_and_tallrec_rows(registry, dataset
     assert mf["timings"]["prompts_per_second"] is None  # MF scores no prompts
 
 
+@pytest.mark.parametrize(("strategy", "rows"), [(None, {"mf", "tallrec"}), ("t2", {"tallrec"}), ("t3", {"mf"})])
+def test_collm_writes_the_rows_it_declares(registry, dataset_dir, tmp_path, strategy, rows):
+    """The plan lists the companion rows by run id (a suite shows them, a refresh keeps them):
+    exactly those the run writes, under every strategy."""
+    from collm_bench.runner import plan
+
+    options = {**FAST, **FAST_STEP2, **({"strategy": strategy} if strategy else {})}
+    request = RunRequest(method="collm", dataset=dataset_dir, backbone="tiny-llama", out=tmp_path / "runs",
+                         cache_dir=str(tmp_path / "cache"), options=options, encoder_options=FAST_MF)
+    planned = plan(request, registry=registry)
+    said = []
+    result = run(request, registry=registry, progress=said.append, planned=planned)
+    assert sorted(planned.companions) == sorted(path.name for path, _ in result.companions)
+    assert {r["method"] for _, r in result.companions} == rows
+    assert not [line for line in said if line.startswith("warning")]
+
+
+def test_a_method_that_writes_rows_it_does_not_declare_is_told(registry, dataset_dir, tmp_path, monkeypatch):
+    import dataclasses
+
+    entry = registry.components["method"]["collm"]
+    monkeypatch.setitem(registry.components["method"], "collm",
+                        dataclasses.replace(entry, spec=dataclasses.replace(entry.spec, companions=None)))
+    said = []
+    request = RunRequest(method="collm", dataset=dataset_dir, backbone="tiny-llama", out=tmp_path / "runs",
+                         cache_dir=str(tmp_path / "cache"), options={**FAST, **FAST_STEP2}, encoder_options=FAST_MF)
+    run(request, registry=registry, progress=said.append)
+    assert [line for line in said if "declares none" in line and "MethodSpec.companions" in line]
+
+
 def test_collm_loads_its_encoder_once(registry, dataset_dir, tmp_path, monkeypatch):
     """The encoder's own row and the CIE's input are the same loaded encoder, and the record says
     whether this run trained it (then again from the cache: reused)."""

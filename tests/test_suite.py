@@ -334,6 +334,26 @@ members = ["mf", "collm-mf"]
 """
 
 
+def test_a_dry_run_lists_the_companion_rows_and_who_writes_them(suite_dir, cli):
+    """The plan names every row the suite writes, companions included (what a refresh's --prune
+    keeps), and says which planned runs an earlier run writes on the way."""
+    import re
+
+    path = _write(suite_dir, FAST_LLM)
+    code, out, _ = cli(["suite", str(path), "--dry-run"])
+    assert code == 0, out
+    lines = out.splitlines()
+    collm = next(line for line in lines if re.match(r"\s*1\s+collm\s", line))
+    companions = [line for line in lines if "+ " in line and "with 1" in line]
+    assert len(companions) == 2, out                       # mf's and tallrec's rows
+    mf_id, tallrec_id = (re.search(r"\w+__(mf|tallrec)__seed0__[0-9a-f]{10}", line).group(0) for line in companions)
+    for name, run_id in (("mf", mf_id), ("tallrec", tallrec_id)):
+        planned = next(line for line in lines if re.match(rf"\s*\d+\s+{name}\s", line))
+        assert run_id in planned and "would skip" in planned and "written by run 1" in planned, out
+    assert "would run" in collm
+    assert "4 runs: 2 would run, 2 would skip" in out      # collm and the ensemble; mf and tallrec by collm
+
+
 def test_a_tiny_llm_suite_reuses_companion_rows_and_skips_on_rerun(suite_dir, cli):
     path = _write(suite_dir, FAST_LLM)
     code, out, _ = cli(["suite", str(path)])

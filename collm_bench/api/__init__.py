@@ -11,6 +11,7 @@ from collm_bench._util.lazy import exports
 _LAZY = {
     "LoggerSpec": "collm_bench.api.loggers",
     "BackboneSpec": "collm_bench.api.components",
+    "Companion": "collm_bench.api.components",
     "DatasetSpec": "collm_bench.api.components",
     "ENCODER_TRAINING_BOUNDS": "collm_bench.api.components",
     "EncoderSpec": "collm_bench.api.components",

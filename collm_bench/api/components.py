@@ -76,13 +76,15 @@ class MethodSpec:
     ``run(context: collm_bench.api.methods.MethodContext) -> collm_bench.api.methods.MethodOutput``.
     ``encoder`` / ``backbone`` name the defaults of a method that uses a collaborative encoder
     or an LLM backbone (``None``: the method takes none, and ``--encoder``/``--backbone`` are
-    refused). ``eval_sample`` is the default number of test rows to sample on a CPU (whole
-    users, the same sample for every method), or ``None`` to score the whole test split.
+    refused). ``eval_sample`` is the default number of test rows to sample on a CPU (drawn
+    within every user, the same sample for every method), or ``None`` to score the whole test split.
     ``resolve_options(options) -> options`` returns the options as the run will use and record
     them (presets applied): with it, a run's id is known before it runs (``collm-bench suite``
     skips runs that exist). Without it the options are recorded as given, unless the method's
     output states them (``MethodOutput.options``); a suite then cannot foresee the id and
-    reruns such an entry.
+    reruns such an entry. ``companions(options, encoder, backbone) -> list[Companion]`` declares
+    the rows a run writes beside its own (``MethodOutput.companions``), from its resolved
+    options: a suite's plan then lists them, and a refresh keeps their records.
     """
 
     name: str
@@ -93,6 +95,19 @@ class MethodSpec:
     backbone: str | None = None
     eval_sample: Callable[[Any], "int | None"] | None = None
     resolve_options: Callable[[Any], Any] | None = None
+    companions: Callable[[Any, "str | None", "str | None"], "list[Companion]"] | None = None
+
+
+@dataclass(frozen=True)
+class Companion:
+    """A leaderboard row a method's run writes beside its own, as a direct run of ``method``
+    writes it (the two share a run id): the options it records (None: the method takes none),
+    and the encoder and backbone it names (None: none)."""
+
+    method: str
+    options: dict[str, Any] | None = None
+    encoder: str | None = None
+    backbone: str | None = None
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,7 @@ class Outcome:
     note: str = ""
     evaluation: dict[str, Any] | None = None   # the rows it is (or would be) evaluated on
     written: list[Path] = field(default_factory=list)   # the records its run wrote (companions too)
+    companions: list[str] = field(default_factory=list)  # the run ids of the rows its method writes too
 
 
 @dataclass(frozen=True)
@@ -322,6 +323,7 @@ class Runner:
         self.loaded: dict = {}
         self.outcomes: dict[int, Outcome] = {}
         self.needed: set[int] = set()    # cells whose predictions another cell reads
+        self.written_by: dict[str, int] = {}   # run id -> the number of the run that writes it as a companion
 
     def request(self, cell: Cell):
         from collm_bench.runner import RunRequest
@@ -401,7 +403,8 @@ class Runner:
         if dry_run and any(self.outcomes[id(m)].run_dir is None for m in cell.members):
             return Outcome(cell, "would run", note="after its members"), None
         planned = self.plan(cell)
-        outcome = Outcome(cell, "", planned.run_dir, evaluation=planned.evaluation)
+        outcome = Outcome(cell, "", planned.run_dir, evaluation=planned.evaluation,
+                          companions=list(planned.companions))
         fresh = _exists(planned.run_dir, predictions=id(cell) in self.needed) and not self._stale(cell, planned.run_dir)
         if fresh:
             reasons = stale_code(planned.run_dir, self.registry)
@@ -412,6 +415,9 @@ class Runner:
         fresh = distributed.agree(fresh)  # under torchrun, rank 0 (who writes the records) decides
         if dry_run:
             outcome.status = "would skip" if fresh else "would run"
+            producer = self.written_by.get(planned.run_id)
+            if not fresh and producer is not None:   # a real run finds it written by then, and skips it
+                outcome.status, outcome.note = "would skip", f"written by run {producer} (a row its method writes too)"
             return outcome, None
         if fresh:
             outcome.status = "skipped"
@@ -473,6 +479,7 @@ class Runner:
 
     def run_all(self, cells: list[Cell], *, dry_run: bool = False, keep_going: bool = False) -> list[Outcome]:
         self.needed = self._needed(cells, prepare=not dry_run)
+        self.written_by = {}
         results = []
         for number, cell in enumerate(cells, 1):
             try:
@@ -488,6 +495,9 @@ class Runner:
 
                 outcome = Outcome(cell, "failed", note=describe(exc))
             self.outcomes[id(cell)] = outcome
+            if outcome.status == "would run":
+                for run_id in outcome.companions:
+                    self.written_by.setdefault(run_id, number)
             if not dry_run:  # a dry run's plan is its table, printed once at the end
                 self.progress(f"[{number}/{len(cells)}] {outcome.status}: {cell.describe()}"
                               + (f" ({outcome.note})" if outcome.note else ""))
@@ -512,6 +522,15 @@ def report(outcomes: list[Outcome]) -> str:
     """The suite's outcome, one line per run."""
     from tabulate import tabulate
 
-    rows = [(i, o.cell.entry.name, o.cell.describe(), o.status, o.run_dir.name if o.run_dir else "-", o.note)
-            for i, o in enumerate(outcomes, 1)]
+    rows = []
+    for i, o in enumerate(outcomes, 1):
+        rows.append((i, o.cell.entry.name, o.cell.describe(), o.status, o.run_dir.name if o.run_dir else "-", o.note))
+        for run_id in o.companions:   # its method's other rows: listed, so that a refresh keeps them
+            dataset, method, seed, _ = run_id.split("__")
+            if o.status in ("would run", "ran"):
+                status = f"with {i}"
+            else:
+                status = "exists" if (o.run_dir.parent / run_id / "record.json").exists() else "absent"
+            rows.append(("", "", f"+ {dataset} {method} {seed.replace('seed', 'seed ')}", status, run_id,
+                         f"a row run {i}'s method writes too"))
     return tabulate(rows, headers=("#", "entry", "run", "status", "run id", "note"), tablefmt="simple")

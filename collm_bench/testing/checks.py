@@ -77,6 +77,9 @@ def check_method(registry: Any, name: str, *, options: Mapping[str, str] | None 
             assert record["run_id"] == planned.run_id, (
                 "the run id differs from the planned one: resolve_options must return the options "
                 "the run records (MethodOutput.options)")
+        assert sorted(planned.companions) == sorted(path.name for path, _ in result.companions), (
+            "the rows written beside the method's own differ from those it declares: MethodSpec.companions "
+            "must return what MethodOutput.companions holds")
         for run_dir, rec in [(result.run_dir, record)] + list(result.companions):
             scores = read_predictions(run_dir)["score"].to_numpy(dtype=float)
             assert len(scores) == planned.evaluation["rows"], f"{rec['method']}: one score per evaluated row"
