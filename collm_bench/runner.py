@@ -369,10 +369,10 @@ def run(request: RunRequest, *, registry: Registry | None = None,
         return RunResult(Path(distributed.agree(None)), {}, [])
 
     def config_of(method: str, out, main: bool) -> dict[str, Any]:
-        options = out.options
-        if options is None and main:
-            options = p.config["options"]
-        return row_config(base, method, options, out.encoder, out.backbone, resolved)
+        if main:   # the row planned, named by what it was asked to use (an ensemble's output names its members' backbone)
+            options = p.config["options"] if out.options is None else out.options
+            return row_config(base, method, options, resolved.encoder, resolved.backbone, resolved)
+        return row_config(base, method, out.options, out.encoder, out.backbone, resolved)
 
     main = _write_run(request.out, resolved.method, config_of(resolved.method, output, True), output,
                       context, evaluation, registry, progress)

@@ -82,6 +82,32 @@ def test_record_names_members_by_run_id(registry, members):
     assert record["timings"]["train_seconds"] == pytest.approx(member_costs, abs=2e-3)
 
 
+def test_the_row_names_its_members_backbone_and_keeps_its_planned_run_id(registry, members, tmp_path):
+    """An ensemble of MF and TALLRec-on-MiniLM is a row on MiniLM (a board's Backbone column),
+    while its config, hence its run id, stays what its plan said (it takes no --backbone)."""
+    import json
+    import shutil
+
+    from collm_bench.runner import plan
+
+    root, out, runs = members
+    copies = []
+    for run_dir, backbone in zip(runs, (None, "tiny-llama")):   # as if the second ran on a backbone
+        copy = tmp_path / "runs" / run_dir.name
+        shutil.copytree(run_dir, copy)
+        record = json.loads((copy / "record.json").read_text())
+        record["backbone"] = backbone
+        (copy / "record.json").write_text(json.dumps(record))
+        copies.append(copy)
+    request = RunRequest(method="ensemble", dataset=str(root / "tiny"), out=tmp_path / "runs",
+                         options={"runs": ",".join(c.name for c in copies)})   # ids: what the record states
+    planned = plan(request, registry=registry)
+    result = run(request, registry=registry, planned=planned, **QUIET)
+    assert result.record["backbone"] == "tiny-llama"
+    assert result.record["config"]["backbone"] is None and result.run_dir == planned.run_dir
+    assert [m["backbone"] for m in result.record["training"]["members"]] == [None, "tiny-llama"]
+
+
 def test_refuses_members_evaluated_on_other_rows(registry, members):
     root, out, runs = members
     with pytest.raises(UserError, match="scored other rows") as err:

@@ -144,6 +144,8 @@ def run(context: MethodContext) -> MethodOutput:
         details={"members": members, "normalize": options.normalize},
         options={"runs": ids, "normalize": options.normalize},
         meaningless=any(m["meaningless"] for m in members),
+        # the backbones its members name (MF names none): a board's Backbone column for the row
+        backbone="+".join(dict.fromkeys(m["backbone"] for m in members if m["backbone"])) or None,
         label="+".join(m["label"] for m in members),
     )
 
