@@ -352,8 +352,9 @@ def run(request: RunRequest, *, registry: Registry | None = None,
         ensure_writable(request.out, "output root", "--out")
         checkpoint_interval()  # a bad $COLLM_BENCH_CHECKPOINT_SECONDS is refused now, not inside a stage
     registry = registry or get_registry()
+    # refused before the plan keeps anything in the stage cache
+    check_devices(planned.resolved if planned else resolve(request, registry))
     p = planned or plan(request, registry=registry)
-    check_devices(p.resolved)
     request, resolved, evaluation = p.request, p.resolved, p.evaluation
     if evaluation["sampled"]:   # worded by the records' plumbing, as boards word it
         progress(f"evaluating on {evaluated_rows(evaluation)}")
