@@ -222,9 +222,10 @@ class Plan:
     evaluation: dict[str, Any]
     config: dict[str, Any]
     run_id: str
-    memo: Path | None = None   # where this evaluation is kept between processes
+    memo: Path                 # where this evaluation is kept between processes
     drawn: Any = dataclasses.field(default=None, repr=False)   # the rows, when the plan drew them
-    companions: tuple[str, ...] = ()   # the run ids of the rows the method declares it writes too
+    # run id -> method of each row the method declares it writes too
+    companions: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def run_dir(self) -> Path:
@@ -248,8 +249,7 @@ class Plan:
             return self.drawn
         rows, evaluation = evaluation_rows(self.data, self.resolved.eval_sample)
         if evaluation != self.evaluation:
-            if self.memo is not None:
-                _evaluation_memo.forget(self.memo)
+            _evaluation_memo.forget(self.memo)
             raise RuntimeError(f"the evaluation rows drawn from {self.source.head.path} are not the planned ones "
                                f"(kept in {self.memo}, now removed): plan the run again")
         return rows
@@ -286,15 +286,15 @@ def _recorded_options(resolved: Resolved, registry: Registry) -> Any:
     return finish(resolved.options) if finish else resolved.options
 
 
-def _companion_ids(resolved: Resolved, registry: Registry, base: dict[str, Any], options: Any) -> tuple[str, ...]:
-    """The run ids of the rows the method declares it writes beside its own
-    (``MethodSpec.companions``), each as a direct run of that row would name it."""
+def _companion_ids(resolved: Resolved, registry: Registry, base: dict[str, Any], options: Any) -> dict[str, str]:
+    """The rows the method declares it writes beside its own (``MethodSpec.companions``): the run
+    id a direct run of each would have, and its method."""
     spec = registry.components["method"].get(resolved.method)
     declare = getattr(spec.spec, "companions", None) if spec else None
     if declare is None:
-        return ()
-    return tuple(run_id_of(row_config(base, c.method, c.options, c.encoder, c.backbone, resolved))
-                 for c in declare(options, resolved.encoder, resolved.backbone))
+        return {}
+    return {run_id_of(row_config(base, c.method, c.options, c.encoder, c.backbone, resolved)): c.method
+            for c in declare(options, resolved.encoder, resolved.backbone)}
 
 
 def plan(request: RunRequest, *, registry: Registry | None = None,
@@ -330,7 +330,7 @@ def plan(request: RunRequest, *, registry: Registry | None = None,
     options = _recorded_options(resolved, registry)
     config = row_config(base, resolved.method, options_dict(options) if options is not None else None,
                         resolved.encoder, resolved.backbone, resolved)
-    return Plan(request, resolved, source, evaluation, config, run_id_of(config), memo=memo, drawn=rows,
+    return Plan(request, resolved, source, evaluation, config, run_id_of(config), memo, drawn=rows,
                 companions=_companion_ids(resolved, registry, base, options))
 
 

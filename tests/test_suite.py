@@ -354,6 +354,21 @@ def test_a_dry_run_lists_the_companion_rows_and_who_writes_them(suite_dir, cli):
     assert "4 runs: 2 would run, 2 would skip" in out      # collm and the ensemble; mf and tallrec by collm
 
 
+def test_the_plan_names_companion_rows_of_a_dataset_whose_name_holds_double_underscores(tmp_path):
+    """A row's method is what its method declares, not read back out of a run id ("a__b" is a
+    valid dataset name)."""
+    from types import SimpleNamespace
+
+    from collm_bench.suites.plan import Outcome, report
+
+    cell = SimpleNamespace(entry=SimpleNamespace(name="collm"), dataset="my__data", seed=0,
+                           describe=lambda: "my__data collm-mf seed 0")
+    outcome = Outcome(cell, "would run", tmp_path / "my__data__collm__seed0__0123456789",
+                      companions={"my__data__mf__seed0__abcdef0123": "mf"})
+    table = report([outcome])
+    assert "+ my__data mf seed 0" in table and "with 1" in table and "my__data__mf__seed0__abcdef0123" in table
+
+
 def test_a_tiny_llm_suite_reuses_companion_rows_and_skips_on_rerun(suite_dir, cli):
     path = _write(suite_dir, FAST_LLM)
     code, out, _ = cli(["suite", str(path)])

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +44,13 @@ def recall(path: Path) -> dict[str, Any] | None:
 
 def keep(path: Path, evaluation: dict[str, Any]) -> None:
     """Keep ``evaluation`` (atomically); a read-only cache keeps nothing."""
+    from collm_bench.data.format import atomic_path
+    from collm_bench.errors import UserError
+
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(evaluation, sort_keys=True))
-        os.replace(tmp, path)
-    except OSError:
+        with atomic_path(path) as tmp:
+            Path(tmp).write_text(json.dumps(evaluation, sort_keys=True))
+    except (OSError, UserError):   # atomic_path names an unwritable file by a UserError
         return
 
 

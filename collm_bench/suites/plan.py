@@ -70,7 +70,7 @@ class Outcome:
     note: str = ""
     evaluation: dict[str, Any] | None = None   # the rows it is (or would be) evaluated on
     written: list[Path] = field(default_factory=list)   # the records its run wrote (companions too)
-    companions: list[str] = field(default_factory=list)  # the run ids of the rows its method writes too
+    companions: dict[str, str] = field(default_factory=dict)  # run id -> method of the rows its method writes too
 
 
 @dataclass(frozen=True)
@@ -404,7 +404,7 @@ class Runner:
             return Outcome(cell, "would run", note="after its members"), None
         planned = self.plan(cell)
         outcome = Outcome(cell, "", planned.run_dir, evaluation=planned.evaluation,
-                          companions=list(planned.companions))
+                          companions=dict(planned.companions))
         fresh = _exists(planned.run_dir, predictions=id(cell) in self.needed) and not self._stale(cell, planned.run_dir)
         if fresh:
             reasons = stale_code(planned.run_dir, self.registry)
@@ -525,12 +525,11 @@ def report(outcomes: list[Outcome]) -> str:
     rows = []
     for i, o in enumerate(outcomes, 1):
         rows.append((i, o.cell.entry.name, o.cell.describe(), o.status, o.run_dir.name if o.run_dir else "-", o.note))
-        for run_id in o.companions:   # its method's other rows: listed, so that a refresh keeps them
-            dataset, method, seed, _ = run_id.split("__")
+        for run_id, method in o.companions.items():   # its method's other rows: listed, so that a refresh keeps them
             if o.status in ("would run", "ran"):
                 status = f"with {i}"
             else:
                 status = "exists" if (o.run_dir.parent / run_id / "record.json").exists() else "absent"
-            rows.append(("", "", f"+ {dataset} {method} {seed.replace('seed', 'seed ')}", status, run_id,
+            rows.append(("", "", f"+ {Path(o.cell.dataset).name} {method} seed {o.cell.seed}", status, run_id,
                          f"a row run {i}'s method writes too"))
     return tabulate(rows, headers=("#", "entry", "run", "status", "run id", "note"), tablefmt="simple")
